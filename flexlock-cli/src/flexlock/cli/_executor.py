@@ -1,0 +1,69 @@
+"""The executor plugin protocol: how a task list is run (serially, on local cores, on Slurm, ...).
+
+An executor is registered in the `flexlock.executors` entry-point group under
+its name; the registered object is an `ExecutorFactory`. The CLI builds the
+task list, validates every task, drops tasks that are already done, then calls
+`factory(options)` and `executor.run(run_task, tasks)`.
+
+- `options` is the mapping read from `--executor_config FILE` (or
+  `--slurm_config FILE` for `slurm`) plus `n_jobs` when `--n_jobs` is given.
+  The factory validates it and raises `flexlock.core.ConfigError` naming the
+  bad key before anything runs (exit code 2).
+- `run_task` is a picklable callable that runs one task in the current process
+  (it writes the task's run.lock, redirects output to the task's save_dir, and
+  never raises for a failure of the user's code: it returns a failed
+  `TaskResult`). Executors send it wherever the work happens.
+- `run` yields one `TaskResult` per task as each finishes (any order), so the
+  CLI can report failures as they happen. An executor that cannot get a result
+  (a job killed by the scheduler) yields a failed result saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+import attrs
+
+__all__ = ["Executor", "ExecutorFactory", "Task", "TaskResult", "TaskRunner"]
+
+
+@attrs.frozen
+class Task:
+    """One run of the decorated function with its own overrides."""
+
+    index: int  # position in the task list, 0-based
+    label: str  # short, filesystem-safe description, e.g. "param=3"
+    overrides: tuple[tuple[str, Any], ...]  # dotted key -> value, applied after -o overrides
+    source: str  # where it came from, e.g. "tasks.txt:3"
+    save_dir: str | None = None  # resolved save_dir of this task, when the config has one
+
+
+@attrs.frozen
+class TaskResult:
+    """How one task ended."""
+
+    task: Task
+    status: Literal["succeeded", "failed", "skipped"]
+    error: str | None = None  # one-paragraph summary with the traceback's last frames
+    log_paths: tuple[str, ...] = ()  # stdout/stderr files of the task
+    details: Mapping[str, str] = attrs.field(factory=dict)  # executor-specific (job id, state, ...)
+
+
+TaskRunner = Callable[[Task], TaskResult]
+
+
+class Executor(Protocol):
+    """Runs tasks somewhere and reports each result as it finishes."""
+
+    def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
+        """Run every task with `run_task`, yielding results as they finish."""
+        ...
+
+
+class ExecutorFactory(Protocol):
+    """What a `flexlock.executors` entry point names: builds a configured executor."""
+
+    def __call__(self, options: Mapping[str, Any]) -> Executor:
+        """Validate `options` (ConfigError naming the key on bad input) and return an executor."""
+        ...

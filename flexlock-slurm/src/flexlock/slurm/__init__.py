@@ -1,0 +1,5 @@
+"""FlexLock slurm plugin."""
+
+from flexlock.core._version import __version__
+
+__all__ = ["__version__"]

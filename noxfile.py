@@ -1,0 +1,70 @@
+"""Test matrix: Python 3.10-3.13 x install sets (core, cli, all), from built wheels; lint; typecheck.
+
+Interpreters come from pyenv (never downloaded). `nox -s "tests-3.11(all)"` runs one cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+DISTRIBUTIONS = {
+    "core": ["flexlock-core"],
+    "cli": ["flexlock-core", "flexlock-cli"],
+    "all": ["flexlock-core", "flexlock-cli", "flexlock-mlflow", "flexlock-slurm"],
+}
+
+
+def _build_wheels(session: nox.Session, names: list[str]) -> list[str]:
+    out = Path(session.create_tmp()) / "wheels"
+    session.install("build")
+    for name in names:
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(out), str(ROOT / name), silent=True)
+    return [str(next(out.glob(f"{name.replace('-', '_')}-*.whl"))) for name in names]
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("install_set", list(DISTRIBUTIONS))
+def tests(session: nox.Session, install_set: str) -> None:
+    """Run the suite against wheels of one install set."""
+    wheels = _build_wheels(session, DISTRIBUTIONS[install_set])
+    session.install(*wheels)
+    if install_set == "all":
+        session.install("-r", str(ROOT / "requirements-test.txt"))
+    else:
+        session.install("pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ipython>=8.12", "cloudpickle>=3.0")
+    # Run from the tests' parent but import flexlock from the wheels, never from src/.
+    session.run("python", "-m", "pytest", *session.posargs,
+                env={"FLEXLOCK_INSTALL_SET": install_set})
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check + ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every distribution."""
+    session.install("mypy", "types-PyYAML", "-e", "./flexlock-core", "-e", "./flexlock-cli",
+                    "-e", "./flexlock-mlflow", "-e", "./flexlock-slurm")
+    session.run("mypy", "flexlock-core/src", "flexlock-cli/src", "flexlock-mlflow/src", "flexlock-slurm/src")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run every benchmark; results go to benchmarks/results/."""
+    session.install("-e", "./flexlock-core", "-e", "./flexlock-cli", "-e", "./flexlock-mlflow",
+                    "-e", "./flexlock-slurm", "-r", str(ROOT / "requirements-test.txt"))
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

@@ -1,0 +1,40 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip (on a developer machine) or fail (with FLEXLOCK_REQUIRE_SERVICES=1, as on CI)."""
+    if available:
+        return
+    if os.environ.get("FLEXLOCK_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd` and return its stripped stdout."""
+    result = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def run_python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `python -c code` in a fresh interpreter of the test environment."""
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, check=check)
+
+
+def has_executable(name: str) -> bool:
+    """Whether `name` is on PATH."""
+    return shutil.which(name) is not None
