@@ -1,0 +1,342 @@
+"""`flexlock push`: publish a run and everything upstream of it, code and data together.
+
+Order (each step only after the previous one fully succeeded, so a partial push
+never looks complete and re-running converges):
+
+1. resolve the run and its upstream sheets (each once, cycles refused);
+2. preflight: every repo's snapshot exists, its git remote answers without a
+   prompt and holds no conflicting tag; the data remote is reachable;
+   every data input still has its recorded hash;
+3. upload each run's save_dir and data inputs with `rclone copy --immutable`;
+4. verify the remote copies against local sha256 (the manifest);
+5. push the snapshot commits as tags, `--atomic` per repo, never forced;
+6. upload the manifest, then the run.lock: the completion marker.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+
+from flexlock.core import FlexLockError, RunLock, load
+from flexlock.cli._rclone import rclone, rclone_json
+from flexlock.cli._transfer import (
+    MANIFEST_NAME,
+    MARKER_NAME,
+    Manifest,
+    run_tag,
+    sha256_file,
+    walk_files,
+)
+
+__all__ = ["PushedRun", "push", "resolve_lineage"]
+
+_GIT_BATCH_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "echo",
+    "SSH_ASKPASS": "echo",
+    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=15",
+}
+
+
+@attrs.frozen
+class PushedRun:
+    """One run of a lineage, as push sees it."""
+
+    lock: RunLock
+    save_dir: Path
+    tag: str
+
+
+def _save_dir_of(lock_path: Path) -> Path:
+    return lock_path.parent if lock_path.name == "run.lock" else lock_path
+
+
+def _locate_prev(path: str, downstream: RunLock, downstream_dir: Path) -> Path:
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    bases = [Path(downstream.env.cwd)] if downstream.env else []
+    bases += [Path.cwd(), downstream_dir]
+    for base in bases:
+        if (base / candidate).exists():
+            return base / candidate
+    return bases[0] / candidate
+
+
+def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRun]:
+    """Return the runs and all their upstream runs, upstream first, each once.
+
+    Raises:
+        FlexLockError: a sheet is missing/unreadable or not succeeded, an
+            upstream run changed since it was consumed, or the lineage has a cycle.
+    """
+    ordered: list[PushedRun] = []
+    done: set[Path] = set()
+
+    def visit(lock_path: Path, stack: tuple[Path, ...], expected_id: str | None) -> None:
+        key = lock_path.resolve()
+        if key in stack:
+            chain = " -> ".join(str(p) for p in (*stack, key))
+            raise FlexLockError(f"upstream cycle in run sheets: {chain}")
+        if key in done:
+            return
+        lock = load(lock_path)
+        if expected_id is not None and lock.id != expected_id:
+            raise FlexLockError(
+                f"{lock_path}: upstream run changed since it was consumed (recorded {expected_id}, "
+                f"now {lock.id}); push the run that consumed the current one, or restore it"
+            )
+        if lock.status != "succeeded":
+            raise FlexLockError(f"{lock_path}: run is {lock.status}, only succeeded runs can be pushed")
+        save_dir = _save_dir_of(key)
+        for prev in lock.prevs.values():
+            prev_path = _locate_prev(prev.path, lock, save_dir)
+            if prev_path.is_dir():
+                prev_path = prev_path / "run.lock"
+            if not prev_path.is_file():
+                raise FlexLockError(
+                    f"upstream run.lock {prev.path} of {lock_path} is missing (looked at {prev_path}); "
+                    "restore it (e.g. flexlock pull) before pushing"
+                )
+            visit(prev_path, (*stack, key), prev.id)
+        done.add(key)
+        ordered.append(PushedRun(lock=lock, save_dir=save_dir, tag=run_tag(lock.id)))
+
+    for run_dir in run_dirs:
+        path = Path(run_dir)
+        visit(path / "run.lock" if path.is_dir() else path, (), None)
+    return ordered
+
+
+def _git(root: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **_GIT_BATCH_ENV}, stdin=subprocess.DEVNULL, check=False)
+
+
+def _data_location(path_as_given: str, lock: RunLock) -> Path:
+    path = Path(path_as_given)
+    if not path.is_absolute() and lock.env is not None and not path.exists():
+        path = Path(lock.env.cwd) / path
+    return path
+
+
+def _is_glob(path: str) -> bool:
+    return any(char in path for char in "*?[")
+
+
+def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list[tuple[str, str]]]:
+    """Check repos and remotes; return {repo root: [(snapshot, tag), ...]} still to push."""
+    wanted: dict[str, dict[str, str]] = {}
+    for run in runs:
+        for repo_key, repo in run.lock.code.items():
+            snapshot = repo.snapshot or repo.commit
+            if snapshot is None:
+                raise FlexLockError(f"run {run.tag}: repo {repo_key} has no snapshot commit to push")
+            tags = wanted.setdefault(repo.root, {})
+            tags[run.tag] = snapshot
+    to_push: dict[str, list[tuple[str, str]]] = {}
+    for root, tags in wanted.items():
+        if not Path(root).is_dir():
+            raise FlexLockError(f"repo {root} recorded in the sheet is not on this machine; push from where it ran")
+        if _git(root, "remote", "get-url", git_remote).returncode != 0:
+            raise FlexLockError(
+                f"repo {root} has no git remote {git_remote!r}: add one (git remote add {git_remote} URL) "
+                "or pass --git-remote NAME"
+            )
+        for snapshot in tags.values():
+            if _git(root, "cat-file", "-e", f"{snapshot}^{{commit}}").returncode != 0:
+                raise FlexLockError(f"repo {root}: snapshot commit {snapshot} is missing locally")
+        listing = _git(root, "ls-remote", "--tags", git_remote, *(f"refs/tags/{t}" for t in tags))
+        if listing.returncode != 0:
+            raise FlexLockError(
+                f"repo {root}: git remote {git_remote!r} is unreachable or needs interactive credentials: "
+                f"{listing.stderr.strip()[-400:]}"
+            )
+        remote_tags = dict(
+            reversed(line.split("\t", 1)) for line in listing.stdout.splitlines() if "\t" in line
+        )
+        pending = []
+        for tag, snapshot in tags.items():
+            existing = remote_tags.get(f"refs/tags/{tag}")
+            if existing is None:
+                pending.append((snapshot, tag))
+            elif existing != snapshot:
+                raise FlexLockError(
+                    f"repo {root}: tag {tag} already exists on {git_remote!r} at {existing[:12]}, "
+                    f"not at this run's snapshot {snapshot[:12]}; refusing to overwrite it"
+                )
+        if pending and _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+            raise FlexLockError(f"repo {root} is a shallow clone; run: git -C {root} fetch --unshallow")
+        to_push[root] = pending
+    return to_push
+
+
+def _check_data_unchanged(run: PushedRun) -> None:
+    from flexlock.core._hashing import hash_path
+
+    for key, record in run.lock.data.items():
+        algorithm = record.hash.split(":", 1)[0]
+        location = _data_location(key, run.lock)
+        current = hash_path(str(location), algorithm=algorithm)
+        if current.hash != record.hash:
+            raise FlexLockError(
+                f"data input {key} of run {run.tag} changed since the run (recorded {record.hash[:19]}…, "
+                f"now {current.hash[:19]}…); nothing was pushed for it"
+            )
+
+
+def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
+    """Copy a run's save_dir and data inputs; return the manifest of what must be there."""
+    base = f"{remote.rstrip('/')}/{run.tag}"
+    files: dict[str, tuple[int, str]] = {}
+    data: dict[str, tuple[str, str]] = {}
+
+    def record(local: Path, remote_rel: str) -> None:
+        files[remote_rel] = (local.stat().st_size, sha256_file(local))
+
+    run_excludes = ["--exclude", "/run.lock", "--exclude", ".flexlock-tmp-*"]
+    rclone(["copy", str(run.save_dir), f"{base}/run", "--immutable", "--checksum", *run_excludes],
+           what=f"uploading {run.save_dir}", progress=progress)
+    for local in walk_files(run.save_dir):
+        rel = local.relative_to(run.save_dir).as_posix()
+        if rel == "run.lock" or local.name.startswith(".flexlock-tmp-"):
+            continue
+        record(local, f"run/{rel}")
+
+    for index, key in enumerate(sorted(run.lock.data)):
+        folder = f"data/{index}"
+        location = _data_location(key, run.lock)
+        if _is_glob(key):
+            matches = sorted(Path(m) for m in glob.glob(str(location), recursive=True) if Path(m).is_file())
+            anchor = Path(os.path.commonpath([str(m.parent) for m in matches])) if matches else location.parent
+            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
+                listing.write("".join(f"{m.relative_to(anchor).as_posix()}\n" for m in matches))
+            try:
+                rclone(["copy", str(anchor), f"{base}/{folder}", "--immutable", "--checksum", "--files-from-raw", listing.name],
+                       what=f"uploading {key}", progress=progress)
+            finally:
+                os.unlink(listing.name)
+            for match in matches:
+                record(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
+            data[key] = (folder, "glob")
+        elif location.is_dir():
+            rclone(["copy", str(location), f"{base}/{folder}", "--immutable", "--checksum"], what=f"uploading {key}",
+                   progress=progress)
+            for local in walk_files(location):
+                record(local, f"{folder}/{local.relative_to(location).as_posix()}")
+            data[key] = (folder, "dir")
+        else:
+            rclone(["copyto", str(location), f"{base}/{folder}/{location.name}", "--immutable", "--checksum"],
+                   what=f"uploading {key}", progress=progress)
+            record(location, f"{folder}/{location.name}")
+            data[key] = (folder, "file")
+    save_dir = run.lock.save_dir or str(run.save_dir)
+    return Manifest(run_id=run.lock.id, tag=run.tag, save_dir=save_dir, files=files, data=data)
+
+
+def remote_hashes(base: str) -> dict[str, tuple[int, str | None]]:
+    """Return {relative path: (size, sha256 or None)} of every file under a remote folder."""
+    entries = rclone_json(["lsjson", "-R", "--files-only", "--hash", "--hash-type", "sha256", base],
+                          what=f"listing {base}")
+    return {e["Path"]: (int(e["Size"]), (e.get("Hashes") or {}).get("sha256")) for e in entries or []}
+
+
+def verify_remote(manifest: Manifest, base: str) -> None:
+    """Check every manifest file on the remote by size and sha256 (downloading if it has no sha256).
+
+    Raises:
+        FlexLockError: naming each missing or different file.
+    """
+    found = remote_hashes(base)
+    if any(found.get(path, (0, None))[1] is None for path in manifest.files if path in found):
+        listing = rclone(["hashsum", "sha256", "--download", base], what=f"hashing {base}").stdout
+        downloaded = dict(reversed(line.split("  ", 1)) for line in listing.splitlines() if "  " in line)
+        found = {path: (size, downloaded.get(path)) for path, (size, _) in found.items()}
+    problems = []
+    for path, (size, digest) in sorted(manifest.files.items()):
+        if path not in found:
+            problems.append(f"missing {path}")
+        elif found[path] != (size, digest):
+            problems.append(f"different {path}")
+    if problems:
+        raise FlexLockError(f"remote copy of {manifest.tag} does not match: " + ", ".join(problems[:10]))
+
+
+def _push_tags(root: str, git_remote: str, pending: Sequence[tuple[str, str]], progress: bool) -> None:
+    """Push snapshot commits as tags with GitPython (progress on a TTY), atomically, never forced."""
+    if not pending:
+        return
+    import git
+
+    repo = git.Repo(root)
+    with repo.git.custom_environment(**_GIT_BATCH_ENV):
+        remote = repo.remote(git_remote)
+        refspecs = [f"{snapshot}:refs/tags/{tag}" for snapshot, tag in pending]
+        try:
+            infos = remote.push(refspec=refspecs, atomic=True, progress=_git_progress(progress))
+            infos.raise_if_error()
+        except git.GitCommandError as error:
+            raise FlexLockError(f"repo {root}: pushing tags to {git_remote!r} failed: {error.stderr.strip()}") from None
+        rejected = [info.summary.strip() for info in infos if info.flags & (info.ERROR | info.REJECTED | info.REMOTE_REJECTED)]
+        if rejected:
+            raise FlexLockError(f"repo {root}: remote rejected tags: {'; '.join(rejected)}")
+
+
+def _git_progress(show: bool) -> object:
+    """A GitPython progress handler: one updating line on a terminal, silent otherwise."""
+    import git
+
+    class OneLine(git.RemoteProgress):  # type: ignore[misc]
+        def update(self, *args: object, **kwargs: object) -> None:
+            print(f"\r  git: {self._cur_line}", end="", file=sys.stderr, flush=True)
+
+    return OneLine() if show and sys.stderr.isatty() else git.RemoteProgress()
+
+
+def push(
+    run_dirs: Sequence[str | os.PathLike[str]],
+    *,
+    data_remote: str,
+    git_remote: str = "origin",
+    progress: bool = True,
+    report: Callable[[str], None] = print,
+) -> list[PushedRun]:
+    """Publish runs and their upstream runs (code as tags, data with rclone); return what was pushed.
+
+    Raises:
+        FlexLockError: at the first problem; whatever was uploaded before it is
+            never marked complete, and running push again converges.
+    """
+    runs = resolve_lineage(run_dirs)
+    tags_to_push = _preflight_git(runs, git_remote)
+    rclone(["mkdir", data_remote], what=f"checking data remote {data_remote}")
+    for run in runs:
+        _check_data_unchanged(run)
+    manifests = []
+    for run in runs:
+        report(f"uploading {run.tag}: {run.save_dir} and {len(run.lock.data)} data input(s)")
+        manifest = _upload_run(run, data_remote, progress)
+        verify_remote(manifest, f"{data_remote.rstrip('/')}/{run.tag}")
+        manifests.append((run, manifest))
+    for root, pending in tags_to_push.items():
+        report(f"pushing {len(pending)} tag(s) of {root} to {git_remote}")
+        _push_tags(root, git_remote, pending, progress)
+    for run, manifest in manifests:
+        base = f"{data_remote.rstrip('/')}/{run.tag}"
+        with tempfile.TemporaryDirectory() as scratch:
+            manifest_file = Path(scratch) / MANIFEST_NAME
+            manifest_file.write_text(manifest.dumps(), encoding="utf-8")
+            rclone(["copyto", str(manifest_file), f"{base}/{MANIFEST_NAME}", "--immutable", "--checksum"],
+                   what=f"uploading the manifest of {run.tag}")
+        rclone(["copyto", str(run.save_dir / "run.lock"), f"{base}/{MARKER_NAME}", "--immutable", "--checksum"],
+               what=f"uploading the run.lock of {run.tag}")
+        report(f"pushed {run.tag} ({run.save_dir})")
+    return runs

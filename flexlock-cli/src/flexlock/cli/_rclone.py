@@ -1,0 +1,76 @@
+"""A thin, strict wrapper around the `rclone` binary for push/pull.
+
+rclone is a program, not a library, so we call it; errors are read from its
+JSON log (`--use-json-log`) rather than its exit code alone, since exit codes
+changed between rclone versions. Credentials reach rclone only through its own
+config or `RCLONE_CONFIG_<NAME>_…` variables of the user's environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from flexlock.core import FlexLockError
+
+__all__ = ["RcloneError", "rclone", "rclone_json", "require_rclone"]
+
+
+class RcloneError(FlexLockError):
+    """rclone reported an error (the message carries rclone's own words)."""
+
+
+def require_rclone() -> str:
+    """Return the rclone executable, or raise naming how to install it."""
+    path = shutil.which("rclone")
+    if path is None:
+        raise RcloneError(
+            "rclone is not installed: install it (Debian/Ubuntu: apt-get install rclone; "
+            "elsewhere: https://rclone.org/install/) and configure a remote"
+        )
+    return path
+
+
+def _errors_from_log(stderr: str) -> list[str]:
+    errors = []
+    for line in stderr.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if "ERROR" in line or line.startswith("Failed") or " Failed " in line:
+                errors.append(line.strip())
+            continue
+        if isinstance(entry, dict) and entry.get("level") in {"error", "critical", "fatal"}:
+            obj = entry.get("object")
+            errors.append(f"{obj}: {entry.get('msg')}" if obj else str(entry.get("msg")))
+    return errors
+
+
+def rclone(args: Sequence[str], *, what: str, progress: bool = False, check: bool = True,
+           timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `rclone ARGS` and raise `RcloneError` (naming `what`) if its log reports errors.
+
+    With `progress` on a terminal, rclone's one-line stats go to our stderr.
+    """
+    command = [require_rclone(), *args, "--use-json-log", "--log-level", "NOTICE"]
+    if progress and sys.stderr.isatty():
+        command += ["--progress", "--stats-one-line"]
+    # No prompt can ever block a batch job: rclone asks for nothing without a TTY on stdin.
+    env = {**os.environ, "RCLONE_ASK_PASSWORD": "false"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                            timeout=timeout, check=False)
+    errors = _errors_from_log(result.stderr)
+    if check and (errors or result.returncode != 0):
+        detail = "; ".join(errors[:5]) or result.stderr.strip()[-500:] or f"exit code {result.returncode}"
+        raise RcloneError(f"{what} failed: {detail}")
+    return result
+
+
+def rclone_json(args: Sequence[str], *, what: str) -> Any:
+    """Run an rclone command that prints JSON (e.g. lsjson) and return the parsed value."""
+    return json.loads(rclone(args, what=what).stdout or "null")

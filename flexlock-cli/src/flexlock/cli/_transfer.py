@@ -1,0 +1,142 @@
+"""What push and pull share: tag names, the remote layout, the manifest and safe paths.
+
+Remote layout of one run under `<data-remote>/<tag>/` (tag = `flexlock/<12 hex of the run id>`):
+
+    run/...                 the run's save_dir (without run.lock)
+    data/<n>/...            its n-th data input (sorted by the path recorded in the sheet)
+    flexlock-manifest.json  every file above: size + sha256, and where each input goes back
+    run.lock                uploaded last: the completion marker
+
+The manifest is deterministic (no timestamps), so re-pushing identical content
+is a no-op even with rclone's `--immutable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import attrs
+
+from flexlock.core import FlexLockError, RunLock
+
+__all__ = [
+    "MANIFEST_NAME",
+    "Manifest",
+    "restored_path",
+    "run_tag",
+    "safe_relative",
+    "sha256_file",
+]
+
+MANIFEST_NAME = "flexlock-manifest.json"
+MARKER_NAME = "run.lock"
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def run_tag(run_id: str) -> str:
+    """Return the git tag / remote folder name of a run: `flexlock/<12 hex of its id>`."""
+    digest = run_id.split(":", 1)[-1]
+    name = _TAG_UNSAFE.sub("-", digest[:12]).strip(".-")
+    if not name:
+        raise FlexLockError(f"run id {run_id!r} gives no usable tag name")
+    return f"flexlock/{name}"
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """Return `path` as a relative POSIX path, refusing anything that could escape a destination.
+
+    Raises:
+        FlexLockError: absolute, `..`, empty components, backslashes or NUL.
+    """
+    if not path or "\x00" in path or "\\" in path or path.startswith("/"):
+        raise FlexLockError(f"unsafe path in manifest: {path!r}")
+    parts = path.split("/")
+    if any(part in {"", ".", ".."} for part in parts):
+        raise FlexLockError(f"unsafe path in manifest: {path!r}")
+    return PurePosixPath(path)
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):  # type: ignore[attr-defined]
+            digest.update(view[:count])
+    return digest.hexdigest()
+
+
+def restored_path(path_as_given: str, lock: RunLock) -> PurePosixPath:
+    """Where a recorded path goes under a pull's `--into` directory.
+
+    Relative paths (relative to the run's cwd) keep their place; absolute ones
+    inside the run's cwd become relative to it; any other absolute path goes
+    under `_absolute/` (and pull says so).
+    """
+    path = Path(path_as_given)
+    if path.is_absolute():
+        cwd = Path(lock.env.cwd) if lock.env else None
+        if cwd is not None and path.is_relative_to(cwd):
+            return safe_relative(path.relative_to(cwd).as_posix())
+        return safe_relative("_absolute/" + path.as_posix().lstrip("/"))
+    return safe_relative(PurePosixPath(path.as_posix()).as_posix().removeprefix("./"))
+
+
+@attrs.frozen
+class Manifest:
+    """The files of one pushed run and where its inputs go back on pull."""
+
+    run_id: str
+    tag: str
+    save_dir: str  # as recorded in the sheet
+    files: Mapping[str, tuple[int, str]]  # remote relative path -> (size, sha256 hex)
+    data: Mapping[str, tuple[str, str]]  # recorded data path -> (remote folder "data/<n>", kind)
+
+    def dumps(self) -> str:
+        """Render as deterministic JSON."""
+        return json.dumps(
+            {
+                "flexlock_manifest": 1,
+                "run_id": self.run_id,
+                "tag": self.tag,
+                "save_dir": self.save_dir,
+                "data": {key: {"folder": f, "kind": k} for key, (f, k) in sorted(self.data.items())},
+                "files": {key: {"size": s, "sha256": h} for key, (s, h) in sorted(self.files.items())},
+            },
+            indent=1,
+            sort_keys=True,
+        ) + "\n"
+
+    @classmethod
+    def loads(cls, text: str, *, source: str) -> Manifest:
+        """Parse and validate a manifest; every path is checked with `safe_relative`."""
+        try:
+            raw: Any = json.loads(text)
+            files = {
+                str(safe_relative(key)): (int(value["size"]), str(value["sha256"]))
+                for key, value in raw["files"].items()
+            }
+            data = {
+                key: (str(safe_relative(value["folder"])), str(value["kind"]))
+                for key, value in raw["data"].items()
+            }
+            return cls(run_id=str(raw["run_id"]), tag=str(raw["tag"]), save_dir=str(raw["save_dir"]),
+                       files=files, data=data)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise FlexLockError(f"{source}: malformed manifest ({error})") from None
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Yield the regular files under `root` (symlinks to files included, followed)."""
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(directory) / name
+            if path.is_file():
+                yield path
