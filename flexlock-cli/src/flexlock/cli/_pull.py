@@ -41,7 +41,7 @@ def _fetch_text(remote_file: str, *, what: str) -> str | None:
         raise
 
 
-def _read_markers(base: str, tag: str, allow_incomplete: bool) -> tuple[RunLock, Manifest]:
+def _read_markers(base: str, tag: str, allow_incomplete: bool) -> tuple[RunLock, Manifest, str]:
     manifest_text = _fetch_text(f"{base}/{MANIFEST_NAME}", what=f"reading the manifest of {tag}")
     lock_text = _fetch_text(f"{base}/{MARKER_NAME}", what=f"reading the run.lock of {tag}")
     if manifest_text is None:
@@ -57,7 +57,7 @@ def _read_markers(base: str, tag: str, allow_incomplete: bool) -> tuple[RunLock,
     lock = loads(lock_text, source=f"{base}/{MARKER_NAME}")
     if lock.id != manifest.run_id:
         raise VerificationError(f"{tag}: run.lock id {lock.id} does not match the manifest's {manifest.run_id}")
-    return lock, manifest
+    return lock, manifest, lock_text
 
 
 def _destination(lock: RunLock, manifest: Manifest, remote_rel: str) -> Path:
@@ -206,7 +206,7 @@ def pull(
 
     def restore(current_tag: str) -> RunLock:
         base = f"{data_remote.rstrip('/')}/{current_tag}"
-        lock, manifest = _read_markers(base, current_tag, allow_incomplete)
+        lock, manifest, lock_text = _read_markers(base, current_tag, allow_incomplete)
         seen.add(current_tag)
         if upstream:
             for prev in lock.prevs.values():
@@ -219,7 +219,6 @@ def pull(
         _restore_data(lock, manifest, base, into, report, symlink_store=store)
         _restore_code(lock, current_tag, into, repos or {}, report)
         sheet = into / restored_path(lock.save_dir or manifest.save_dir, lock) / "run.lock"
-        lock_text = _fetch_text(f"{base}/{MARKER_NAME}", what=f"reading the run.lock of {current_tag}") or ""
         write_atomic(sheet, lock_text.encode("utf-8"))
         return lock
 

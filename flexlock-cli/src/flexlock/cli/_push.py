@@ -194,50 +194,44 @@ def _check_data_unchanged(run: PushedRun) -> None:
 
 
 def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
-    """Copy a run's save_dir and data inputs; return the manifest of what must be there."""
-    base = f"{remote.rstrip('/')}/{run.tag}"
+    """Copy a run's save_dir and data inputs in one rclone call; return the manifest of what must be there.
+
+    The remote layout is staged as a tree of symlinks (followed by `--copy-links`),
+    so one rclone process uploads everything: rclone's start-up cost is paid once per run.
+    """
     files: dict[str, tuple[int, str]] = {}
     data: dict[str, tuple[str, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="flexlock-push-") as scratch:
+        stage = Path(scratch)
 
-    def record(local: Path, remote_rel: str) -> None:
-        files[remote_rel] = (local.stat().st_size, sha256_file(local))
+        def place(local: Path, remote_rel: str) -> None:
+            link = stage / remote_rel
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(local.resolve())
+            files[remote_rel] = (local.stat().st_size, sha256_file(local))
 
-    run_excludes = ["--exclude", "/run.lock", "--exclude", ".flexlock-tmp-*"]
-    rclone(["copy", str(run.save_dir), f"{base}/run", "--immutable", "--checksum", *run_excludes],
-           what=f"uploading {run.save_dir}", progress=progress)
-    for local in walk_files(run.save_dir):
-        rel = local.relative_to(run.save_dir).as_posix()
-        if rel == "run.lock" or local.name.startswith(".flexlock-tmp-"):
-            continue
-        record(local, f"run/{rel}")
-
-    for index, key in enumerate(sorted(run.lock.data)):
-        folder = f"data/{index}"
-        location = _data_location(key, run.lock)
-        if _is_glob(key):
-            matches = sorted(Path(m) for m in glob.glob(str(location), recursive=True) if Path(m).is_file())
-            anchor = Path(os.path.commonpath([str(m.parent) for m in matches])) if matches else location.parent
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
-                listing.write("".join(f"{m.relative_to(anchor).as_posix()}\n" for m in matches))
-            try:
-                rclone(["copy", str(anchor), f"{base}/{folder}", "--immutable", "--checksum", "--files-from-raw", listing.name],
-                       what=f"uploading {key}", progress=progress)
-            finally:
-                os.unlink(listing.name)
-            for match in matches:
-                record(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
-            data[key] = (folder, "glob")
-        elif location.is_dir():
-            rclone(["copy", str(location), f"{base}/{folder}", "--immutable", "--checksum"], what=f"uploading {key}",
-                   progress=progress)
-            for local in walk_files(location):
-                record(local, f"{folder}/{local.relative_to(location).as_posix()}")
-            data[key] = (folder, "dir")
-        else:
-            rclone(["copyto", str(location), f"{base}/{folder}/{location.name}", "--immutable", "--checksum"],
-                   what=f"uploading {key}", progress=progress)
-            record(location, f"{folder}/{location.name}")
-            data[key] = (folder, "file")
+        for local in walk_files(run.save_dir):
+            rel = local.relative_to(run.save_dir).as_posix()
+            if rel != "run.lock" and not local.name.startswith(".flexlock-tmp-"):
+                place(local, f"run/{rel}")
+        for index, key in enumerate(sorted(run.lock.data)):
+            folder = f"data/{index}"
+            location = _data_location(key, run.lock)
+            if _is_glob(key):
+                matches = sorted(Path(m) for m in glob.glob(str(location), recursive=True) if Path(m).is_file())
+                anchor = Path(os.path.commonpath([str(m.parent) for m in matches])) if matches else location
+                for match in matches:
+                    place(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
+                data[key] = (folder, "glob")
+            elif location.is_dir():
+                for local in walk_files(location):
+                    place(local, f"{folder}/{local.relative_to(location).as_posix()}")
+                data[key] = (folder, "dir")
+            else:
+                place(location, f"{folder}/{location.name}")
+                data[key] = (folder, "file")
+        rclone(["copy", str(stage), f"{remote.rstrip('/')}/{run.tag}", "--copy-links", "--immutable",
+                "--checksum"], what=f"uploading {run.tag} ({run.save_dir})", progress=progress)
     save_dir = run.lock.save_dir or str(run.save_dir)
     return Manifest(run_id=run.lock.id, tag=run.tag, save_dir=save_dir, files=files, data=data)
 
