@@ -1,0 +1,266 @@
+"""The shared hash cache: one entry per file, so re-hashing unchanged data costs a `stat`.
+
+An entry maps a file, reached from a hashed root (directory, glob or single file), to the
+digest of its content, and is trusted only while the file's (size, mtime_ns, inode, device)
+are unchanged. Entries of files modified within `RACY_WINDOW_NS` of the moment they were
+hashed are never stored (git's "racy clean" rule): such a file could change again within the
+same timestamp tick without its mtime moving.
+
+Storage: write-once segment files, no locks. The cache must work for many processes on many
+nodes sharing one directory on NFS/Lustre/GPFS, where SQLite's WAL mode is unsafe and POSIX
+byte-range locks (which its rollback journal relies on) are unreliable or slow. So:
+
+- Entries of one root and algorithm live in one *shard* directory (the root's absolute path
+  hashed), which holds immutable *segments*: a header line with a CRC32 and length, then a
+  `marshal`ed list of rows.
+- A process writes the entries it hashed as a new segment under a unique name (host, pid,
+  random) through a temp file and `os.replace` (atomic on every POSIX filesystem, NFS
+  included), so readers see whole segments or none.
+- When a shard has more than `COMPACT_AFTER` segments, the process that next hashes that root
+  writes one segment with the entries of the files it just saw and deletes the segments it
+  read. Two processes compacting at once leave two equivalent segments; nothing is lost and
+  every entry is validated against a fresh `stat` anyway, so a stale segment can only cost a
+  re-hash, never a wrong digest.
+- A segment whose CRC, header or body is wrong is skipped (and deleted at the next
+  compaction); an unreadable or unwritable cache directory means hashing without the cache.
+  Both warn once per process with `HashCacheWarning` and never fail the run.
+
+Segments are not fsynced: losing one to a crash costs a re-hash, and the CRC catches a torn one.
+`marshal` (not JSON) because loading 100k rows must cost a fraction of the `stat` calls it saves;
+it is safe here because it cannot execute code and the CRC is checked before it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = [
+    "COMPACT_AFTER",
+    "RACY_WINDOW_NS",
+    "CacheShard",
+    "Entry",
+    "HashCacheWarning",
+    "default_cache_dir",
+]
+
+#: An entry: (size, mtime_ns, inode, device, hex digest).
+Entry = tuple[int, int, int, int, str]
+
+#: Files modified less than this long before hashing started are not cached (racy-clean rule).
+#: Two seconds covers the coarsest common timestamp granularity (FAT: 2 s; ext3, HFS+: 1 s)
+#: and the small clock skew between an NFS client and its server.
+RACY_WINDOW_NS = 2_000_000_000
+#: A shard with more segments than this is compacted by the next process hashing its root.
+COMPACT_AFTER = 8
+#: Temp files older than this were left by a killed writer and are removed at compaction.
+_STALE_TEMP_NS = 3600 * 1_000_000_000
+_FORMAT = 1
+_MAGIC = b"flexlock-hashcache"
+# marshal format 4 is read and written by every supported Python (3.10-3.14), so nodes
+# running different Pythons can share one cache.
+_MARSHAL_VERSION = 4
+_SEGMENT_SUFFIX = ".seg"
+_TEMP_PREFIX = ".tmp-"
+
+
+class HashCacheWarning(UserWarning):
+    """The hash cache cannot be used as configured; hashing goes on without it."""
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(kind: str, message: str) -> None:
+    # Once per kind and process: a run hashing 50 inputs with a read-only cache should
+    # say so once, not 50 times.
+    if kind in _warned:
+        return
+    _warned.add(kind)
+    warnings.warn(message, HashCacheWarning, stacklevel=4)
+
+
+def default_cache_dir() -> Path:
+    """Return the cache directory: `$FLEXLOCK_CACHE_DIR`, else the per-user cache directory.
+
+    The per-user default is `$XDG_CACHE_HOME/flexlock` or `~/.cache/flexlock`
+    (`%LOCALAPPDATA%\\flexlock\\cache` on Windows).
+    """
+    configured = os.environ.get("FLEXLOCK_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "flexlock" / "cache"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "flexlock"
+
+
+def _shard_name(root: str, algorithm: str) -> str:
+    return hashlib.sha256(f"{algorithm}\0{root}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _encode_segment(root: str, algorithm: str, rows: list[tuple[str, Entry]]) -> bytes:
+    body = marshal.dumps((root, algorithm, rows), _MARSHAL_VERSION)
+    header = b"%s %d %08x %d\n" % (_MAGIC, _FORMAT, zlib.crc32(body), len(body))
+    return header + body
+
+
+def _decode_segment(data: bytes, root: str, algorithm: str) -> list[tuple[str, Entry]]:
+    """Return the rows of a segment; raise ValueError when it is torn, corrupt or foreign."""
+    header, newline, body = data.partition(b"\n")
+    fields = header.split(b" ")
+    if not newline or len(fields) != 4 or fields[0] != _MAGIC or fields[1] != b"%d" % _FORMAT:
+        raise ValueError("bad header")
+    if int(fields[3]) != len(body) or int(fields[2], 16) != zlib.crc32(body):
+        raise ValueError("length or CRC mismatch")
+    stored_root, stored_algorithm, rows = marshal.loads(body)  # noqa: S302 - CRC-checked, see module doc
+    if stored_root != root or stored_algorithm != algorithm:
+        raise ValueError("segment of another root (shard name collision)")
+    if not isinstance(rows, list):
+        raise ValueError("bad body")
+    return rows
+
+
+class CacheShard:
+    """The cache entries of one hashed root for one algorithm.
+
+    `entries` maps a path relative to the root to its `Entry`. Open with `CacheShard.open`,
+    look entries up directly, then `save` what was hashed.
+    """
+
+    def __init__(
+        self,
+        directory: Path | None,
+        root: str,
+        algorithm: str,
+        entries: dict[str, Entry],
+        segments: list[str],
+        corrupt: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.root = root
+        self.algorithm = algorithm
+        self.entries = entries
+        self._segments = segments
+        self._corrupt = corrupt
+
+    @classmethod
+    def open(cls, root: str, algorithm: str, cache_dir: Path | None = None) -> CacheShard:
+        """Load the entries cached for `root` (an absolute path or glob) and `algorithm`.
+
+        Never raises for cache problems: an unusable cache gives an empty shard that does
+        not save, after one `HashCacheWarning`.
+        """
+        base = (cache_dir or default_cache_dir()) / "hashes" / f"v{_FORMAT}"
+        directory = base / _shard_name(root, algorithm)
+        try:
+            names = sorted(
+                name for name in os.listdir(directory) if name.endswith(_SEGMENT_SUFFIX)
+            )
+        except FileNotFoundError:
+            names = []
+        except OSError as error:
+            _warn_once("read", _unusable_message(directory, error))
+            return cls(None, root, algorithm, {}, [])
+        entries: dict[str, Entry] = {}
+        read: list[str] = []
+        corrupt = False
+        # Names start with a nanosecond timestamp, so later segments override earlier ones.
+        for name in names:
+            try:
+                data = (directory / name).read_bytes()
+            except FileNotFoundError:  # compacted away by another process meanwhile
+                continue
+            except OSError as error:
+                _warn_once("read", _unusable_message(directory, error))
+                return cls(None, root, algorithm, {}, [])
+            try:
+                # Rows are (relative path, Entry) pairs, so dict.update builds the map in C.
+                entries.update(_decode_segment(data, root, algorithm))
+            except (ValueError, TypeError, EOFError, IndexError) as error:
+                corrupt = True
+                _warn_once(
+                    "corrupt",
+                    f"flexlock: ignoring corrupt hash cache segment {directory / name} ({error});"
+                    " the affected files are re-hashed and the segment is removed",
+                )
+            read.append(name)
+        return cls(directory, root, algorithm, entries, read, corrupt)
+
+    @property
+    def compaction_due(self) -> bool:
+        """Whether the next `save` rewrites the shard (too many or corrupt segments)."""
+        return self._corrupt or len(self._segments) >= COMPACT_AFTER
+
+    def save(
+        self,
+        fresh: dict[str, Entry],
+        live: Callable[[], dict[str, Entry]] | None = None,
+    ) -> None:
+        """Store `fresh` entries; when compaction is due, store `live()` and drop old segments.
+
+        `live` returns every current entry of the root (the files just seen), so compaction
+        also forgets deleted files. Never raises for cache problems (warns once instead).
+        """
+        if self.directory is None:
+            return
+        compact = self.compaction_due and live is not None
+        entries = live() if compact and live is not None else fresh
+        if not entries and not compact:
+            return
+        rows = list(entries.items())
+        try:
+            self._write_segment(_encode_segment(self.root, self.algorithm, rows))
+        except OSError as error:
+            _warn_once("write", _unusable_message(self.directory, error))
+            return
+        if compact:
+            self._remove_read_segments()
+
+    def _write_segment(self, data: bytes) -> None:
+        import secrets
+        import socket
+
+        assert self.directory is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        temp = self.directory / f"{_TEMP_PREFIX}{unique}"
+        final = self.directory / f"{time.time_ns():020d}-{unique}{_SEGMENT_SUFFIX}"
+        try:
+            with open(temp, "xb") as stream:
+                stream.write(data)
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _remove_read_segments(self) -> None:
+        assert self.directory is not None
+        now = time.time_ns()
+        try:
+            for name in self._segments:
+                # Another compacting process may have removed it first; that is fine.
+                (self.directory / name).unlink(missing_ok=True)
+            with os.scandir(self.directory) as scan:
+                for entry in scan:
+                    if entry.name.startswith(_TEMP_PREFIX) and (
+                        now - entry.stat().st_mtime_ns > _STALE_TEMP_NS
+                    ):
+                        Path(entry.path).unlink(missing_ok=True)
+        except OSError:
+            pass  # best effort: a leftover segment is merely re-read, a temp file never read
+        self._segments = []
+        self._corrupt = False
+
+
+def _unusable_message(directory: Path, error: OSError) -> str:
+    return (
+        f"flexlock: the hash cache at {directory} is not usable ({error.strerror or error});"
+        " hashing without it. Set FLEXLOCK_CACHE_DIR to a writable directory to re-enable it."
+    )
