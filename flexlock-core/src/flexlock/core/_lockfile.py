@@ -1,9 +1,11 @@
 """Reading and writing `run.lock` files: strict safe YAML, atomic writes.
 
 Reading refuses what `yaml.safe_load` would silently accept (duplicate keys,
-anchors/aliases, i.e. alias bombs) and anything over a size cap; writing goes
-through a temp file in the same directory, fsync, `os.replace` and an fsync of
-the directory, so a reader never sees half a sheet.
+anchors/aliases, i.e. alias bombs, python tags) and anything over a size cap,
+and checks every field's type; writing goes through a temp file in the same
+directory, fsync, `os.replace` and an fsync of the directory, so a reader never
+sees half a sheet. Strings that another YAML reader (1.1 or 1.2) could take
+for a number, boolean, null or date are always quoted.
 """
 
 from __future__ import annotations
@@ -11,116 +13,145 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flexlock.core._errors import LockFileError
-from flexlock.core._model import SCHEMA_VERSION, RunLock
+from flexlock.core._model import (
+    SCHEMA_VERSION,
+    DataRecord,
+    EnvRecord,
+    ErrorRecord,
+    PrevRecord,
+    RepoRecord,
+    RunLock,
+    SkippedFile,
+)
 
 __all__ = ["MAX_LOCK_BYTES", "dump", "dumps", "load", "loads", "sweep_temp_files", "write_atomic"]
 
 #: Sheets larger than this are refused unread (override with FLEXLOCK_MAX_LOCK_BYTES).
 MAX_LOCK_BYTES = 64 * 1024 * 1024
-_TEMP_PREFIX = ".flexlock-tmp-"
+TEMP_PREFIX = ".flexlock-tmp-"
+_TEMP_PREFIX = TEMP_PREFIX  # the skeleton's name, kept for early importers
 
 if TYPE_CHECKING:
     import cattrs
 
+# Key order on disk follows the schema (DESIGN.md §3), not attrs field order.
+_KEY_ORDER = (
+    "flexlock",
+    "id",
+    "status",
+    "created",
+    "finished",
+    "error",
+    "save_dir",
+    "config",
+    "code",
+    "data",
+    "prevs",
+    "env",
+)
+
+# Plain scalars that YAML 1.2 readers (or YAML 1.1 ones PyYAML does not
+# emulate fully) would read as something other than a string.
+_AMBIGUOUS = re.compile(
+    r"""[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?
+    |0o[0-7]+|0x[0-9a-fA-F]+|0b[01]+
+    |[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)
+    |y|Y|n|N|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+    |null|Null|NULL|~|
+    |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?
+    |[0-9:]+:[0-9]+(\.[0-9]*)?""",
+    re.VERBOSE,
+)
+
+# Characters YAML folds or normalises (NEL, line/paragraph separators, CR) or
+# that are not printable: only the double-quoted style keeps them, as escapes.
+_NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
+
 
 @functools.cache
 def _converter() -> cattrs.Converter:
-    # cattrs and yaml are imported on first use so `import flexlock.core` stays cheap.
+    """Build the one cattrs converter for run sheets (cattrs is imported on first use)."""
     import cattrs
+    from cattrs.gen import make_dict_unstructure_fn, override
 
-    return cattrs.Converter()
+    converter = cattrs.Converter(forbid_extra_keys=False)  # newer minor revisions may add keys
 
-# Key order on disk follows the schema (DESIGN.md §3), not attrs field order.
-_KEY_ORDER = (
-    "flexlock", "id", "status", "created", "finished", "error", "save_dir",
-    "config", "code", "data", "prevs", "env",
-)
+    # cattrs would coerce `id: 5` into "5"; a run sheet with the wrong type is malformed.
+    def structure_str(value: Any, _: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+        return value
+
+    def structure_int(value: Any, _: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
+        return value
+
+    def structure_bool(value: Any, _: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {type(value).__name__} {value!r}")
+        return value
+
+    converter.register_structure_hook(str, structure_str)
+    converter.register_structure_hook(int, structure_int)
+    converter.register_structure_hook(bool, structure_bool)
+
+    # Optional fields at their default are left out so sheets stay short; the
+    # schema's top-level sections are always written so `yaml.safe_load` users
+    # can index them without checks.
+    for cls in (ErrorRecord, SkippedFile, RepoRecord, DataRecord, EnvRecord):
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
+        )
+    # Written by hand because RunLock and PrevRecord refer to each other: the
+    # embedded sheet is rendered like a top-level one, when called.
+    converter.register_unstructure_hook(
+        PrevRecord, lambda prev: {"id": prev.id, "path": prev.path, "lock": to_dict(prev.lock)}
+    )
+    keep = override(omit_if_default=False)
+    converter.register_unstructure_hook(
+        RunLock,
+        make_dict_unstructure_fn(
+            RunLock,
+            converter,
+            _cattrs_omit_if_default=True,
+            flexlock=keep,
+            config=keep,
+            code=keep,
+            data=keep,
+            prevs=keep,
+        ),
+    )
+    return converter
 
 
-def _unstructure(lock: RunLock) -> dict[str, Any]:
+def to_dict(lock: RunLock) -> dict[str, Any]:
+    """Return `lock` as the plain mapping that is written to disk, keys in schema order."""
     raw: dict[str, Any] = _converter().unstructure(lock)
-    return _strip_none({key: raw[key] for key in _KEY_ORDER if raw.get(key) is not None})
+    return {key: raw[key] for key in _KEY_ORDER if key in raw}
 
 
-def _strip_none(value: Any) -> Any:
-    """Drop None-valued attrs fields recursively; config values pass through untouched."""
-    if isinstance(value, dict):
-        return {
-            key: (item if key == "config" else _strip_none(item))
-            for key, item in value.items()
-            if item is not None or key == "config"
-        }
-    if isinstance(value, list | tuple):
-        return [_strip_none(item) for item in value]
-    return value
-
-
-@functools.cache
-def _strict_loader() -> type:
-    """Build a SafeLoader subclass that rejects duplicate keys and anchors/aliases."""
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "anchors and aliases are not allowed in a run.lock", event.start_mark
-                )
-            return super().compose_node(parent, index)
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"found duplicate key {key!r}", key_node.start_mark,
-                    )
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return StrictLoader
-
-
-def _max_bytes() -> int:
-    return int(os.environ.get("FLEXLOCK_MAX_LOCK_BYTES", MAX_LOCK_BYTES))
-
-
-def loads(text: str, *, source: str = "<string>") -> RunLock:
-    """Parse run.lock text into a `RunLock`.
+def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
+    """Check and convert a parsed mapping into a `RunLock`.
 
     Raises:
-        LockFileError: bad YAML (with file:line), not a sheet, or a newer schema.
+        LockFileError: not a sheet, a newer schema, or a field of the wrong type.
     """
     import cattrs
-    import yaml
 
-    if len(text) > _max_bytes():
-        raise LockFileError(f"{source}: {len(text)} bytes is over the run.lock size cap")
-    try:
-        loader = _strict_loader()(text)
-        try:
-            raw = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise LockFileError(f"{where}: invalid run.lock: {error.problem or error}") from None
-    except yaml.YAMLError as error:
-        raise LockFileError(f"{source}: invalid run.lock: {error}") from None
     if not isinstance(raw, dict) or "id" not in raw:
-        raise LockFileError(f"{source}: not a run.lock (expected a mapping with 'flexlock' and 'id')")
+        raise LockFileError(
+            f"{source}: not a run.lock (expected a mapping with 'flexlock' and 'id' keys)"
+        )
     version = raw.get("flexlock")
-    if not isinstance(version, int):
+    if isinstance(version, bool) or not isinstance(version, int):
         raise LockFileError(f"{source}: missing or invalid schema version 'flexlock: {version!r}'")
     if version > SCHEMA_VERSION:
         raise LockFileError(
@@ -129,10 +160,124 @@ def loads(text: str, *, source: str = "<string>") -> RunLock:
         )
     try:
         return _converter().structure(raw, RunLock)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as error:
-        details = "; ".join(cattrs.transform_error(error)) if isinstance(
-            error, cattrs.BaseValidationError) else str(error)
+    except cattrs.BaseValidationError as error:
+        details = "; ".join(
+            cattrs.transform_error(error, path="run.lock", format_exception=_describe)
+        )
         raise LockFileError(f"{source}: malformed run.lock: {details}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise LockFileError(f"{source}: malformed run.lock: {error}") from None
+
+
+def _describe(error: BaseException, _type: Any) -> str:
+    """Describe one field's structuring error for `cattrs.transform_error`."""
+    if isinstance(error, KeyError):
+        return "required field missing"
+    return str(error) or type(error).__name__
+
+
+@functools.cache
+def _strict_loader() -> type[Any]:
+    """Build a SafeLoader subclass that rejects duplicate keys, anchors/aliases and dates."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        # Dates stay strings: the model stores ISO strings, and a hand-edited
+        # unquoted timestamp should not turn into a datetime.
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            # Refusing at the first anchor keeps an alias bomb from ever expanding.
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "anchors and aliases are not allowed in a run.lock", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                with contextlib.suppress(TypeError):  # unhashable keys fail later, with a mark
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            "while constructing a mapping",
+                            node.start_mark,
+                            f"found duplicate key {key!r}",
+                            key_node.start_mark,
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+@functools.cache
+def _dumper() -> type[Any]:
+    """Build a SafeDumper subclass that writes tuples as lists and quotes ambiguous strings."""
+    import yaml
+
+    class SheetDumper(yaml.SafeDumper):
+        def represent_str(self, data: str) -> Any:
+            if _NEEDS_ESCAPES.search(data):
+                return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+            if _AMBIGUOUS.fullmatch(data):
+                return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+            return super().represent_str(data)
+
+    SheetDumper.add_representer(str, SheetDumper.represent_str)
+    SheetDumper.add_representer(tuple, SheetDumper.represent_list)
+    return SheetDumper
+
+
+def _max_bytes() -> int:
+    return int(os.environ.get("FLEXLOCK_MAX_LOCK_BYTES", MAX_LOCK_BYTES))
+
+
+def parse_yaml(text: str, *, source: str = "<string>") -> Any:
+    """Parse YAML text with the strict run.lock rules and return plain data.
+
+    Raises:
+        LockFileError: bad YAML, duplicate key, anchor/alias or python tag, with file:line.
+    """
+    import yaml
+
+    if len(text) > _max_bytes():
+        raise LockFileError(
+            f"{source}: {len(text)} characters is over the run.lock size cap of {_max_bytes()} "
+            "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
+        )
+    try:
+        loader = _strict_loader()(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise LockFileError(f"{where}: invalid run.lock: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise LockFileError(f"{source}: invalid run.lock: {error}") from None
+
+
+def loads(text: str, *, source: str = "<string>") -> RunLock:
+    """Parse run.lock text into a `RunLock`.
+
+    Raises:
+        LockFileError: bad YAML (with file:line), not a sheet, a newer schema or a wrong type.
+    """
+    return from_dict(parse_yaml(text, source=source), source=source)
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """Return the run.lock file for `path`, a run.lock file or the directory holding one."""
+    path = Path(path)
+    return path / "run.lock" if path.is_dir() else path
 
 
 def load(path: str | os.PathLike[str]) -> RunLock:
@@ -141,18 +286,21 @@ def load(path: str | os.PathLike[str]) -> RunLock:
     Raises:
         LockFileError: missing, unreadable, too large or malformed file.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "run.lock"
+    path = lock_path(path)
     try:
         size = path.stat().st_size
         if size > _max_bytes():
-            raise LockFileError(f"{path}: {size} bytes is over the run.lock size cap")
-        text = path.read_text(encoding="utf-8")
+            raise LockFileError(
+                f"{path}: {size} bytes is over the run.lock size cap of {_max_bytes()} "
+                "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
+            )
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise LockFileError(f"{path}: no run.lock here (is this a run directory?)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise LockFileError(f"{path}: cannot read run.lock: {error}") from None
+    if not text.strip():
+        raise LockFileError(f"{path}: run.lock is empty (its writer was killed before it wrote)")
     return loads(text, source=str(path))
 
 
@@ -160,9 +308,15 @@ def dumps(lock: RunLock) -> str:
     """Render a `RunLock` as YAML text that `loads` reads back equal."""
     import yaml
 
-    return yaml.safe_dump(
-        _unstructure(lock), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+    text: str = yaml.dump(
+        to_dict(lock),
+        Dumper=_dumper(),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
     )
+    return text
 
 
 def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
@@ -173,7 +327,7 @@ def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
 def write_atomic(path: Path, content: bytes) -> None:
     """Replace `path` with `content` so that readers see the old or the new file, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX + path.name + ".")
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
@@ -184,10 +338,11 @@ def write_atomic(path: Path, content: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Flush `directory`'s entries to disk, where the filesystem supports it."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -200,15 +355,21 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def sweep_temp_files(directory: Path, *, older_than_s: float = 600.0) -> list[Path]:
-    """Remove temp files left by killed writers in `directory`; return what was removed."""
+def sweep_temp_files(
+    directory: Path, *, older_than_s: float = 600.0, prefix: str = TEMP_PREFIX
+) -> list[Path]:
+    """Remove temp files left by killed writers in `directory`; return what was removed.
+
+    Only files starting with `prefix` and last modified more than `older_than_s`
+    seconds ago are removed, so a live writer's temp file is left alone.
+    """
     removed = []
     cutoff = time.time() - older_than_s
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(directory):
-            if entry.name.startswith(_TEMP_PREFIX):
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix):
                 with contextlib.suppress(OSError):
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
                         os.unlink(entry.path)
                         removed.append(Path(entry.path))
     return removed
