@@ -1,0 +1,350 @@
+"""One running run per save_dir: an NFS-safe lock, history of older sheets, temp sweeping.
+
+The lock is a file `<save_dir>/.flexlock/lock` holding JSON owner data
+`{host, pid, boot_id, start_time, nonce, created}`. It is created complete
+under a temp name and hard-linked into place: `link()` is atomic and fails if
+the name exists, on local filesystems and on NFS alike, where `flock` may be
+unsupported or silently local (DVC's NFS/Lustre lock failures). Falls back to
+`O_EXCL` where hard links are not supported. Owners are identified by host,
+boot id, pid *and* process start time, never by pid alone; a holder on this
+host whose process is gone is stale and taken over. A holder on another host
+is respected until its heartbeat (the lock file's mtime, refreshed by a
+daemon thread) is older than the TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flexlock.core._errors import RunInProgressError
+from flexlock.core._lockfile import TEMP_PREFIX, sweep_temp_files, write_atomic
+
+__all__ = [
+    "DEFAULT_TTL_S",
+    "STATE_DIR",
+    "SaveDirLock",
+    "break_lock",
+    "history_dir",
+    "preserve_previous",
+    "sweep_save_dir",
+]
+
+#: flexlock's own files inside a save_dir (lock, history, manifests).
+STATE_DIR = ".flexlock"
+#: A lock held from another host is stale when its heartbeat is older than this.
+DEFAULT_TTL_S = float(os.environ.get("FLEXLOCK_LOCK_TTL", 600))
+# A takeover in progress is abandoned if its guard is older than this.
+_GUARD_STALE_S = 30.0
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """Return the kernel start time of `pid` (clock ticks since boot), None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses; fields after it do not.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except OSError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) holds nothing any more.
+    with contextlib.suppress(OSError, IndexError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class SaveDirLock:
+    """Exclusive hold of a save_dir by one live run (see the module docstring).
+
+    Args:
+        save_dir: the run directory to hold.
+        ttl_s: a holder on another host is stale when its heartbeat is older than this.
+        wait_s: how long `acquire` waits for a live holder before failing (0: fail at once).
+    """
+
+    def __init__(
+        self, save_dir: str | os.PathLike[str], *, ttl_s: float = DEFAULT_TTL_S, wait_s: float = 0.0
+    ) -> None:
+        self.save_dir = Path(save_dir)
+        self.path = self.save_dir / STATE_DIR / "lock"
+        self.ttl_s = ttl_s
+        self.wait_s = wait_s
+        self.owner: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return bool(self.owner)
+
+    def acquire(self) -> None:
+        """Take the lock, taking over a stale holder.
+
+        Raises:
+            RunInProgressError: a live run holds the save_dir (after `wait_s`).
+        """
+        if self.held:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            owner = self._new_owner()
+            if self._try_create(owner):
+                self.owner = owner
+                self._start_heartbeat()
+                return
+            holder, age = self._read_holder()
+            if holder is None and age is None:
+                continue  # released between our attempt and the read
+            if self._is_stale(holder, age):
+                self._take_over(holder)
+                continue
+            if time.monotonic() >= deadline:
+                raise RunInProgressError(self._in_use_message(holder, age))
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def release(self) -> None:
+        """Give the lock back (only if it is still ours)."""
+        if not self.held:
+            return
+        self._stop.set()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join(timeout=5)
+        holder, _ = self._read_holder()
+        if holder is not None and holder.get("nonce") == self.owner["nonce"]:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self.owner = {}
+
+    def __enter__(self) -> SaveDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    # -- internals -------------------------------------------------------------
+
+    @staticmethod
+    def _new_owner() -> dict[str, Any]:
+        pid = os.getpid()
+        return {
+            "host": socket.gethostname(),
+            "pid": pid,
+            "boot_id": _boot_id(),
+            "start_time": _start_time(pid),
+            "nonce": secrets.token_hex(8),
+            "created": _utc_now(),
+        }
+
+    def _try_create(self, owner: dict[str, Any]) -> bool:
+        content = json.dumps(owner, sort_keys=True).encode("ascii")
+        temp = self.path.with_name(f"lock.{owner['nonce']}.tmp")
+        temp.write_bytes(content)
+        try:
+            try:
+                os.link(temp, self.path)
+            except FileExistsError:
+                return False
+            except OSError:
+                # NFS may report failure for a link that was made: trust the link count.
+                with contextlib.suppress(OSError):
+                    if temp.stat().st_nlink == 2:
+                        return True
+                return self._try_create_exclusive(content)
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+    def _try_create_exclusive(self, content: bytes) -> bool:
+        # Filesystems without hard links: O_EXCL. A reader may see the file
+        # empty for a moment; `_is_stale` gives unreadable owners a grace period.
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def _read_holder(self) -> tuple[dict[str, Any] | None, float | None]:
+        """Return (owner data or None if unreadable, age of the heartbeat) or (None, None) if absent."""
+        try:
+            age = time.time() - self.path.stat().st_mtime
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, None
+        except OSError:
+            return None, 0.0
+        try:
+            holder = json.loads(text)
+        except ValueError:
+            return None, age
+        return (holder if isinstance(holder, dict) else None), age
+
+    def _is_stale(self, holder: dict[str, Any] | None, age: float | None) -> bool:
+        age = age or 0.0
+        if holder is None:  # being written (O_EXCL fallback) or corrupt
+            return age > _GUARD_STALE_S
+        if holder.get("host") != socket.gethostname():
+            return age > self.ttl_s
+        if holder.get("boot_id") and _boot_id() and holder["boot_id"] != _boot_id():
+            return True  # this host rebooted since
+        pid = holder.get("pid")
+        if not isinstance(pid, int) or not _pid_alive(pid):
+            return True
+        recorded = holder.get("start_time")
+        return bool(recorded) and _start_time(pid) not in (None, recorded)  # pid reused
+
+    def _take_over(self, stale: dict[str, Any] | None) -> None:
+        # The guard directory serialises takeovers, so two processes that both
+        # judged the same holder stale cannot delete each other's fresh lock.
+        guard = self.path.with_name("lock.takeover")
+        try:
+            guard.mkdir()
+        except FileExistsError:
+            with contextlib.suppress(OSError):
+                if time.time() - guard.stat().st_mtime > _GUARD_STALE_S:
+                    guard.rmdir()
+            time.sleep(0.05)
+            return
+        try:
+            holder, age = self._read_holder()
+            same = (holder or {}).get("nonce") == (stale or {}).get("nonce")
+            if age is not None and same and self._is_stale(holder, age):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+        finally:
+            with contextlib.suppress(OSError):
+                guard.rmdir()
+
+    def _start_heartbeat(self) -> None:
+        self._stop = threading.Event()
+        interval = max(1.0, min(60.0, self.ttl_s / 4))
+        nonce = self.owner["nonce"]
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                holder, _ = self._read_holder()
+                if holder is None or holder.get("nonce") != nonce:
+                    return  # broken by hand (`flexlock unlock`): nothing left to refresh
+                with contextlib.suppress(OSError):
+                    os.utime(self.path)
+
+        self._heartbeat = threading.Thread(target=beat, name="flexlock-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def _in_use_message(self, holder: dict[str, Any] | None, age: float | None) -> str:
+        if holder is None:
+            who = "a run whose lock file is unreadable"
+        else:
+            who = (
+                f"a running run (host {holder.get('host')}, pid {holder.get('pid')}, "
+                f"started {holder.get('created')})"
+            )
+        remote = holder is not None and holder.get("host") != socket.gethostname()
+        wait = (
+            f" It counts as stale {self.ttl_s:.0f} s after its last heartbeat "
+            f"({age or 0:.0f} s ago)."
+            if remote
+            else ""
+        )
+        return (
+            f"{self.save_dir} is in use by {who}.{wait} Wait for it to finish or use another "
+            f"save_dir; if that run is dead, remove {self.path} and retry."
+        )
+
+
+def break_lock(save_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Remove a save_dir's lock whoever holds it (manual recovery); return the owner it had."""
+    lock = SaveDirLock(save_dir)
+    holder, age = lock._read_holder()
+    if age is None:
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        lock.path.unlink()
+    return holder or {}
+
+
+def history_dir(save_dir: str | os.PathLike[str]) -> Path:
+    """Return the directory that keeps a save_dir's earlier sheets."""
+    return Path(save_dir) / STATE_DIR / "history"
+
+
+def preserve_previous(save_dir: str | os.PathLike[str], lock_file: Path) -> Path | None:
+    """Keep the sheet at `lock_file` (if any) under the history dir; return where it went.
+
+    Called by the lock holder before a new run replaces `lock_file`. The name is
+    `<created>-<status>-<id prefix>.lock`; a sheet left `running` by a dead run is
+    kept as `interrupted`, an unreadable one as `unreadable`.
+    """
+    from flexlock.core._errors import LockFileError
+    from flexlock.core._lockfile import load
+
+    if not lock_file.exists():
+        return None
+    try:
+        sheet = load(lock_file)
+        stamp = sheet.created.replace("-", "").replace(":", "")
+        status = "interrupted" if sheet.status == "running" else sheet.status
+        name = f"{stamp}-{status}-{sheet.id.rpartition(':')[2][:12]}"
+    except LockFileError:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(lock_file.stat().st_mtime))
+        name = f"{stamp}-unreadable"
+    target_dir = history_dir(save_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{name}.lock"
+    while True:
+        try:
+            os.link(lock_file, target)  # no copy: the new run replaces the name, not the inode
+        except FileExistsError:
+            target = target_dir / f"{name}-{secrets.token_hex(3)}.lock"
+            continue
+        except OSError:  # no hard links here
+            write_atomic(target, lock_file.read_bytes())
+        return target
+
+
+def sweep_save_dir(save_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove temp files of killed writers in a save_dir the caller holds the lock of."""
+    save_dir = Path(save_dir)
+    # Under the lock no one else writes run.lock, so its temp files are strays at any age.
+    removed = sweep_temp_files(save_dir, older_than_s=0, prefix=f"{TEMP_PREFIX}run.lock.")
+    removed += sweep_temp_files(save_dir)
+    state = save_dir / STATE_DIR
+    removed += sweep_temp_files(state)
+    removed += sweep_temp_files(state, prefix="lock.", older_than_s=600)  # lock.<nonce>.tmp
+    return [path for path in removed if path.name != "lock.takeover"]
