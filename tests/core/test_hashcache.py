@@ -8,11 +8,9 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from flexlock.core import _hashcache
 from flexlock.core._hashcache import (
     COMPACT_AFTER,
@@ -22,13 +20,14 @@ from flexlock.core._hashcache import (
 )
 from flexlock.core._hashing import hash_path
 
+
 @pytest.fixture(autouse=True)
-def _fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cache directory of this test only, and warnings that may be issued again."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(cache))
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(directory))
     monkeypatch.setattr(_hashcache, "_warned", set())
-    yield cache
+    return directory
 
 
 def _age(path: Path, seconds: int = 3600) -> None:
@@ -41,7 +40,7 @@ def _rewrite_keeping_stat(path: Path, content: bytes) -> None:
     """Change content in place, keeping size, inode and mtime: invisible to a stat."""
     info = path.stat()
     assert len(content) == info.st_size
-    with open(path, "r+b") as stream:
+    with path.open("r+b") as stream:
         stream.write(content)
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
 
@@ -81,10 +80,10 @@ def test_racy_file_modified_within_the_window_is_rehashed(tmp_path: Path) -> Non
     assert _sha(b"ORIGINAL") == hash_path(file).hash
 
 
-def test_racy_file_is_not_written_to_the_cache(tmp_path: Path, _fresh_cache: Path) -> None:
+def test_racy_file_is_not_written_to_the_cache(tmp_path: Path, cache: Path) -> None:
     (tmp_path / "data.bin").write_bytes(b"fresh")
     hash_path(tmp_path / "data.bin")
-    assert [] == _segments(_fresh_cache)
+    assert _segments(cache) == []
 
 
 def _change_size(path: Path) -> None:
@@ -131,13 +130,13 @@ def test_directory_entries_are_cached_per_file(tmp_path: Path) -> None:
     assert expected.hash != hash_path(data).hash  # "a" came from the cache, stale by design
 
 
-def test_unchanged_tree_writes_no_new_segment(tmp_path: Path, _fresh_cache: Path) -> None:
+def test_unchanged_tree_writes_no_new_segment(tmp_path: Path, cache: Path) -> None:
     file = tmp_path / "f"
     file.write_bytes(b"x")
     _age(file)
     hash_path(file)
     hash_path(file)
-    assert 1 == len(_segments(_fresh_cache))
+    assert len(_segments(cache)) == 1
 
 
 def test_each_algorithm_has_its_own_entries(tmp_path: Path) -> None:
@@ -156,7 +155,7 @@ def _cached_file(tmp_path: Path, cache: Path, content: bytes = b"original") -> P
     file.write_bytes(content)
     _age(file)
     hash_path(file)
-    assert 1 == len(_segments(cache))
+    assert len(_segments(cache)) == 1
     return file
 
 
@@ -170,10 +169,10 @@ def _cached_file(tmp_path: Path, cache: Path, content: bytes = b"original") -> P
     ],
 )
 def test_corrupt_segment_is_ignored_with_a_warning(
-    tmp_path: Path, _fresh_cache: Path, damage: object
+    tmp_path: Path, cache: Path, damage: object
 ) -> None:
-    file = _cached_file(tmp_path, _fresh_cache)
-    [segment] = _segments(_fresh_cache)
+    file = _cached_file(tmp_path, cache)
+    [segment] = _segments(cache)
     segment.write_bytes(damage(segment.read_bytes()))  # type: ignore[operator]
     _rewrite_keeping_stat(file, b"ORIGINAL")
     with pytest.warns(HashCacheWarning, match="corrupt hash cache segment"):
@@ -181,25 +180,25 @@ def test_corrupt_segment_is_ignored_with_a_warning(
     assert _sha(b"ORIGINAL") == record.hash
 
 
-def test_corrupt_segment_is_replaced_by_the_next_save(tmp_path: Path, _fresh_cache: Path) -> None:
-    file = _cached_file(tmp_path, _fresh_cache)
-    [segment] = _segments(_fresh_cache)
+def test_corrupt_segment_is_replaced_by_the_next_save(tmp_path: Path, cache: Path) -> None:
+    file = _cached_file(tmp_path, cache)
+    [segment] = _segments(cache)
     segment.write_bytes(b"garbage")
     with pytest.warns(HashCacheWarning):
         hash_path(file)
-    [rebuilt] = _segments(_fresh_cache)
+    [rebuilt] = _segments(cache)
     assert segment != rebuilt
 
 
-def test_corruption_warning_is_issued_once_per_process(tmp_path: Path, _fresh_cache: Path) -> None:
-    file = _cached_file(tmp_path, _fresh_cache)
+def test_corruption_warning_is_issued_once_per_process(tmp_path: Path, cache: Path) -> None:
+    file = _cached_file(tmp_path, cache)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
-            for segment in _segments(_fresh_cache):
+            for segment in _segments(cache):
                 segment.write_bytes(b"garbage")
             hash_path(file)
-    assert 1 == sum(issubclass(w.category, HashCacheWarning) for w in caught)
+    assert sum(issubclass(w.category, HashCacheWarning) for w in caught) == 1
 
 
 def test_unusable_cache_directory_warns_once_and_still_hashes(
@@ -217,32 +216,30 @@ def test_unusable_cache_directory_warns_once_and_still_hashes(
         records = [hash_path(file), hash_path(file)]
     assert [_sha(b"x")] * 2 == [record.hash for record in records]
     messages = [str(w.message) for w in caught if issubclass(w.category, HashCacheWarning)]
-    assert 1 == len(messages)
+    assert len(messages) == 1
     assert "FLEXLOCK_CACHE_DIR" in messages[0]
 
 
-def test_compaction_leaves_one_segment_without_deleted_files(
-    tmp_path: Path, _fresh_cache: Path
-) -> None:
+def test_compaction_leaves_one_segment_without_deleted_files(tmp_path: Path, cache: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for index in range(COMPACT_AFTER):
         (data / f"f{index}").write_bytes(b"%d" % index)
         _age(data / f"f{index}")
         hash_path(data)  # one new segment per new file
-    assert COMPACT_AFTER == len(_segments(_fresh_cache))
+    assert len(_segments(cache)) == COMPACT_AFTER
     (data / "f0").unlink()
     (data / "new").write_bytes(b"n")
     _age(data / "new")
     hash_path(data)  # finds COMPACT_AFTER segments: compacts
-    assert 1 == len(_segments(_fresh_cache))
+    assert len(_segments(cache)) == 1
     shard = CacheShard.open(f"directory:{data}", "sha256")
     assert sorted([*(f"f{i}" for i in range(1, COMPACT_AFTER)), "new"]) == sorted(shard.entries)
 
 
-def test_stale_temp_files_of_killed_writers_are_swept(tmp_path: Path, _fresh_cache: Path) -> None:
-    file = _cached_file(tmp_path, _fresh_cache)
-    [segment] = _segments(_fresh_cache)
+def test_stale_temp_files_of_killed_writers_are_swept(tmp_path: Path, cache: Path) -> None:
+    file = _cached_file(tmp_path, cache)
+    [segment] = _segments(cache)
     stale = segment.parent / ".tmp-deadhost-1-0000"
     stale.write_bytes(b"partial")
     os.utime(stale, ns=(0, 0))
@@ -288,7 +285,7 @@ def _run_workers(data: Path, count: int) -> list[str]:
     outputs = []
     for process in processes:
         out, err = process.communicate(timeout=300)
-        assert 0 == process.returncode, err
+        assert process.returncode == 0, err
         outputs.extend(out.split())
     return outputs
 
@@ -303,15 +300,15 @@ def _settled_tree(root: Path, count: int) -> Path:
     return root
 
 
-def test_concurrent_processes_sharing_a_cache_agree(tmp_path: Path, _fresh_cache: Path) -> None:
+def test_concurrent_processes_sharing_a_cache_agree(tmp_path: Path, cache: Path) -> None:
     data = _settled_tree(tmp_path / "data", 300)
     expected = hash_path(data, use_cache=False).hash
     assert [expected] * 6 * 5 == _run_workers(data, 6)
     shard = CacheShard.open(f"directory:{data}", "sha256")
-    assert 300 == len(shard.entries)
+    assert len(shard.entries) == 300
 
 
-def test_concurrent_compactions_lose_nothing(tmp_path: Path, _fresh_cache: Path) -> None:
+def test_concurrent_compactions_lose_nothing(tmp_path: Path, cache: Path) -> None:
     data = _settled_tree(tmp_path / "data", 120)
     expected = hash_path(data, use_cache=False).hash
     # Enough segments that every worker finds a compaction due and runs it at once.
@@ -322,4 +319,4 @@ def test_concurrent_compactions_lose_nothing(tmp_path: Path, _fresh_cache: Path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         entries = CacheShard.open(f"directory:{data}", "sha256").entries
-    assert 120 == sum(not rel.startswith("gone") for rel in entries)
+    assert sum(not rel.startswith("gone") for rel in entries) == 120

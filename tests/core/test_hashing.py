@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from flexlock.core._errors import HashError
 from flexlock.core._hashing import (
     DEFAULT_EXCLUDES,
@@ -21,6 +20,7 @@ from flexlock.core._hashing import (
     tree_manifest,
 )
 from flexlock.core._model import DataRecord
+
 from tests._helpers import REPO_ROOT, has_executable
 
 
@@ -43,9 +43,7 @@ def _recipe(directory: Path, excludes: tuple[str, ...] = DEFAULT_EXCLUDES) -> st
         f"find -L . \\( {prune} \\) -prune -o -type f -printf '%P\\0'"
         " | LC_ALL=C sort -z | xargs -0 -r sha256sum -- | sha256sum"
     )
-    result = subprocess.run(
-        ["bash", "-c", script], cwd=directory, check=True, capture_output=True
-    )
+    result = subprocess.run(["bash", "-c", script], cwd=directory, check=True, capture_output=True)
     return result.stdout.split()[0].decode()
 
 
@@ -87,7 +85,9 @@ def test_blake3_hash_matches_blake3_package(tmp_path: Path) -> None:
     assert expected == hash_path(tmp_path / "f", algorithm="blake3").hash
 
 
-def test_blake3_missing_names_the_pip_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blake3_missing_names_the_pip_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A None entry in sys.modules makes `import blake3` fail as if it were not installed.
     monkeypatch.setitem(sys.modules, "blake3", None)
     (tmp_path / "f").write_bytes(b"x")
@@ -137,7 +137,7 @@ def test_directory_hash_is_hash_of_its_manifest(tmp_path: Path) -> None:
 def test_manifest_is_sorted_by_path_bytes_not_per_directory(tmp_path: Path) -> None:
     # '.' (0x2e) sorts before '/' (0x2f): "a.txt" precedes "a/b" although "a" is a directory.
     data = _tree(tmp_path / "data", {"a/b": b"1", "a.txt": b"2", "B": b"3", "é": b"4"})
-    assert ["B", "a.txt", "a/b", "é"] == list(parse_manifest(tree_manifest(data)))
+    assert list(parse_manifest(tree_manifest(data))) == ["B", "a.txt", "a/b", "é"]
 
 
 def test_empty_directory_hashes_the_empty_manifest(tmp_path: Path) -> None:
@@ -147,7 +147,9 @@ def test_empty_directory_hashes_the_empty_manifest(tmp_path: Path) -> None:
 
 def test_same_tree_in_another_place_has_the_same_hash(tmp_path: Path) -> None:
     files = {"x/1.bin": b"one", "x/2.bin": b"two", "top": b"t"}
-    assert hash_path(_tree(tmp_path / "a", files)).hash == hash_path(_tree(tmp_path / "b", files)).hash
+    assert (
+        hash_path(_tree(tmp_path / "a", files)).hash == hash_path(_tree(tmp_path / "b", files)).hash
+    )
 
 
 def test_renaming_a_file_changes_the_hash(tmp_path: Path) -> None:
@@ -245,22 +247,22 @@ def test_default_excludes_skip_vcs_metadata_and_bytecode(tmp_path: Path) -> None
         tmp_path / "data",
         {"keep": b"1", ".git/HEAD": b"ref", "pkg/__pycache__/m.pyc": b"pyc", ".flexlock/x": b"s"},
     )
-    assert ["keep"] == list(parse_manifest(tree_manifest(data)))
+    assert list(parse_manifest(tree_manifest(data))) == ["keep"]
 
 
 def test_empty_excludes_hash_everything(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"keep": b"1", ".git/HEAD": b"ref"})
-    assert [".git/HEAD", "keep"] == list(parse_manifest(tree_manifest(data, excludes=())))
+    assert list(parse_manifest(tree_manifest(data, excludes=()))) == [".git/HEAD", "keep"]
 
 
 def test_exclude_patterns_match_names_at_any_depth(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"a.tmp": b"1", "sub/b.tmp": b"2", "sub/c.csv": b"3"})
-    assert ["sub/c.csv"] == list(parse_manifest(tree_manifest(data, excludes=["*.tmp"])))
+    assert list(parse_manifest(tree_manifest(data, excludes=["*.tmp"]))) == ["sub/c.csv"]
 
 
 def test_exclude_pattern_with_slash_matches_the_relative_path(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"raw/tmp/x": b"1", "other/tmp/y": b"2"})
-    assert ["other/tmp/y"] == list(parse_manifest(tree_manifest(data, excludes=["raw/tmp"])))
+    assert list(parse_manifest(tree_manifest(data, excludes=["raw/tmp"]))) == ["other/tmp/y"]
 
 
 def test_excludes_given_as_a_string_is_an_error(tmp_path: Path) -> None:
@@ -281,17 +283,17 @@ def test_glob_manifest_is_relative_to_the_glob_base(tmp_path: Path) -> None:
 def test_glob_record_counts_matched_files(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"a.csv": b"1", "b.csv": b"22", "c.txt": b"3"})
     record = hash_path(f"{data}/*.csv")
-    assert (3, 2) == (record.size, record.files)
+    assert (record.size, record.files) == (3, 2)
 
 
 def test_glob_matching_a_directory_includes_its_files(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"run1/out.bin": b"1", "run2/out.bin": b"2", "notes": b"n"})
-    assert ["run1/out.bin", "run2/out.bin"] == list(parse_manifest(tree_manifest(f"{data}/run*")))
+    assert list(parse_manifest(tree_manifest(f"{data}/run*"))) == ["run1/out.bin", "run2/out.bin"]
 
 
 def test_recursive_glob_lists_each_file_once(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"a/x.csv": b"1", "a/b/y.csv": b"2"})
-    assert ["a/b/y.csv", "a/x.csv"] == list(parse_manifest(tree_manifest(f"{data}/**")))
+    assert list(parse_manifest(tree_manifest(f"{data}/**"))) == ["a/b/y.csv", "a/x.csv"]
 
 
 def test_relative_glob_is_relative_to_the_current_directory(
@@ -299,7 +301,7 @@ def test_relative_glob_is_relative_to_the_current_directory(
 ) -> None:
     _tree(tmp_path, {"a.csv": b"1"})
     monkeypatch.chdir(tmp_path)
-    assert ["a.csv"] == list(parse_manifest(tree_manifest("*.csv")))
+    assert list(parse_manifest(tree_manifest("*.csv"))) == ["a.csv"]
 
 
 def test_glob_matching_nothing_is_an_error(tmp_path: Path) -> None:
@@ -327,7 +329,7 @@ def test_symlinked_directory_is_followed(tmp_path: Path) -> None:
     _tree(tmp_path / "store", {"x/1": b"1"})
     data = _tree(tmp_path / "data", {"top": b"t"})
     (data / "x").symlink_to(tmp_path / "store" / "x")
-    assert ["top", "x/1"] == list(parse_manifest(tree_manifest(data)))
+    assert list(parse_manifest(tree_manifest(data))) == ["top", "x/1"]
 
 
 def test_symlink_loop_error_names_the_looping_link(tmp_path: Path) -> None:
@@ -364,13 +366,15 @@ def test_missing_path_error_names_the_path(tmp_path: Path) -> None:
 def test_hash_error_is_an_input_error_exit_code_2(tmp_path: Path) -> None:
     with pytest.raises(HashError) as raised:
         hash_path(tmp_path / "missing.csv")
-    assert 2 == raised.value.exit_code
+    assert raised.value.exit_code == 2
 
 
 def test_fifo_in_a_directory_is_an_error_naming_it(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"a": b"1"})
     os.mkfifo(data / "pipe")
-    with pytest.raises(HashError, match=r".*data/pipe is a FIFO \(named pipe\), not a regular file"):
+    with pytest.raises(
+        HashError, match=r".*data/pipe is a FIFO \(named pipe\), not a regular file"
+    ):
         hash_path(data)
 
 
@@ -386,14 +390,18 @@ def test_directory_read_as_a_file_is_an_error_naming_it(tmp_path: Path) -> None:
 def test_unreadable_file_error_names_the_file(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"ok": b"1", "secret.bin": b"2"})
     (data / "secret.bin").chmod(0o000)
-    command = [sys.executable, "-c", textwrap.dedent(f"""
+    command = [
+        sys.executable,
+        "-c",
+        textwrap.dedent(f"""
         from flexlock.core._hashing import hash_path
         from flexlock.core._errors import HashError
         try:
             hash_path({str(data)!r}, use_cache=False)
         except HashError as error:
             print(error)
-    """)]
+    """),
+    ]
     if os.geteuid() == 0:
         # Root reads anything: run the child without the capabilities that bypass permissions.
         if not has_executable("setpriv"):
@@ -427,7 +435,7 @@ def test_progress_line_is_drawn_on_a_terminal(tmp_path: Path) -> None:
         from flexlock.core import _hashing
         _hashing.PROGRESS_AFTER_SECONDS = 0
         assert sys.stderr.isatty()
-        _hashing.hash_path({str(tmp_path / 'f')!r})
+        _hashing.hash_path({str(tmp_path / "f")!r})
     """)
     controller, terminal = pty.openpty()
     try:
@@ -445,7 +453,9 @@ def test_no_progress_line_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         from flexlock.core import _hashing
         _hashing.PROGRESS_AFTER_SECONDS = 0
-        _hashing.hash_path({str(tmp_path / 'f')!r})
+        _hashing.hash_path({str(tmp_path / "f")!r})
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "" == result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stderr == ""

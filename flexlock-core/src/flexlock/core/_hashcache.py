@@ -102,7 +102,9 @@ def default_cache_dir() -> Path:
 
 
 def _shard_name(root: str, algorithm: str) -> str:
-    return hashlib.sha256(f"{algorithm}\0{root}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return hashlib.sha256(f"{algorithm}\0{root}".encode("utf-8", "surrogateescape")).hexdigest()[
+        :32
+    ]
 
 
 def _encode_segment(root: str, algorithm: str, rows: list[tuple[str, Entry]]) -> bytes:
@@ -139,11 +141,12 @@ class CacheShard:
         directory: Path | None,
         root: str,
         algorithm: str,
+        *,
         entries: dict[str, Entry],
         segments: list[str],
         corrupt: bool = False,
     ) -> None:
-        self.directory = directory
+        self.directory = directory  # None: the cache is unusable, `save` does nothing
         self.root = root
         self.algorithm = algorithm
         self.entries = entries
@@ -159,15 +162,16 @@ class CacheShard:
         """
         base = (cache_dir or default_cache_dir()) / "hashes" / f"v{_FORMAT}"
         directory = base / _shard_name(root, algorithm)
+        unusable = cls(None, root, algorithm, entries={}, segments=[])
         try:
             names = sorted(
-                name for name in os.listdir(directory) if name.endswith(_SEGMENT_SUFFIX)
+                path.name for path in directory.iterdir() if path.name.endswith(_SEGMENT_SUFFIX)
             )
         except FileNotFoundError:
             names = []
         except OSError as error:
             _warn_once("read", _unusable_message(directory, error))
-            return cls(None, root, algorithm, {}, [])
+            return unusable
         entries: dict[str, Entry] = {}
         read: list[str] = []
         corrupt = False
@@ -179,7 +183,7 @@ class CacheShard:
                 continue
             except OSError as error:
                 _warn_once("read", _unusable_message(directory, error))
-                return cls(None, root, algorithm, {}, [])
+                return unusable
             try:
                 # Rows are (relative path, Entry) pairs, so dict.update builds the map in C.
                 entries.update(_decode_segment(data, root, algorithm))
@@ -191,7 +195,7 @@ class CacheShard:
                     " the affected files are re-hashed and the segment is removed",
                 )
             read.append(name)
-        return cls(directory, root, algorithm, entries, read, corrupt)
+        return cls(directory, root, algorithm, entries=entries, segments=read, corrupt=corrupt)
 
     @property
     def compaction_due(self) -> bool:
@@ -208,55 +212,58 @@ class CacheShard:
         `live` returns every current entry of the root (the files just seen), so compaction
         also forgets deleted files. Never raises for cache problems (warns once instead).
         """
-        if self.directory is None:
+        directory = self.directory
+        if directory is None:
             return
         compact = self.compaction_due and live is not None
         entries = live() if compact and live is not None else fresh
         if not entries and not compact:
             return
-        rows = list(entries.items())
         try:
-            self._write_segment(_encode_segment(self.root, self.algorithm, rows))
+            _write_segment(
+                directory, _encode_segment(self.root, self.algorithm, [*entries.items()])
+            )
         except OSError as error:
-            _warn_once("write", _unusable_message(self.directory, error))
+            _warn_once("write", _unusable_message(directory, error))
             return
         if compact:
-            self._remove_read_segments()
+            _remove_segments(directory, self._segments)
+            self._segments = []
+            self._corrupt = False
 
-    def _write_segment(self, data: bytes) -> None:
-        import secrets
-        import socket
 
-        assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
-        unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-        temp = self.directory / f"{_TEMP_PREFIX}{unique}"
-        final = self.directory / f"{time.time_ns():020d}-{unique}{_SEGMENT_SUFFIX}"
-        try:
-            with open(temp, "xb") as stream:
-                stream.write(data)
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+def _write_segment(directory: Path, data: bytes) -> None:
+    """Publish `data` as a new segment: temp file, then an atomic rename to a unique name."""
+    import secrets
+    import socket
 
-    def _remove_read_segments(self) -> None:
-        assert self.directory is not None
-        now = time.time_ns()
-        try:
-            for name in self._segments:
-                # Another compacting process may have removed it first; that is fine.
-                (self.directory / name).unlink(missing_ok=True)
-            with os.scandir(self.directory) as scan:
-                for entry in scan:
-                    if entry.name.startswith(_TEMP_PREFIX) and (
-                        now - entry.stat().st_mtime_ns > _STALE_TEMP_NS
-                    ):
-                        Path(entry.path).unlink(missing_ok=True)
-        except OSError:
-            pass  # best effort: a leftover segment is merely re-read, a temp file never read
-        self._segments = []
-        self._corrupt = False
+    directory.mkdir(parents=True, exist_ok=True)
+    unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    temp = directory / f"{_TEMP_PREFIX}{unique}"
+    try:
+        with temp.open("xb") as stream:
+            stream.write(data)
+        temp.replace(directory / f"{time.time_ns():020d}-{unique}{_SEGMENT_SUFFIX}")
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_segments(directory: Path, names: list[str]) -> None:
+    """Delete compacted segments and temp files that killed writers left behind."""
+    now = time.time_ns()
+    try:
+        for name in names:
+            # Another compacting process may have removed it first; that is fine.
+            (directory / name).unlink(missing_ok=True)
+        with os.scandir(directory) as scan:
+            for entry in scan:
+                if entry.name.startswith(_TEMP_PREFIX) and (
+                    now - entry.stat().st_mtime_ns > _STALE_TEMP_NS
+                ):
+                    Path(entry.path).unlink(missing_ok=True)
+    except OSError:
+        pass  # best effort: a leftover segment is merely re-read, a temp file never read
 
 
 def _unusable_message(directory: Path, error: OSError) -> str:
