@@ -1,0 +1,48 @@
+"""The built-in config resolvers, registered under the `flexlock.resolvers` entry-point group.
+
+A resolver is any callable `resolver(*args: str) -> value`; `${name:a,b}` calls
+`resolver("a", "b")`. Third-party packages add their own with an entry point:
+
+    [project.entry-points."flexlock.resolvers"]
+    now = "mypackage.resolvers:now"
+"""
+
+from __future__ import annotations
+
+import os
+
+from flexlock.core._errors import ConfigError
+
+__all__ = ["env", "runlock_data", "runlock_prev"]
+
+
+def env(name: str = "", *default: str) -> str:
+    """Return environment variable `name`, or `default` (`${env:VAR,default}`) when unset.
+
+    Raises:
+        ConfigError: the variable is unset and no default is given.
+    """
+    if not name:
+        raise ConfigError("${env:...} needs a variable name, e.g. ${env:HOME}")
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default:
+        return ",".join(default)  # the default may itself contain commas
+    raise ConfigError(
+        f"environment variable {name} is not set; set it, or give a default: ${{env:{name},VALUE}}"
+    )
+
+
+def runlock_data(path: str) -> str:
+    """Return `path` and register it as a data input of the run (hashed into run.lock)."""
+    from flexlock.core._registry import register_data
+
+    return register_data(path)
+
+
+def runlock_prev(path: str) -> str:
+    """Return `path` and register it as an upstream run (its run.lock is embedded in run.lock)."""
+    from flexlock.core._registry import register_prev
+
+    return register_prev(path)

@@ -1,0 +1,238 @@
+"""Running one task: rebuild its config, record its run sheet, capture its output, report.
+
+`TaskRunner` is what executors send to workers, so it is picklable by plain
+`pickle`: it names the decorated function by module and qualified name (or by
+script path when it lives in `__main__`, re-importing the script under another
+module name so its `if __name__ == "__main__":` block does not run again) and
+carries the merged config as plain data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from flexlock.cli._config import ConfigTree, build, to_plain
+from flexlock.cli._executor import Task, TaskResult
+from flexlock.core._errors import FlexLockError
+
+if TYPE_CHECKING:
+    from flexlock.cli._clicfg import CliFunction
+
+__all__ = [
+    "LOG_NAMES",
+    "FunctionRef",
+    "TaskRunner",
+    "captured_output",
+    "error_summary",
+    "execute",
+    "resolve",
+]
+
+#: Names of the per-task output files in the task's save_dir.
+LOG_NAMES = ("stdout.log", "stderr.log")
+_SCRIPT_MODULE = "__flexlock_script__"
+
+
+@attrs.frozen
+class FunctionRef:
+    """Where a `@clicfg` function can be imported from, in this process or a worker."""
+
+    module: str
+    qualname: str
+    script: str | None = None  # absolute path, when the function lives in a script (__main__)
+
+    @classmethod
+    def of(cls, function: Any) -> FunctionRef:
+        """Return the reference of a decorated function."""
+        module = function.__module__
+        script = None
+        if module == "__main__" or module == _SCRIPT_MODULE:
+            code = getattr(function, "__code__", None)
+            filename = code.co_filename if code else getattr(sys.modules[module], "__file__", None)
+            script = str(Path(filename).resolve()) if filename else None
+        return cls(module=module, qualname=function.__qualname__, script=script)
+
+    def load(self) -> CliFunction:
+        """Import and return the decorated function (a `CliFunction`)."""
+        module = self._module()
+        target: Any = module
+        for part in self.qualname.split("."):
+            target = getattr(target, part)
+        return target  # type: ignore[no-any-return]
+
+    def _module(self) -> Any:
+        if self.script is None:
+            return importlib.import_module(self.module)
+        for name in ("__main__", _SCRIPT_MODULE):
+            loaded = sys.modules.get(name)
+            file = getattr(loaded, "__file__", None)
+            if file and Path(file).resolve() == Path(self.script):
+                return loaded
+        # A worker process: import the script as a module; its main block stays unrun.
+        directory = str(Path(self.script).parent)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)  # as `python script.py` does, for sibling imports
+        spec = importlib.util.spec_from_file_location(_SCRIPT_MODULE, self.script)
+        if spec is None or spec.loader is None:
+            raise FlexLockError(f"cannot import the script {self.script}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_SCRIPT_MODULE] = module
+        spec.loader.exec_module(module)
+        return module
+
+
+def resolve(tree: ConfigTree) -> tuple[Any, dict[str, Any]]:
+    """Interpolate and build `tree`; return (config instance, plain config for run.lock).
+
+    Raises:
+        ConfigError: a bad reference, resolver, value or missing key.
+    """
+    from flexlock.cli._interpolation import interpolate
+
+    resolved = tree.copy()
+    resolved.values = interpolate(tree.values)
+    config = build(resolved)
+    return config, to_plain(config)
+
+
+def error_summary(error: BaseException, frames: int = 3) -> str:
+    """Summarise an exception in one paragraph: type, message and where it was raised."""
+    summary = traceback.extract_tb(error.__traceback__)[-frames:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in summary)
+    message = str(error).strip().replace("\n", " ")
+    return f"{type(error).__name__}: {message}" + (f" (at {where})" if where else "")
+
+
+@contextlib.contextmanager
+def captured_output(directory: Path) -> Iterator[tuple[str, str]]:
+    """Send stdout and stderr (Python and file-descriptor level) to files in `directory`.
+
+    Descriptor-level redirection also catches output of C extensions and
+    subprocesses; replacing `sys.stdout` catches Python writes when the
+    streams were already swapped (pytest, notebooks).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = tuple(str(directory / name) for name in LOG_NAMES)
+    with open(paths[0], "wb", buffering=0) as out, open(paths[1], "wb", buffering=0) as err:
+        saved: list[tuple[int, int]] = []
+        for stream, target in ((sys.stdout, out), (sys.stderr, err)):
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.flush()
+        for fd, target in ((1, out), (2, err)):
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(target.fileno(), fd)
+            except OSError:  # no such descriptor (a daemon without stdio): Python level only
+                continue
+        text_out = io.TextIOWrapper(open(out.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
+        text_err = io.TextIOWrapper(open(err.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
+        try:
+            with contextlib.redirect_stdout(text_out), contextlib.redirect_stderr(text_err):
+                yield paths
+        finally:
+            for handle in (text_out, text_err):
+                with contextlib.suppress(ValueError, OSError):
+                    handle.flush()
+                    handle.detach()
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def execute(
+    function: Any,
+    config: Any,
+    plain: Mapping[str, Any],
+    save_dir: str | None,
+    *,
+    repos: Sequence[str] | None,
+    capture: bool,
+) -> Any:
+    """Call `function(config)`, recording the run in `save_dir/run.lock` when there is one.
+
+    With `capture`, stdout/stderr go to `save_dir/stdout.log` and `stderr.log`
+    and an exception's traceback is written to `stderr.log` before it propagates.
+    """
+    if save_dir is None:
+        return function(config)
+    from flexlock.core._runlock import runlock
+
+    with runlock(config=dict(plain), repos=repos, runlock_path=Path(save_dir) / "run.lock"):
+        if not capture:
+            return function(config)
+        with captured_output(Path(save_dir)):
+            try:
+                return function(config)
+            except BaseException:
+                traceback.print_exc()
+                raise
+
+
+@attrs.frozen
+class TaskRunner:
+    """Run one task of a task list in the current process (picklable; sent to workers)."""
+
+    function: FunctionRef
+    values: dict[str, Any]  # the merged, not yet interpolated config (plain data)
+    origins: dict[str, str]
+    repos: tuple[str, ...] | None = None
+    capture: bool = True
+
+    def tree(self, config_class: type, task: Task) -> ConfigTree:
+        """Return the config tree of `task`: the shared values plus the task's overrides."""
+        import copy
+
+        tree = ConfigTree.__new__(ConfigTree)
+        tree.config_class = config_class
+        tree.values = copy.deepcopy(self.values)
+        tree.origins = dict(self.origins)
+        for key, value in task.overrides:
+            tree.set(key, value, task.source)
+        return tree
+
+    def __call__(self, task: Task) -> TaskResult:
+        """Run `task`; a failure of the user's code is a failed result, never an exception."""
+        from flexlock.core._registry import clear
+
+        log_paths = (
+            tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
+        )
+        try:
+            decorated = self.function.load()
+            clear()  # registrations of earlier tasks in this worker are not this task's inputs
+            config, plain = resolve(self.tree(decorated.config_class, task))
+            execute(
+                decorated.function, config, plain, task.save_dir,
+                repos=self.repos, capture=self.capture,
+            )
+        except KeyboardInterrupt:
+            raise  # the executor stops; the sheet was finalised `failed` by runlock
+        except Exception as error:
+            _save_locals(error, task.save_dir)
+            return TaskResult(
+                task=task, status="failed", error=error_summary(error), log_paths=log_paths
+            )
+        return TaskResult(task=task, status="succeeded", log_paths=log_paths)
+
+
+def _save_locals(error: BaseException, save_dir: str | None) -> None:
+    """Keep the failing frame's variables for `flexlock debug` when FLEXLOCK_DEBUG is set."""
+    if not os.environ.get("FLEXLOCK_DEBUG") or save_dir is None:
+        return
+    try:
+        from flexlock.core._debug import save_failure_locals  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):  # debugging aids must never mask the real failure
+        save_failure_locals(error, Path(save_dir))
