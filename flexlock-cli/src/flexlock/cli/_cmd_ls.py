@@ -1,0 +1,204 @@
+"""`flexlock ls [DIR...]`: a table of the runs found under directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["register"]
+
+_DEFAULT_CONFIG_COLUMNS = 6
+_FIELDS = ("created", "finished", "status", "id", "save_dir", "path")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `flexlock ls`."""
+    parser = subparsers.add_parser(
+        "ls",
+        help="list the runs under directories",
+        description=(
+            "List the runs (directories holding a run.lock) under each DIR: status, id prefix, "
+            "creation time, directory and the config values that differ between the runs. "
+            "Run directories' own files are not searched (see --deep)."
+        ),
+    )
+    parser.add_argument("dirs", nargs="*", default=["."], metavar="DIR", help="default: .")
+    parser.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        metavar="STATUS",
+        help="only runs with this status (succeeded, failed, running, invalid); repeatable, "
+        "or comma-separated",
+    )
+    parser.add_argument(
+        "-o",
+        "--match",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only runs whose config KEY (dotted) equals VALUE (YAML-typed, or an fnmatch "
+        "pattern such as 'resnet*'); repeatable, all must match",
+    )
+    parser.add_argument(
+        "--sort",
+        default="created",
+        metavar="FIELD",
+        help=f"sort by one of {', '.join(_FIELDS)} or a dotted config key (default: created)",
+    )
+    parser.add_argument("-r", "--reverse", action="store_true", help="reverse the order")
+    parser.add_argument(
+        "-c",
+        "--columns",
+        default=None,
+        metavar="KEYS",
+        help="comma-separated config keys to show (default: the keys whose values differ "
+        "between the listed runs)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead")
+    parser.add_argument(
+        "--deep", action="store_true", help="also search inside run directories' own files"
+    )
+    parser.add_argument(
+        "--follow-symlinks",
+        "--follow_symlinks",
+        action="store_true",
+        help="enter symlinked directories",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _parse_filters(texts: Sequence[str]) -> list[tuple[str, str]]:
+    from flexlock.core._errors import ConfigError
+
+    filters = []
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"-o {text!r}: expected KEY=VALUE, e.g. -o model.lr=0.1")
+        filters.append((key.strip(), value))
+    return filters
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings to dotted keys ({"a": {"b": 1}} -> {"a.b": 1})."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _cell(value: Any) -> str:
+    from flexlock.core._runs import is_missing
+
+    if is_missing(value):
+        return "-"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _varying_keys(flat_configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return the config keys whose value is not the same in every run, in first-seen order."""
+    if len(flat_configs) < 2:
+        return []
+    keys: dict[str, None] = {}
+    for flat in flat_configs:
+        keys.update(dict.fromkeys(flat))
+    missing = object()
+    varying = []
+    for key in keys:
+        if key == "save_dir":
+            continue  # already a column
+        first = flat_configs[0].get(key, missing)
+        if any(flat.get(key, missing) != first for flat in flat_configs[1:]):
+            varying.append(key)
+    return varying
+
+
+def _sort_key(field: str) -> Any:
+    from flexlock.core._runs import RunSummary, is_missing, lookup
+
+    def key(summary: RunSummary) -> tuple[int, str, Any]:
+        if field in _FIELDS:
+            value: Any = str(summary.path) if field == "path" else getattr(summary, field)
+        else:
+            value = lookup(summary.config, field)
+            if is_missing(value):
+                value = None
+        # Missing values last; numbers by value; everything else by its text.
+        if value is None:
+            return (2, "", 0)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return (0, "", value)
+        return (1, _cell(value), 0)
+
+    return key
+
+
+def short_id(run_id: str, length: int = 12) -> str:
+    """Return the first `length` hex digits of a run id ("sha256:3f2a..." -> "3f2a...")."""
+    return run_id.partition(":")[2][:length] if ":" in run_id else run_id[:length]
+
+
+def run(args: argparse.Namespace) -> int:
+    """List runs; exit 0 (also when nothing matched), 2 for a bad directory or filter."""
+    from flexlock.cli._output import STATUS_STYLES, Printer, dumps_json
+    from flexlock.core._runs import find_runs, lookup, matches, read_summary
+
+    filters = _parse_filters(args.match)
+    statuses = {part.strip() for text in args.status for part in text.split(",") if part.strip()}
+    summaries = []
+    for directory in args.dirs:
+        for lock_path in find_runs(
+            directory, deep=args.deep, follow_symlinks=args.follow_symlinks
+        ):
+            summary = read_summary(lock_path)
+            if statuses and summary.status not in statuses:
+                continue
+            if filters and not matches(summary, filters):
+                continue
+            summaries.append(summary)
+    summaries.sort(key=_sort_key(args.sort), reverse=args.reverse)
+    for summary in summaries:
+        if summary.problem:
+            print(f"flexlock: warning: {summary.problem}", file=sys.stderr)
+
+    if args.json:
+        print(dumps_json([summary.to_dict() for summary in summaries]))
+        return 0
+
+    if args.columns is not None:
+        keys = [key.strip() for key in args.columns.split(",") if key.strip()]
+    else:
+        keys = _varying_keys([flatten(summary.config) for summary in summaries])
+        keys = keys[:_DEFAULT_CONFIG_COLUMNS]
+    printer = Printer()
+    if not summaries:
+        where = ", ".join(args.dirs)
+        print(f"no runs under {where}" + (" matching the filters" if filters or statuses else ""),
+              file=sys.stderr)
+        return 0
+    rows = []
+    styles = []
+    for summary in summaries:
+        created = summary.created.replace("T", " ").removesuffix("Z")
+        row = [summary.status, short_id(summary.id), created, str(summary.run_dir)]
+        row += [_cell(lookup(summary.config, key)) for key in keys]
+        rows.append(row)
+        styles.append([STATUS_STYLES.get(summary.status, ""), "dim", "", "", *([""] * len(keys))])
+    printer.table(["status", "id", "created", "save_dir", *keys], rows, styles=styles)
+    return 0
+

@@ -1,0 +1,393 @@
+"""Explain why two runs differ, or what would differ if a run ran now (`flexlock diff`).
+
+`diff_locks` compares two sheets section by section: status, config (dotted keys,
+old → new), code (commit range, dirty flag and, when the repository is on this
+machine, the files changed between the two recorded trees), data (hash, size,
+file count and, when both runs kept manifests, the files), upstream runs
+(recursively, through the embedded upstream sheets) and the environment
+(interpreter, platform, package versions; informational: not part of the identity).
+
+`diff_current` compares a run's sheet with the state its inputs are in now (the
+question "why would this rerun?"), using the same engines as `runlock()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
+
+__all__ = ["Change", "RunDiff", "current_lock", "diff_current", "diff_locks", "diff_runs"]
+
+Section = Literal["status", "config", "code", "data", "prevs", "env"]
+Kind = Literal["changed", "added", "removed"]
+
+#: Sections whose changes change the run's identity (env and status do not).
+IDENTITY_SECTIONS = ("config", "code", "data", "prevs")
+
+
+@attrs.frozen
+class Change:
+    """One difference between two runs."""
+
+    section: Section
+    key: str  # dotted config key, repo / data / upstream path as recorded, env field
+    kind: Kind
+    old: Any = None
+    new: Any = None
+    detail: tuple[str, ...] = ()  # e.g. commit range and changed files, data files
+    upstream: RunDiff | None = None  # for a changed upstream run: how it differs, recursively
+
+
+@attrs.frozen
+class RunDiff:
+    """All differences from run `a` to run `b`."""
+
+    a: str  # label: a path, or "recorded" / "now"
+    b: str
+    a_id: str
+    b_id: str
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def same_identity(self) -> bool:
+        """Tell whether the two runs have the same identity (same config, code, data, upstream)."""
+        return self.a_id == self.b_id
+
+    @property
+    def identical(self) -> bool:
+        """Tell whether nothing at all differs (environment and status included)."""
+        return not self.changes
+
+    def section(self, name: Section) -> list[Change]:
+        """Return the changes of one section."""
+        return [change for change in self.changes if change.section == name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping."""
+        raw = attrs.asdict(self, recurse=True)
+        raw["same_identity"] = self.same_identity
+        return raw
+
+
+_MISSING: Any = object()
+
+
+def diff_runs(a: str | os.PathLike[str], b: str | os.PathLike[str], *, git: bool = True
+              ) -> RunDiff:
+    """Load the sheets of two runs (directories or run.lock files) and compare them.
+
+    Raises:
+        LockFileError: either path is not a readable run sheet.
+    """
+    from flexlock.core._lockfile import load
+    from flexlock.core._runs import resolve_lock_path
+
+    a_path, b_path = resolve_lock_path(a), resolve_lock_path(b)
+    return diff_locks(load(a_path), load(b_path), a_label=str(a), b_label=str(b),
+                      a_path=a_path, b_path=b_path, git=git)
+
+
+def diff_locks(
+    a: RunLock,
+    b: RunLock,
+    *,
+    a_label: str = "a",
+    b_label: str = "b",
+    a_path: Path | None = None,
+    b_path: Path | None = None,
+    git: bool = True,
+) -> RunDiff:
+    """Compare two sheets; `a_path`/`b_path` (their run.lock) let data diffs use kept manifests.
+
+    With `git`, files changed between two recorded code trees are listed when the
+    repository (its recorded root) exists here and holds both trees.
+    """
+    changes: list[Change] = []
+    if a.status != b.status:
+        changes.append(Change("status", "status", "changed", a.status, b.status))
+    changes += _diff_config(a.config, b.config)
+    changes += _diff_code(a.code, b.code, git=git)
+    changes += _diff_data(a.data, b.data, a_path, b_path)
+    changes += _diff_prevs(a.prevs, b.prevs, git=git)
+    changes += _diff_env(a, b)
+    return RunDiff(a_label, b_label, a.id, b.id, tuple(changes))
+
+
+# --- config -------------------------------------------------------------------
+
+
+def _same(old: Any, new: Any) -> bool:
+    # 1 == 1.0 == True in Python, but they are different configs.
+    return type(old) is type(new) and old == new
+
+
+def _diff_config(old: Any, new: Any, prefix: str = "") -> list[Change]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        changes: list[Change] = []
+        for key in [*old, *(key for key in new if key not in old)]:
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            changes += _diff_config(old.get(key, _MISSING), new.get(key, _MISSING), dotted)
+        return changes
+    if old is _MISSING:
+        return [Change("config", prefix, "added", None, new)]
+    if new is _MISSING:
+        return [Change("config", prefix, "removed", old, None)]
+    if _same(old, new):
+        return []
+    return [Change("config", prefix, "changed", old, new)]
+
+
+# --- code ---------------------------------------------------------------------
+
+
+def _short(object_id: str | None) -> str:
+    return object_id[:12] if object_id else "(none)"
+
+
+def _diff_code(a: Mapping[str, RepoRecord], b: Mapping[str, RepoRecord], *, git: bool
+               ) -> list[Change]:
+    changes = []
+    for key in [*a, *(key for key in b if key not in a)]:
+        old, new = a.get(key), b.get(key)
+        if old is None and new is not None:
+            changes.append(Change("code", key, "added", None, new.tree,
+                                  (f"commit {_short(new.commit)}",)))
+        elif new is None and old is not None:
+            changes.append(Change("code", key, "removed", old.tree, None,
+                                  (f"commit {_short(old.commit)}",)))
+        elif old is not None and new is not None and _repo_changed(old, new):
+            changes.append(Change("code", key, "changed", old.tree, new.tree,
+                                  _repo_detail(old, new, git=git)))
+    return changes
+
+
+def _repo_changed(old: RepoRecord, new: RepoRecord) -> bool:
+    return old.tree != new.tree or any(
+        _repo_changed(sub, new.submodules[path]) if path in new.submodules else True
+        for path, sub in old.submodules.items()
+    ) or set(new.submodules) - set(old.submodules) != set()
+
+
+def _repo_detail(old: RepoRecord, new: RepoRecord, *, git: bool) -> tuple[str, ...]:
+    lines = []
+    if old.commit != new.commit:
+        lines.append(f"commits {_short(old.commit)}..{_short(new.commit)}"
+                     + (f" (git log {old.commit}..{new.commit})" if old.commit and new.commit
+                        else ""))
+    else:
+        lines.append(f"commit {_short(old.commit)} (same), working tree differs")
+    if old.branch != new.branch:
+        lines.append(f"branch {old.branch or '(detached)'} → {new.branch or '(detached)'}")
+    if old.dirty != new.dirty:
+        lines.append(f"uncommitted changes: {'yes' if old.dirty else 'no'} → "
+                     f"{'yes' if new.dirty else 'no'}")
+    if git and old.tree != new.tree:
+        lines += _tree_files(old, new)
+    for path, sub in sorted(old.submodules.items()):
+        now = new.submodules.get(path)
+        if now is None:
+            lines.append(f"submodule {path} removed")
+        elif _repo_changed(sub, now):
+            lines.append(f"submodule {path}: tree {_short(sub.tree)} → {_short(now.tree)}")
+    lines += [f"submodule {path} added" for path in sorted(set(new.submodules) - set(old.submodules))]
+    return tuple(lines)
+
+
+def _tree_files(old: RepoRecord, new: RepoRecord) -> list[str]:
+    """List files changed between the recorded trees, if a repository here holds both."""
+    from flexlock.core._errors import GitError
+    from flexlock.core._git import diff_trees
+
+    error: GitError | None = None
+    for root in dict.fromkeys((new.root, old.root)):
+        if not Path(root).is_dir():
+            continue
+        try:
+            return [f"  {line}" for line in diff_trees(root, old.tree, new.tree)]
+        except GitError as caught:
+            error = caught
+    if error is not None:
+        return [f"files unavailable: {str(error).splitlines()[0]}"]
+    return [f"files unavailable: repository {new.root} is not on this machine"]
+
+
+# --- data ---------------------------------------------------------------------
+
+
+def _diff_data(a: Mapping[str, DataRecord], b: Mapping[str, DataRecord],
+               a_path: Path | None, b_path: Path | None) -> list[Change]:
+    changes = []
+    for key in [*a, *(key for key in b if key not in a)]:
+        old, new = a.get(key), b.get(key)
+        if old is None and new is not None:
+            changes.append(Change("data", key, "added", None, new.hash))
+        elif new is None and old is not None:
+            changes.append(Change("data", key, "removed", old.hash, None))
+        elif old is not None and new is not None and old.hash != new.hash:
+            changes.append(Change("data", key, "changed", old.hash, new.hash,
+                                  _data_detail(key, old, new, a_path, b_path)))
+    return changes
+
+
+def _data_detail(key: str, old: DataRecord, new: DataRecord, a_path: Path | None,
+                 b_path: Path | None) -> tuple[str, ...]:
+    lines = []
+    if old.size != new.size:
+        lines.append(f"size {old.size} → {new.size} bytes")
+    if old.files != new.files and old.files is not None:
+        lines.append(f"files {old.files} → {new.files}")
+    if a_path is None or b_path is None:
+        return tuple(lines)
+    from flexlock.core._verify import find_manifest
+
+    before_text, after_text = find_manifest(a_path, key), find_manifest(b_path, key)
+    if before_text is None or after_text is None:
+        return tuple(lines)
+    from flexlock.core._hashing import parse_manifest
+
+    before, after = parse_manifest(before_text), parse_manifest(after_text)
+    lines += [f"  - {path}" for path in sorted(set(before) - set(after))]
+    lines += [f"  + {path}" for path in sorted(set(after) - set(before))]
+    lines += [f"  ~ {path}" for path in sorted(set(before) & set(after))
+              if before[path] != after[path]]
+    return tuple(lines)
+
+
+# --- upstream -----------------------------------------------------------------
+
+
+def _diff_prevs(a: Mapping[str, PrevRecord], b: Mapping[str, PrevRecord], *, git: bool
+                ) -> list[Change]:
+    changes = []
+    for key in [*a, *(key for key in b if key not in a)]:
+        old, new = a.get(key), b.get(key)
+        if old is None and new is not None:
+            changes.append(Change("prevs", key, "added", None, new.id))
+        elif new is None and old is not None:
+            changes.append(Change("prevs", key, "removed", old.id, None))
+        elif old is not None and new is not None and old.id != new.id:
+            upstream = diff_locks(old.lock, new.lock, a_label=old.path, b_label=new.path, git=git)
+            changes.append(Change("prevs", key, "changed", old.id, new.id, upstream=upstream))
+    return changes
+
+
+# --- environment --------------------------------------------------------------
+
+
+def _diff_env(a: RunLock, b: RunLock) -> list[Change]:
+    if a.env is None or b.env is None:
+        return []
+    changes = [
+        Change("env", field, "changed", getattr(a.env, field), getattr(b.env, field))
+        for field in ("python", "implementation", "platform", "hostname")
+        if getattr(a.env, field) != getattr(b.env, field)
+    ]
+    old, new = a.env.packages, b.env.packages
+    for name in sorted(set(old) | set(new)):
+        if name not in new:
+            changes.append(Change("env", f"packages.{name}", "removed", old[name], None))
+        elif name not in old:
+            changes.append(Change("env", f"packages.{name}", "added", None, new[name]))
+        elif old[name] != new[name]:
+            changes.append(Change("env", f"packages.{name}", "changed", old[name], new[name]))
+    return changes
+
+
+# --- against the current state --------------------------------------------------
+
+
+def current_lock(lock: RunLock, lock_path: Path, *, base: str | os.PathLike[str] | None = None
+                 ) -> RunLock:
+    """Return the sheet a run with `lock`'s config would get now (code, data, upstream, env).
+
+    Inputs that can no longer be read are left out (they show as removed in a diff).
+    """
+    from flexlock.core._errors import FlexLockError
+    from flexlock.core._lockfile import load
+    from flexlock.core._verify import base_directories, resolve_recorded
+
+    bases = base_directories(lock, lock_path, base)
+    code = {}
+    if lock.code:
+        from flexlock.core._git import capture_repo
+
+        for key, repo in lock.code.items():
+            root = repo.root if Path(repo.root).is_dir() else resolve_recorded(key, bases)
+            try:
+                code[key] = capture_repo(root, include=repo.include, exclude=repo.exclude)
+            except FlexLockError:
+                continue
+    data = {}
+    if lock.data:
+        from flexlock.core._hashing import hash_path
+
+        for key, record in lock.data.items():
+            algorithm = record.hash.partition(":")[0] or "sha256"
+            try:
+                data[key] = hash_path(resolve_recorded(key, bases), algorithm=algorithm)
+            except FlexLockError:
+                continue
+    prevs = {}
+    for key, prev in lock.prevs.items():
+        target = resolve_recorded(prev.path, bases)
+        try:
+            upstream = load(target)
+        except FlexLockError:
+            continue
+        prevs[key] = PrevRecord(id=upstream.id, path=prev.path, lock=upstream)
+    env = None
+    if lock.env is not None:
+        from flexlock.core._env import capture_env
+
+        env = capture_env(argv=lock.env.argv, packages=bool(lock.env.packages))
+    from flexlock.core._identity import compute_id
+
+    run_id = compute_id(
+        lock.config,
+        {key: repo.tree for key, repo in code.items()},
+        {key: record.hash for key, record in data.items()},
+        {key: prev.id for key, prev in prevs.items()},
+    )
+    return attrs.evolve(lock, id=run_id, status=lock.status, code=code, data=data, prevs=prevs,
+                        env=env)
+
+
+def diff_current(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None,
+                 git: bool = True) -> tuple[RunDiff, str | None]:
+    """Compare a run's sheet with what running it now would record.
+
+    Returns:
+        The differences (recorded → now; config is taken as recorded) and the
+        one-line reason the run would be re-run, or None when it would be skipped.
+
+    Raises:
+        LockFileError: `path` is not a readable run sheet.
+    """
+    from flexlock.core._lockfile import load
+    from flexlock.core._runs import resolve_lock_path
+
+    lock_path = resolve_lock_path(path)
+    recorded = load(lock_path)
+    now = current_lock(recorded, lock_path, base=base)
+    result = diff_locks(recorded, now, a_label="recorded", b_label="now", a_path=lock_path,
+                        git=git)
+    reason: str | None
+    try:
+        from flexlock.core._runlock import rerun_reason
+    except ImportError:  # pragma: no cover - the runlock module ships with core
+        rerun_reason = None
+    if rerun_reason is not None:
+        reason = rerun_reason(lock_path)
+    elif recorded.status != "succeeded":
+        reason = f"last run {recorded.status}"
+    elif not result.same_identity:
+        reason = "inputs changed"
+    else:
+        reason = None
+    return result, reason

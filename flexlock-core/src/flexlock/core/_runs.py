@@ -1,0 +1,308 @@
+"""Find runs under a directory and read their sheets' headers cheaply (for `flexlock ls`).
+
+A run directory is a directory holding a `run.lock`. The walk never descends into a
+run's own files: inside a run directory it only follows sub-directories that are
+themselves run directories (the task-list layout `results/process/param=3/run.lock`),
+so a run holding a million data files costs one `stat` per sub-directory, not a walk
+of its data. `deep=True` walks everything.
+
+Listing 10,000 runs must not parse 10,000 full sheets (each may embed its upstream
+sheets and a package list): `read_summary` parses only the header of the file, the
+top-level keys before `code:`, which the writer puts first (`_lockfile._KEY_ORDER`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flexlock.core._errors import LockFileError
+
+__all__ = [
+    "LOCK_NAME",
+    "RunSummary",
+    "find_runs",
+    "is_missing",
+    "lookup",
+    "matches",
+    "read_summary",
+    "resolve_lock_path",
+]
+
+LOCK_NAME = "run.lock"
+
+# Directory names the walk never enters: tool state, VCS and environments, which
+# cannot hold runs and can be huge. Hidden directories (".git", ".flexlock" with
+# its history of older sheets, ".venv", ...) are skipped by their leading dot.
+_SKIPPED_NAMES = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+# Top-level keys after the header; the header ends at the first of them.
+_BODY_KEYS = (b"\ncode:", b"\ndata:", b"\nprevs:", b"\nenv:")
+_HEADER_CHUNK = 64 * 1024
+
+
+@attrs.frozen
+class RunSummary:
+    """What `flexlock ls` shows of one run, read from the header of its sheet."""
+
+    path: Path  # the run.lock
+    id: str = ""
+    status: str = "invalid"
+    created: str = ""
+    finished: str | None = None
+    save_dir: str | None = None
+    config: Mapping[str, Any] = attrs.field(factory=dict)
+    error: str | None = None  # "<type>: <message>" of a failed run
+    problem: str | None = None  # why the sheet could not be read (status "invalid")
+
+    @property
+    def run_dir(self) -> Path:
+        """Return the directory holding the sheet."""
+        return self.path.parent
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping (paths as strings)."""
+        return {
+            "path": str(self.path),
+            "run_dir": str(self.run_dir),
+            "id": self.id,
+            "status": self.status,
+            "created": self.created,
+            "finished": self.finished,
+            "save_dir": self.save_dir,
+            "config": dict(self.config),
+            "error": self.error,
+            "problem": self.problem,
+        }
+
+
+def resolve_lock_path(target: str | os.PathLike[str]) -> Path:
+    """Return the run.lock named by `target` (a run directory or the sheet itself).
+
+    Raises:
+        LockFileError: `target` does not exist or is a directory without a run.lock.
+    """
+    path = Path(target)
+    if path.is_dir():
+        lock = path / LOCK_NAME
+        if not lock.is_file():
+            raise LockFileError(
+                f"{path}: no {LOCK_NAME} in this directory (is it a run's save_dir? "
+                f"`flexlock ls {path}` lists the runs under it)"
+            )
+        return lock
+    if not path.exists():
+        raise LockFileError(f"{path}: no such file or directory")
+    return path
+
+
+def find_runs(
+    root: str | os.PathLike[str], *, deep: bool = False, follow_symlinks: bool = False
+) -> Iterator[Path]:
+    """Yield the run.lock of every run under `root` (itself included), lazily, in walk order.
+
+    Args:
+        root: directory to search, or a run.lock / run directory.
+        deep: also search inside run directories' non-run sub-directories.
+        follow_symlinks: enter symlinked directories (loops are detected and skipped).
+
+    Raises:
+        LockFileError: `root` does not exist.
+    """
+    root = Path(root)
+    if root.is_file():
+        yield root
+        return
+    if not root.is_dir():
+        raise LockFileError(f"{root}: no such directory")
+    # os.scandir gives the entry type from the directory read itself (d_type), so
+    # telling directories from files costs no extra stat; only run.lock is stat'ed.
+    seen: set[tuple[int, int]] = set()
+    stack = [(os.fspath(root), False)]
+    while stack:
+        directory, inside_run = stack.pop()
+        if follow_symlinks:  # one stat per directory, only in this mode: loops and aliases
+            try:
+                info = os.stat(directory)
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+        try:
+            with os.scandir(directory) as entries:
+                children = []
+                is_run = False
+                for entry in entries:
+                    name = entry.name
+                    if name == LOCK_NAME:
+                        is_run = entry.is_file()
+                    elif name[0] != "." and name not in _SKIPPED_NAMES:
+                        try:
+                            if entry.is_dir(follow_symlinks=follow_symlinks):
+                                children.append(entry)
+                        except OSError:
+                            continue
+        except OSError:
+            continue  # unreadable or vanished directory: nothing to list there
+        if is_run:
+            yield Path(directory) / LOCK_NAME
+        descend_all = deep or not (is_run or inside_run)
+        # Reverse so the stack pops children in name order: stable, readable output.
+        for entry in sorted(children, key=lambda item: item.name, reverse=True):
+            if descend_all:
+                stack.append((entry.path, is_run or inside_run))
+            elif os.path.isfile(os.path.join(entry.path, LOCK_NAME)):
+                stack.append((entry.path, True))
+
+
+def _read_header(path: Path) -> bytes:
+    """Read the sheet up to its first body key (`code:`, `data:`, ...), or all of it."""
+    chunks: list[bytes] = []
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(_HEADER_CHUNK)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            text = b"".join(chunks)  # searched whole: a key may straddle two chunks
+            cut = min(
+                (index for key in _BODY_KEYS if (index := text.find(key)) >= 0), default=-1
+            )
+            if cut >= 0:
+                return text[: cut + 1]
+    return b"".join(chunks)
+
+
+def _fast_load(text: str) -> Any:
+    """Parse a sheet header with libyaml when present, the pure-Python safe loader else."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
+
+
+def read_summary(path: str | os.PathLike[str]) -> RunSummary:
+    """Read the header of the sheet at `path` into a `RunSummary`; never raise for a bad sheet.
+
+    A sheet that cannot be read comes back with status "invalid" and `problem` set.
+    Anchors and aliases (alias bombs) make it fall back to the strict full loader,
+    which refuses them; `flexlock show` and `verify` always read the whole sheet strictly.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        header = _read_header(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return RunSummary(path=path, problem=f"{path}: cannot read run.lock: {error}")
+    try:
+        if "&" in header or "*" in header:
+            # Possibly an anchor/alias: let the strict loader judge the whole sheet.
+            return _full_summary(path)
+        raw = _fast_load(header)
+    except yaml.YAMLError:
+        # The header cut may have split something unusual: let the strict loader say what.
+        return _full_summary(path)
+    if not isinstance(raw, dict) or "id" not in raw:
+        return RunSummary(path=path, problem=f"{path}: not a run.lock")
+    config = raw.get("config")
+    error_record = raw.get("error")
+    error_text = None
+    if isinstance(error_record, dict):
+        error_text = f"{error_record.get('type', 'Error')}: {error_record.get('message', '')}"
+    return RunSummary(
+        path=path,
+        id=str(raw.get("id", "")),
+        status=str(raw.get("status", "invalid")),
+        created=str(raw.get("created", "")),
+        finished=None if raw.get("finished") is None else str(raw["finished"]),
+        save_dir=None if raw.get("save_dir") is None else str(raw["save_dir"]),
+        config=config if isinstance(config, dict) else {},
+        error=error_text,
+    )
+
+
+def _full_summary(path: Path) -> RunSummary:
+    """Read the whole sheet with the strict loader (slow path for unusual headers)."""
+    from flexlock.core._lockfile import load
+
+    try:
+        lock = load(path)
+    except LockFileError as error:
+        return RunSummary(path=path, problem=str(error))
+    return RunSummary(
+        path=path,
+        id=lock.id,
+        status=lock.status,
+        created=lock.created,
+        finished=lock.finished,
+        save_dir=lock.save_dir,
+        config=lock.config,
+        error=f"{lock.error.type}: {lock.error.message}" if lock.error else None,
+    )
+
+
+_MISSING = object()
+
+
+def lookup(config: Mapping[str, Any], dotted_key: str) -> Any:
+    """Return the value at `dotted_key` ("model.lr") in a nested config, or `_MISSING`."""
+    value: Any = config
+    for part in dotted_key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def is_missing(value: Any) -> bool:
+    """Tell whether `lookup` found nothing."""
+    return value is _MISSING
+
+
+def matches(summary: RunSummary, filters: Iterable[tuple[str, str]]) -> bool:
+    """Tell whether every `(dotted_key, text)` filter matches the run's config.
+
+    A filter matches when the value, read as YAML, equals the config value (`lr=0.1`
+    matches 0.1 and `name=012` the string "012"), or when the value's text matches
+    as an fnmatch pattern (`model=resnet*`). The keys `status`, `id` and `save_dir`
+    match the sheet's own fields when the config has no such key.
+    """
+    import fnmatch
+
+    import yaml
+
+    for key, text in filters:
+        value = lookup(summary.config, key)
+        if value is _MISSING:
+            value = {
+                "status": summary.status, "id": summary.id, "save_dir": summary.save_dir
+            }.get(key, _MISSING)
+        if value is _MISSING:
+            return False
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            parsed = _MISSING
+        as_text = value if isinstance(value, str) else _plain_text(value)
+        # isinstance check: YAML "1" must not match True (1 == True in Python).
+        if parsed == value and isinstance(parsed, bool) == isinstance(value, bool):
+            continue
+        if as_text == text or fnmatch.fnmatchcase(as_text, text):
+            continue
+        return False
+    return True
+
+
+def _plain_text(value: Any) -> str:
+    """Render a config value the way a user types it on the command line."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
