@@ -1,0 +1,587 @@
+"""Exact code capture: the git tree of a working tree, kept as a snapshot commit.
+
+`capture_repo` records a repository's exact working tree (uncommitted edits,
+deletions and untracked files included) as a git tree and a *snapshot* commit on
+top of HEAD, without touching the user's branch, index or working tree:
+
+1. `git status --porcelain=v2` (without optional locks, so the real index is
+   never rewritten) lists what differs from the index;
+2. a private copy of the index (`GIT_INDEX_FILE` in a temp dir) gets exactly
+   those paths through `git update-index`, and submodules their own snapshots;
+3. `git write-tree` and `git commit-tree` (fixed flexlock identity and date, so
+   the same tree on the same HEAD always gives the same commit) write objects
+   only; no ref is created until `keep_snapshot` pins the commit under
+   `refs/flexlock/runs/<run id>`, which protects it from `git gc`.
+
+Core talks to git through plumbing commands in subprocesses, not GitPython:
+its import alone costs more than a whole capture, and a clean capture takes
+three git processes (rev-parse, status, config).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from flexlock.core._errors import GitError
+from flexlock.core._model import RepoRecord, SkippedFile
+
+__all__ = [
+    "DEFAULT_SIZE_LIMIT",
+    "REF_PREFIX",
+    "capture_repo",
+    "diff_trees",
+    "find_repo_root",
+    "keep_snapshot",
+    "snapshot_ref",
+]
+
+#: Untracked files larger than this (bytes) are hashed and listed, not put into git.
+DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024
+#: Namespace of the local refs that keep run snapshots reachable.
+REF_PREFIX = "refs/flexlock/runs/"
+#: At most this many status lines are recorded in `RepoRecord.changes`.
+MAX_CHANGES = 200
+
+# A fixed identity and date make snapshots work without user.name/user.email and
+# make them deterministic: the same tree on the same HEAD is the same commit, so
+# concurrent captures and re-captures agree and pinning is idempotent.
+_SNAPSHOT_ENV = {
+    "GIT_AUTHOR_NAME": "flexlock",
+    "GIT_AUTHOR_EMAIL": "flexlock@localhost",
+    "GIT_AUTHOR_DATE": "@0 +0000",
+    "GIT_COMMITTER_NAME": "flexlock",
+    "GIT_COMMITTER_EMAIL": "flexlock@localhost",
+    "GIT_COMMITTER_DATE": "@0 +0000",
+}
+
+# Variables that point git at another repository or index (`git rev-parse
+# --local-env-vars`); inherited from a hook or a wrapper they would make git
+# capture something other than the directory we were given.
+_REPO_ENV_VARS = (
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_DIR",
+    "GIT_GRAFT_FILE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_INTERNAL_SUPER_PREFIX",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_PREFIX",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_SHALLOW_FILE",
+    "GIT_WORK_TREE",
+)
+
+# Pinning the same ref from many processes at once (a task array) can meet
+# git's ref lock held by a sibling; retry briefly instead of failing the run.
+_REF_LOCK_RETRIES = 50
+_REF_LOCK_PAUSE = 0.05
+
+
+# -- running git ----------------------------------------------------------------
+
+
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _REPO_ENV_VARS}
+    env["GIT_OPTIONAL_LOCKS"] = "0"  # never refresh (rewrite) the user's index
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["LC_ALL"] = "C"  # stable English messages, which _failure() recognises
+    env.pop("LANGUAGE", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _run(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `git args` in `cwd`; raise GitError (naming `cwd` and the fix) when it fails."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=env if env is not None else _environment(),
+            input=stdin,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as error:
+        if not Path(cwd).is_dir():
+            raise GitError(f"{cwd}: no such directory") from error
+        raise GitError(
+            "git is not installed or not on PATH; install it (e.g. `apt install git`, "
+            "`conda install git` or `module load git`) to record code state"
+        ) from error
+    if result.returncode not in ok_codes:
+        raise _failure(args, cwd, result.stderr)
+    return result
+
+
+def _failure(args: Sequence[str], cwd: str | os.PathLike[str], stderr: bytes) -> GitError:
+    message = os.fsdecode(stderr).strip()
+    if "dubious ownership" in message:
+        owner_dir = re.search(r"repository at '([^']+)'", message)
+        repo = owner_dir.group(1) if owner_dir else os.fspath(cwd)
+        return GitError(
+            f"git refuses to work in {repo}: it is owned by another user (dubious ownership). "
+            f"If you trust it, run: git config --global --add safe.directory {repo}"
+        )
+    if "not a git repository" in message:
+        return GitError(
+            f"{cwd} is not inside a git repository; run `git init` there and commit your code, "
+            "or pass the path of the repository that holds it"
+        )
+    if "must be run in a work tree" in message:
+        return GitError(
+            f"{cwd} is a bare repository or a .git directory, not a working tree; "
+            "pass the path of a checkout"
+        )
+    return GitError(f"`git {' '.join(args[:2])}` failed in {cwd}: {message or 'no message'}")
+
+
+def _lines(output: bytes) -> list[str]:
+    return os.fsdecode(output).splitlines()
+
+
+# -- locating a repository ------------------------------------------------------
+
+
+def _start_dir(path: str | os.PathLike[str]) -> Path:
+    start = Path(path).expanduser()
+    if not start.exists():
+        raise GitError(f"{start}: no such file or directory; pass the path of a git checkout")
+    return start if start.is_dir() else start.parent
+
+
+def find_repo_root(path: str | os.PathLike[str]) -> Path:
+    """Return the top directory of the git working tree that contains `path`.
+
+    Raises:
+        GitError: `path` is missing or not in a working tree, git is not installed, or
+            git refuses the repository because another user owns it (safe.directory).
+    """
+    start = _start_dir(path)
+    output = _run(["rev-parse", "--show-toplevel"], start).stdout
+    return Path(os.fsdecode(output.rstrip(b"\n")))
+
+
+class _Location(NamedTuple):
+    root: Path
+    index_file: Path  # this working tree's index (linked worktrees have their own)
+    head_tree: str | None  # None on an unborn branch
+
+
+def _locate(start: Path) -> _Location:
+    # One process answers three questions; `--verify -q` exits 1 on an unborn
+    # branch after printing the other answers.
+    result = _run(
+        ["rev-parse", "--show-toplevel", "--git-path", "index", "--verify", "-q", "HEAD^{tree}"],
+        start,
+        ok_codes=(0, 1),
+    )
+    lines = _lines(result.stdout)
+    if len(lines) < 2:
+        raise _failure(["rev-parse"], start, result.stderr)
+    root = Path(lines[0])
+    head_tree = lines[2] if result.returncode == 0 and len(lines) > 2 else None
+    return _Location(root, start / lines[1], head_tree)
+
+
+# -- reading the status -----------------------------------------------------------
+
+
+class _Status(NamedTuple):
+    head: str | None
+    branch: str | None
+    changes: list[str]  # `git status --short` lines
+    update: list[bytes]  # paths whose working-tree version differs from the index
+    staged: list[bytes]  # paths whose index version differs from HEAD
+    untracked: list[bytes]
+    submodules: set[bytes]  # changed submodules (their own capture decides the gitlink)
+    unmerged: list[str]
+
+
+def _parse_status(output: bytes) -> _Status:
+    status = _Status(None, None, [], [], [], [], set(), [])
+    head: str | None = None
+    branch: str | None = None
+    records = iter(output.split(b"\0"))
+    for record in records:
+        if record.startswith(b"# branch.oid "):
+            oid = record[13:].decode()
+            head = None if oid == "(initial)" else oid
+        elif record.startswith(b"# branch.head "):
+            name = os.fsdecode(record[14:])
+            branch = None if name == "(detached)" else name
+        elif record[:2] in (b"1 ", b"2 "):
+            fields = record.split(b" ", 8)
+            path = fields[-1]
+            if record[:1] == b"2":  # a rename: the path's 9th field is the score
+                path = record.split(b" ", 9)[-1]
+                next(records, None)  # the original path follows as its own record
+            xy = fields[1].decode()
+            status.changes.append(f"{xy.replace('.', ' ')} {os.fsdecode(path)}")
+            if fields[2].startswith(b"S"):
+                status.submodules.add(path)
+            elif xy[1] != ".":
+                status.update.append(path)
+            if xy[0] != ".":
+                status.staged.append(path)
+        elif record.startswith(b"u "):
+            path = record.split(b" ", 10)[-1]
+            status.unmerged.append(os.fsdecode(path))
+            status.changes.append(f"{record[2:4].decode()} {os.fsdecode(path)}")
+        elif record.startswith(b"? "):
+            status.untracked.append(record[2:])
+            status.changes.append(f"?? {os.fsdecode(record[2:])}")
+    return status._replace(head=head, branch=branch)
+
+
+def _pathspecs(include: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    if not include and not exclude:
+        return []
+    return [*(include or ["."]), *(f":(exclude){spec}" for spec in exclude)]
+
+
+# -- the remote -------------------------------------------------------------------
+
+
+def _start_config(root: Path) -> subprocess.Popen[bytes]:
+    # Runs while `git status` does: the remote is independent of the status.
+    return subprocess.Popen(
+        ["git", "config", "-z", "--get-regexp", r"^(remote|branch)\."],
+        cwd=root,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _remote_url(output: bytes, branch: str | None) -> str | None:
+    """Pick the URL of the branch's remote, else `origin`'s, else the first remote's."""
+    settings: dict[str, str] = {}
+    for entry in output.split(b"\0"):
+        key, _, value = os.fsdecode(entry).partition("\n")
+        settings.setdefault(key, value)
+    urls = {
+        key[len("remote.") : -len(".url")]: value
+        for key, value in settings.items()
+        if key.startswith("remote.") and key.endswith(".url")
+    }
+    preferred = settings.get(f"branch.{branch}.remote") if branch else None
+    for name in (preferred, "origin", *sorted(urls)):
+        if name in urls:
+            return strip_credentials(urls[name])
+    return None
+
+
+def strip_credentials(url: str) -> str:
+    """Return `url` without a password (and, for http(s)/ftp, without any user name)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url  # a path or scp-like `user@host:path`, which cannot hold a password
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if parts.scheme.lower() in ("http", "https", "ftp", "ftps"):
+        netloc = host  # tokens travel as the user name too (https://<token>@github.com)
+    else:
+        netloc = f"{userinfo.partition(':')[0]}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# -- building the tree ------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    try:
+        from flexlock.core._hashing import hash_path
+    except ImportError:  # core built without the hashing module: plain streaming sha256
+        import hashlib
+
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+        return f"sha256:{digest.hexdigest()}"
+    return hash_path(path, use_cache=True, progress=False).hash
+
+
+def _split_untracked(
+    root: Path, untracked: list[bytes], size_limit: int
+) -> tuple[list[bytes], list[SkippedFile]]:
+    """Split untracked paths into those to snapshot and the large ones to skip."""
+    kept: list[bytes] = []
+    skipped: list[SkippedFile] = []
+    for path in untracked:
+        if path.endswith(b"/"):
+            continue  # an embedded repository (not a submodule): git cannot store it as files
+        full = root / os.fsdecode(path)
+        try:
+            size = full.lstat().st_size
+        except FileNotFoundError:
+            continue  # deleted since `git status`: nothing to record
+        if size > size_limit and not full.is_symlink():
+            skipped.append(SkippedFile(os.fsdecode(path), size, _sha256(full)))
+        else:
+            kept.append(path)
+    return kept, skipped
+
+
+def _gitlinks(root: Path, specs: Sequence[str]) -> dict[str, str]:
+    """Map each submodule path in the index to the commit recorded there."""
+    output = _run(["ls-files", "--stage", "-z", "--", *specs], root).stdout
+    links: dict[str, str] = {}
+    for entry in output.split(b"\0"):
+        if entry.startswith(b"160000 "):
+            meta, _, path = entry.partition(b"\t")
+            links[os.fsdecode(path)] = meta.split(b" ")[1].decode()
+    return links
+
+
+def _temp_index(location: _Location, specs: Sequence[str], temp_dir: str) -> dict[str, str]:
+    """Make the private index in `temp_dir`: a copy of the real one, or its `specs` part."""
+    index = Path(temp_dir) / "index"
+    env = _environment({"GIT_INDEX_FILE": os.fspath(index)})
+    if specs:
+        # Only the selected paths: the tree then depends on nothing else.
+        selected = _run(["ls-files", "--stage", "-z", "--", *specs], location.root).stdout
+        _run(["update-index", "-z", "--index-info"], location.root, env=env, stdin=selected)
+    else:
+        # No index yet (nothing staged in a new repository): start from an empty one.
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(location.index_file, index)
+    return env
+
+
+def _write_tree(
+    location: _Location,
+    specs: Sequence[str],
+    paths: list[bytes],
+    gitlinks: dict[str, str],
+) -> str:
+    temp_dir = tempfile.mkdtemp(prefix="flexlock-index-")
+    try:
+        env = _temp_index(location, specs, temp_dir)
+        if paths or gitlinks:
+            links = [
+                arg
+                for path, commit in gitlinks.items()
+                for arg in ("--cacheinfo", "160000", commit, path)
+            ]
+            _run(
+                ["update-index", "--add", "--remove", "--replace", *links, "-z", "--stdin"],
+                location.root,
+                env=env,
+                stdin=b"".join(path + b"\0" for path in paths),
+            )
+        return _run(["write-tree"], location.root, env=env).stdout.decode().strip()
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _commit(root: Path, tree: str, head: str | None) -> str:
+    parent = ["-p", head] if head else []
+    message = (
+        "flexlock snapshot\n\n"
+        f"The exact working tree of a run, on top of {head or 'an unborn branch'}.\n"
+    )
+    args = ["commit-tree", "--no-gpg-sign", tree, *parent, "-F", "-"]
+    result = _run(args, root, env=_environment(_SNAPSHOT_ENV), stdin=message.encode())
+    return result.stdout.decode().strip()
+
+
+# -- public API -------------------------------------------------------------------
+
+
+def capture_repo(
+    path: str | os.PathLike[str],
+    *,
+    size_limit: int = DEFAULT_SIZE_LIMIT,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    max_changes: int = MAX_CHANGES,
+) -> RepoRecord:
+    """Record the exact working tree of the git repository containing `path`.
+
+    The user's HEAD, branch, index and files are left untouched. On a clean tree the
+    snapshot is HEAD itself and no object is written; otherwise a snapshot commit
+    (parent HEAD) is written but not referenced: `keep_snapshot` pins it.
+
+    Args:
+        path: A directory (or file) inside the working tree.
+        size_limit: Untracked files larger than this many bytes are not put into git;
+            they are listed under `skipped` with their size and sha256.
+        include: Git pathspecs (relative to the repository root) that the record covers;
+            the tree then holds only those paths. Default: the whole repository.
+        exclude: Git pathspecs left out of the record.
+        max_changes: Keep at most this many status lines in `changes`.
+
+    Raises:
+        GitError: not a git working tree, git missing, repository owned by another user
+            (safe.directory), or a merge with unresolved conflicts in progress.
+    """
+    location = _locate(_start_dir(path))
+    root = location.root
+    specs = _pathspecs(include, exclude)
+    config = _start_config(root)
+    try:
+        status_args = [
+            "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all",
+            "--ignore-submodules=none", "--no-renames", "--", *specs,
+        ]  # fmt: skip
+        status = _parse_status(_run(status_args, root).stdout)
+    finally:
+        config_output = config.communicate()[0]  # reaped even when status failed
+    if status.unmerged:
+        raise GitError(
+            f"cannot record the code in {root}: a merge is in progress with unresolved "
+            f"conflicts in {', '.join(sorted(status.unmerged))}; resolve them and `git add` "
+            "the files (or `git merge --abort`), then run again"
+        )
+    kept, skipped = _split_untracked(root, status.untracked, size_limit)
+    # Tracked paths first: a file that became a directory must leave the index
+    # before the untracked files inside that directory can enter it.
+    paths = status.update + kept
+    submodules: dict[str, RepoRecord] = {}
+    gitlinks: dict[str, str] = {}
+    if status.submodules or (root / ".gitmodules").exists():
+        for sub_path, recorded in _gitlinks(root, specs).items():
+            if not (root / sub_path / ".git").exists():
+                continue  # not checked out (`git submodule update --init`): the gitlink stands
+            record = capture_repo(root / sub_path, size_limit=size_limit, max_changes=max_changes)
+            submodules[sub_path] = record
+            if record.snapshot != recorded:
+                gitlinks[sub_path] = str(record.snapshot)
+    if location.head_tree is not None and not (specs or paths or gitlinks or status.staged):
+        tree = location.head_tree  # the index and working tree are HEAD's: nothing to write
+    else:
+        tree = _write_tree(location, specs, paths, gitlinks)
+    snapshot = status.head if tree == location.head_tree else _commit(root, tree, status.head)
+    changes = status.changes
+    if len(changes) > max_changes:
+        changes = [*changes[:max_changes], f"... and {len(changes) - max_changes} more"]
+    return RepoRecord(
+        root=os.fspath(root),
+        commit=status.head,
+        branch=status.branch,
+        remote=_remote_url(config_output, status.branch),
+        dirty=bool(status.changes),
+        tree=tree,
+        snapshot=snapshot,
+        changes=tuple(changes),
+        skipped=tuple(skipped),
+        include=tuple(include),
+        exclude=tuple(exclude),
+        submodules=submodules,
+    )
+
+
+def snapshot_ref(run_id: str) -> str:
+    """Return the local ref that keeps run `run_id`'s snapshots (`refs/flexlock/runs/...`).
+
+    Characters a ref name cannot hold are replaced: `sha256:<hex>` becomes
+    `sha256-<hex>`; `..`, spaces, a leading dot and a trailing `.lock` never survive.
+
+    Raises:
+        GitError: nothing usable is left of `run_id`.
+    """
+    name = re.sub(r"(?:[^A-Za-z0-9._-]|\.{2,})+", "-", run_id).strip(".-")
+    if name.endswith(".lock"):
+        name = name[: -len(".lock")] + "-lock"
+    if not name:
+        raise GitError(
+            f"run id {run_id!r} cannot name a git ref; use letters, digits, '.', '_', '-' or ':'"
+        )
+    return REF_PREFIX + name
+
+
+def _iter_records(record: RepoRecord) -> Iterator[RepoRecord]:
+    for sub in record.submodules.values():  # submodules first: the parent's tree needs them
+        yield from _iter_records(sub)
+    yield record
+
+
+def _pin(root: str, ref: str, commit: str, run_id: str) -> None:
+    args = ["update-ref", "-m", f"flexlock: keep run {run_id}", ref, commit]
+    for attempt in range(_REF_LOCK_RETRIES):
+        result = _run(args, root, ok_codes=(0, 1, 128))
+        if result.returncode == 0:
+            return
+        current = _run(["rev-parse", "-q", "--verify", ref], root, ok_codes=(0, 1)).stdout
+        if current.decode().strip() == commit:
+            return  # a sibling process pinned the same commit first
+        stderr = os.fsdecode(result.stderr)
+        if "lock" not in stderr or attempt == _REF_LOCK_RETRIES - 1:
+            if "not a valid SHA1" in stderr or "trying to write ref" in stderr:
+                raise GitError(
+                    f"snapshot {commit} of run {run_id} is not in the repository {root} "
+                    "(pruned, or recorded elsewhere); capture the code again"
+                )
+            raise _failure(args, root, result.stderr)
+        time.sleep(_REF_LOCK_PAUSE)
+
+
+def keep_snapshot(record: RepoRecord, run_id: str) -> str:
+    """Pin `record`'s snapshot (and its submodules') under `snapshot_ref(run_id)`.
+
+    The local ref keeps the snapshot from `git gc` and is what `flexlock push`
+    publishes. Safe to call again and from several processes at once.
+
+    Returns:
+        The ref name.
+
+    Raises:
+        GitError: the record has no snapshot, or its commit is not in the repository.
+    """
+    ref = snapshot_ref(run_id)
+    for repo in _iter_records(record):
+        if repo.snapshot is None:
+            raise GitError(f"the code record of {repo.root} has no snapshot commit to keep")
+        if not Path(repo.root).is_dir():
+            raise GitError(f"repository {repo.root} of run {run_id} does not exist here")
+        _pin(repo.root, ref, repo.snapshot, run_id)
+    return ref
+
+
+def diff_trees(root: str | os.PathLike[str], tree_a: str, tree_b: str) -> list[str]:
+    """List the files that differ between two trees (or commits) as `git diff --name-status` does.
+
+    Each line is `<status letter>\\t<path>`, e.g. `M\\tsrc/model.py`.
+
+    Raises:
+        GitError: `root` is not a repository or does not hold both trees.
+    """
+    if tree_a == tree_b:
+        return []
+    args = ["diff-tree", "-r", "-z", "--no-renames", "--name-status", tree_a, tree_b]
+    try:
+        output = _run(args, root).stdout
+    except GitError as error:
+        if "bad object" not in str(error) and "not a tree" not in str(error):
+            raise
+        raise GitError(
+            f"the repository {root} does not hold tree {tree_a} or {tree_b}; "
+            "fetch the run's snapshot (`flexlock pull <run tag>`) and try again"
+        ) from error
+    fields = output.split(b"\0")
+    return [
+        f"{fields[i].decode()}\t{os.fsdecode(fields[i + 1])}" for i in range(0, len(fields) - 1, 2)
+    ]
