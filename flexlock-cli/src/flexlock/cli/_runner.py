@@ -108,7 +108,9 @@ def resolve(tree: ConfigTree) -> tuple[Any, dict[str, Any]]:
 
 def error_summary(error: BaseException, frames: int = 3) -> str:
     """Summarise an exception in one paragraph: type, message and where it was raised."""
-    summary = traceback.extract_tb(error.__traceback__)[-frames:]
+    own = str(Path(__file__).resolve().parents[1])  # flexlock's frames say nothing to the user
+    frames_all = traceback.extract_tb(error.__traceback__)
+    summary = [f for f in frames_all if not f.filename.startswith(own)][-frames:] or frames_all[-1:]
     where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in summary)
     message = str(error).strip().replace("\n", " ")
     return f"{type(error).__name__}: {message}" + (f" (at {where})" if where else "")

@@ -1,0 +1,87 @@
+"""The built-in executors: `serial` (this process, in order) and `local` (joblib on local cores)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from flexlock.cli._executor import Task, TaskResult, TaskRunner
+from flexlock.core._errors import ConfigError
+
+__all__ = ["LocalExecutor", "SerialExecutor", "local", "serial"]
+
+
+def _check_keys(name: str, options: Mapping[str, Any], known: Sequence[str]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if "no_wait" in unknown:
+        raise ConfigError(
+            f"--no_wait needs an executor that submits jobs (e.g. slurm); {name!r} runs tasks here"
+        )
+    if unknown:
+        raise ConfigError(
+            f"executor {name!r}: unknown option(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(known) or 'none'}"
+        )
+
+
+@attrs.frozen
+class SerialExecutor:
+    """Run tasks one after the other in this process."""
+
+    def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
+        """Run every task in order, yielding each result when it is done."""
+        for task in tasks:
+            yield run_task(task)
+
+
+def serial(options: Mapping[str, Any]) -> SerialExecutor:
+    """Build the `serial` executor (accepts only `n_jobs: 1`)."""
+    _check_keys("serial", options, ["n_jobs"])
+    if options.get("n_jobs", 1) != 1:
+        raise ConfigError("executor 'serial' runs one task at a time; drop --n_jobs or use 'local'")
+    return SerialExecutor()
+
+
+_BACKENDS = ("loky", "multiprocessing", "threading")
+
+
+@attrs.frozen
+class LocalExecutor:
+    """Run tasks on local cores with joblib; results arrive as tasks finish."""
+
+    n_jobs: int
+    backend: str = "loky"
+
+    def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
+        """Run the tasks `n_jobs` at a time, yielding results in completion order."""
+        if not tasks:
+            return
+        from joblib import Parallel, delayed  # only here: serial runs and --help never pay for it
+
+        parallel = Parallel(
+            n_jobs=min(self.n_jobs, len(tasks)), backend=self.backend,
+            return_as="generator_unordered",
+        )
+        yield from parallel(delayed(run_task)(task) for task in tasks)
+
+
+def local(options: Mapping[str, Any]) -> LocalExecutor:
+    """Build the `local` executor from `{n_jobs: N, backend: loky|multiprocessing|threading}`.
+
+    `n_jobs` defaults to the number of usable cores; -1 means all of them.
+    """
+    _check_keys("local", options, ["n_jobs", "backend"])
+    n_jobs = options.get("n_jobs", -1)
+    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
+        raise ConfigError(f"executor 'local': n_jobs must be a positive integer or -1, got {n_jobs!r}")
+    if n_jobs == -1:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    backend = options.get("backend", "loky")
+    if backend not in _BACKENDS:
+        raise ConfigError(
+            f"executor 'local': backend must be one of {', '.join(_BACKENDS)}, got {backend!r}"
+        )
+    return LocalExecutor(n_jobs=n_jobs, backend=backend)
