@@ -42,14 +42,30 @@ RESULTS = Path(__file__).parent / "results" / "inspect.md"
 def build(root: Path, runs: int) -> None:
     """Write `runs` run directories under `root`, each with a sheet and some data files."""
     packages = {f"package-{index}": f"1.{index}.0" for index in range(150)}
-    env = EnvRecord("3.11.7", "cpython", "Linux-6.1", "node01", "me", "/home/me/project",
-                    argv=("train.py", "-o", "lr=0.1"), packages=packages)
-    upstream = RunLock(id="sha256:" + "b" * 64, status="succeeded",
-                       created="2026-11-26T11:00:00Z", config={"split": 0.2}, env=env)
+    env = EnvRecord(
+        "3.11.7",
+        "cpython",
+        "Linux-6.1",
+        "node01",
+        "me",
+        "/home/me/project",
+        argv=("train.py", "-o", "lr=0.1"),
+        packages=packages,
+    )
+    upstream = RunLock(
+        id="sha256:" + "b" * 64,
+        status="succeeded",
+        created="2026-11-26T11:00:00Z",
+        config={"split": 0.2},
+        env=env,
+    )
     config = {f"key_{index}": index * 0.5 for index in range(28)}
     template = RunLock(
-        id="sha256:" + "a" * 64, status="succeeded", created="2026-11-26T12:00:00Z",
-        finished="2026-11-26T12:10:00Z", save_dir="results/sweep/RUN",
+        id="sha256:" + "a" * 64,
+        status="succeeded",
+        created="2026-11-26T12:00:00Z",
+        finished="2026-11-26T12:10:00Z",
+        save_dir="results/sweep/RUN",
         config={**config, "model": {"name": "resnet", "depth": 18}},
         prevs={"results/prepare": PrevRecord(upstream.id, "results/prepare/run.lock", upstream)},
         env=env,
@@ -100,13 +116,16 @@ def main() -> None:
         flexlock = [sys.executable, "-m", "flexlock.cli._main"]
         variants: dict[str, Callable[[], tuple[float, float]]] = {
             "find -name run.lock (baseline)": lambda: time_child(
-                ["find", str(root), "-name", "run.lock"]),
+                ["find", str(root), "-name", "run.lock"]
+            ),
             "flexlock ls DIR": lambda: time_child([*flexlock, "ls", str(root)]),
             "flexlock ls DIR --json": lambda: time_child([*flexlock, "ls", str(root), "--json"]),
             "find_runs() walk only, in-process": lambda: time_call(
-                lambda: sum(1 for _ in find_runs(root))),
+                lambda: sum(1 for _ in find_runs(root))
+            ),
             "find_runs() + read_summary(), in-process": lambda: time_call(
-                lambda: [read_summary(path) for path in find_runs(root)]),
+                lambda: [read_summary(path) for path in find_runs(root)]
+            ),
         }
         sheet_kib = next(find_runs(root)).stat().st_size / 1024
         count = sum(1 for _ in find_runs(root))
@@ -117,7 +136,7 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved, so drifting load hits every variant alike
             for name, measure in variants.items():
                 samples[name].append(measure())
-        sample_paths = [path for _, path in zip(range(args.sample), find_runs(root))]
+        sample_paths = [path for _, path in zip(range(args.sample), find_runs(root), strict=False)]
         full_wall, full_cpu = time_call(lambda: [load(path) for path in sample_paths])
         header_wall, header_cpu = time_call(lambda: [read_summary(path) for path in sample_paths])
     finally:
@@ -143,8 +162,9 @@ def main() -> None:
     for name, values in samples.items():
         wall = statistics.median(value[0] for value in values)
         cpu = statistics.median(value[1] for value in values)
-        lines.append(f"| {name} | {wall:.3f} | {wall / base_wall:.1f}x | {cpu:.3f} | "
-                     f"{cpu / base_cpu:.1f}x |")
+        lines.append(
+            f"| {name} | {wall:.3f} | {wall / base_wall:.1f}x | {cpu:.3f} | {cpu / base_cpu:.1f}x |"
+        )
     lines += [
         "",
         f"Per sheet, on {len(sample_paths)} sheets: header read (`read_summary`) "

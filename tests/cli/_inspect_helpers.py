@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,16 @@ from flexlock.cli._main import main
 from flexlock.core._hashing import hash_path
 from flexlock.core._identity import compute_id
 from flexlock.core._lockfile import dump, load
-from flexlock.core._model import EnvRecord, PrevRecord, RunLock
+from flexlock.core._model import EnvRecord, PrevRecord, RunLock, Status
 
 
 def write_sheet(
     run_dir: Path,
     *,
     config: dict[str, Any] | None = None,
-    status: str = "succeeded",
-    data: list[Path] = (),  # type: ignore[assignment]
-    prevs: list[Path] = (),  # type: ignore[assignment]
+    status: Status = "succeeded",
+    data: Sequence[Path] = (),
+    prevs: Sequence[Path] = (),
     packages: dict[str, str] | None = None,
     created: str = "2026-11-26T12:00:00Z",
 ) -> Path:
@@ -33,15 +34,23 @@ def write_sheet(
         upstream = load(prev / "run.lock")
         prev_records[str(prev)] = PrevRecord(upstream.id, str(prev / "run.lock"), upstream)
     run_id = compute_id(
-        config, {}, {key: record.hash for key, record in data_records.items()},
+        config,
+        {},
+        {key: record.hash for key, record in data_records.items()},
         {key: prev.id for key, prev in prev_records.items()},
     )
     lock = RunLock(
-        id=run_id, status=status, created=created, config=config,  # type: ignore[arg-type]
-        save_dir=str(run_dir), finished="2026-11-26T12:01:30Z", data=data_records,
+        id=run_id,
+        status=status,
+        created=created,
+        config=config,
+        save_dir=str(run_dir),
+        finished="2026-11-26T12:01:30Z",
+        data=data_records,
         prevs=prev_records,
-        env=EnvRecord("3.11.7", "cpython", "Linux", "host", "me", os.getcwd(),
-                      packages=packages or {}),
+        env=EnvRecord(
+            "3.11.7", "cpython", "Linux", "host", "me", str(Path.cwd()), packages=packages or {}
+        ),
     )
     dump(lock, run_dir / "run.lock")
     return run_dir / "run.lock"
@@ -54,10 +63,15 @@ def flexlock(capsys: Any, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def flexlock_subprocess(*argv: str, cwd: Path, env: dict[str, str] | None = None
-                        ) -> subprocess.CompletedProcess[str]:
+def flexlock_subprocess(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real `flexlock` command in a subprocess, output piped."""
     return subprocess.run(
-        [sys.executable, "-m", "flexlock.cli._main", *argv], cwd=cwd, capture_output=True,
-        text=True, env={**os.environ, **(env or {})}, check=False,
+        [sys.executable, "-m", "flexlock.cli._main", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
     )

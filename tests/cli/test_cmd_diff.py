@@ -19,10 +19,18 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("prepare", "a", "b"):
         Path(name).mkdir()
     write_sheet(Path("prepare"), data=[Path("raw.csv")])
-    write_sheet(Path("a"), config={"lr": 0.1, "model": {"depth": 18}, "seed": 1},
-                prevs=[Path("prepare")], packages={"numpy": "1.26.0", "torch": "2.1.0"})
-    write_sheet(Path("b"), config={"lr": 0.2, "model": {"depth": 18}, "epochs": 3},
-                prevs=[Path("prepare")], packages={"numpy": "2.0.0", "torch": "2.1.0"})
+    write_sheet(
+        Path("a"),
+        config={"lr": 0.1, "model": {"depth": 18}, "seed": 1},
+        prevs=[Path("prepare")],
+        packages={"numpy": "1.26.0", "torch": "2.1.0"},
+    )
+    write_sheet(
+        Path("b"),
+        config={"lr": 0.2, "model": {"depth": 18}, "epochs": 3},
+        prevs=[Path("prepare")],
+        packages={"numpy": "2.0.0", "torch": "2.1.0"},
+    )
     return tmp_path
 
 
@@ -49,10 +57,11 @@ def test_diff_no_env_hides_the_environment(runs: Path, capsys: Any) -> None:
 def test_diff_explains_a_changed_upstream_run_recursively(runs: Path, capsys: Any) -> None:
     Path("raw.csv").write_text("changed\n")
     write_sheet(Path("prepare"), data=[Path("raw.csv")])
-    write_sheet(Path("b"), config={"lr": 0.1, "model": {"depth": 18}, "seed": 1},
-                prevs=[Path("prepare")])
+    write_sheet(
+        Path("b"), config={"lr": 0.1, "model": {"depth": 18}, "seed": 1}, prevs=[Path("prepare")]
+    )
     _, out, _ = flexlock(capsys, "diff", "a", "b", "--no-env")
-    upstream = out[out.index("upstream"):]
+    upstream = out[out.index("upstream") :]
     assert ("prepare" in upstream.splitlines()[1], "raw.csv" in upstream) == (True, True)
 
 
@@ -64,17 +73,20 @@ def test_diff_of_two_equal_runs_says_same_identity(runs: Path, capsys: Any) -> N
 def test_diff_json_lists_the_changes(runs: Path, capsys: Any) -> None:
     _, out, _ = flexlock(capsys, "diff", "a", "b", "--json")
     changes = json.loads(out)["changes"]
-    assert {"section": "config", "key": "lr", "kind": "changed", "old": 0.1, "new": 0.2} == {
-        key: value for key, value in changes[0].items() if key in ("section", "key", "kind",
-                                                                    "old", "new")
-    }
+    assert {
+        key: value
+        for key, value in changes[0].items()
+        if key in ("section", "key", "kind", "old", "new")
+    } == {"section": "config", "key": "lr", "kind": "changed", "old": 0.1, "new": 0.2}
 
 
 def test_diff_of_one_run_against_now_names_what_would_rerun_it(runs: Path, capsys: Any) -> None:
     Path("raw.csv").write_text("changed\n")
     code, out, _ = flexlock(capsys, "diff", "prepare", "--no-env")
     assert (code, "raw.csv" in out, out.splitlines()[-1]) == (
-        0, True, "would re-run: data changed: raw.csv"
+        0,
+        True,
+        "would re-run: data changed: raw.csv",
     )
 
 
@@ -86,5 +98,7 @@ def test_diff_of_an_up_to_date_run_says_it_would_be_skipped(runs: Path, capsys: 
 def test_diff_of_a_bad_path_exits_2_without_traceback(runs: Path) -> None:
     result = flexlock_subprocess("diff", "a", "nowhere", cwd=runs)
     assert (result.returncode, "nowhere" in result.stderr, "Traceback" in result.stderr) == (
-        2, True, False
+        2,
+        True,
+        False,
     )

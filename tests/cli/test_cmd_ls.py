@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flexlock.core._model import Status
 
 from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_sheet
 
@@ -15,11 +16,16 @@ from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_shee
 def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Three runs of a learning-rate sweep: two succeeded, one failed."""
     monkeypatch.chdir(tmp_path)
-    for index, (lr, status) in enumerate([(0.1, "succeeded"), (0.01, "failed"), (1.0, "succeeded")]):
+    runs: list[tuple[float, Status]] = [(0.1, "succeeded"), (0.01, "failed"), (1.0, "succeeded")]
+    for index, (lr, status) in enumerate(runs):
         run_dir = Path("results") / f"lr={lr}"
         run_dir.mkdir(parents=True)
-        write_sheet(run_dir, config={"lr": lr, "model": {"name": "resnet", "depth": 18 + index}},
-                    status=status, created=f"2026-11-26T12:0{index}:00Z")
+        write_sheet(
+            run_dir,
+            config={"lr": lr, "model": {"name": "resnet", "depth": 18 + index}},
+            status=status,
+            created=f"2026-11-26T12:0{index}:00Z",
+        )
     return tmp_path
 
 
@@ -27,18 +33,27 @@ def rows(out: str) -> list[list[str]]:
     return [line.split() for line in out.splitlines()[1:]]
 
 
-def test_ls_prints_one_row_per_run_with_status_id_created_and_save_dir(sweep: Path,
-                                                                      capsys: Any) -> None:
+def test_ls_prints_one_row_per_run_with_status_id_created_and_save_dir(
+    sweep: Path, capsys: Any
+) -> None:
     code, out, _ = flexlock(capsys, "ls", "results")
     assert (code, [row[0] for row in rows(out)], rows(out)[0][3:5]) == (
-        0, ["succeeded", "failed", "succeeded"], ["12:00:00", "results/lr=0.1"]
+        0,
+        ["succeeded", "failed", "succeeded"],
+        ["12:00:00", "results/lr=0.1"],
     )
 
 
 def test_ls_shows_the_config_keys_that_differ_between_runs(sweep: Path, capsys: Any) -> None:
     _, out, _ = flexlock(capsys, "ls", "results")
-    assert out.splitlines()[0].split() == ["status", "id", "created", "save_dir", "lr",
-                                           "model.depth"]
+    assert out.splitlines()[0].split() == [
+        "status",
+        "id",
+        "created",
+        "save_dir",
+        "lr",
+        "model.depth",
+    ]
 
 
 def test_ls_shows_the_id_prefix(sweep: Path, capsys: Any) -> None:
@@ -96,8 +111,11 @@ def test_ls_of_a_directory_without_runs_says_so(tmp_path: Path, capsys: Any) -> 
 
 def test_ls_of_a_missing_directory_exits_2_without_traceback(tmp_path: Path) -> None:
     result = flexlock_subprocess("ls", "nowhere", cwd=tmp_path)
-    assert (result.returncode, "nowhere: no such directory" in result.stderr,
-            "Traceback" in result.stderr) == (2, True, False)
+    assert (
+        result.returncode,
+        "nowhere: no such directory" in result.stderr,
+        "Traceback" in result.stderr,
+    ) == (2, True, False)
 
 
 def test_ls_piped_output_has_no_colour(sweep: Path) -> None:

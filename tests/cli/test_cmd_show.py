@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from flexlock.core._lockfile import load
+
 from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_sheet
 
 
@@ -22,15 +22,21 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_sheet(Path("results/download"), data=[Path("raw.csv")])
     write_sheet(Path("results/features"), prevs=[Path("results/download")], config={"k": 1})
     write_sheet(Path("results/labels"), prevs=[Path("results/download")], config={"k": 2})
-    write_sheet(Path("results/train"), config={"lr": 0.1, "model": {"name": "resnet"}},
-                prevs=[Path("results/features"), Path("results/labels")])
+    write_sheet(
+        Path("results/train"),
+        config={"lr": 0.1, "model": {"name": "resnet"}},
+        prevs=[Path("results/features"), Path("results/labels")],
+    )
     return tmp_path
 
 
 def test_show_prints_status_times_and_config(pipeline: Path, capsys: Any) -> None:
     code, out, _ = flexlock(capsys, "show", "results/train")
     assert (code, "succeeded" in out.splitlines()[0], "(1m30s)" in out, "  lr: 0.1" in out) == (
-        0, True, True, True
+        0,
+        True,
+        True,
+        True,
     )
 
 
@@ -42,7 +48,7 @@ def test_show_prints_data_inputs_with_hash_and_size(pipeline: Path, capsys: Any)
 def lineage_lines(out: str) -> list[str]:
     """Return the lineage tree's lines without status and id."""
     lines = out.splitlines()
-    return [line[2:].rsplit("  ", 2)[0] for line in lines[lines.index("lineage") + 1:]]
+    return [line[2:].rsplit("  ", 2)[0] for line in lines[lines.index("lineage") + 1 :]]
 
 
 def test_show_draws_the_lineage_tree(pipeline: Path, capsys: Any) -> None:
@@ -74,7 +80,9 @@ def test_show_json_prints_the_whole_sheet(pipeline: Path, capsys: Any) -> None:
 def test_show_dot_draws_each_run_once_and_each_edge(pipeline: Path, capsys: Any) -> None:
     _, out, _ = flexlock(capsys, "show", "results/train", "--format", "dot")
     assert (out.startswith("digraph lineage {"), out.count("[label="), out.count("->")) == (
-        True, 4, 4
+        True,
+        4,
+        4,
     )
 
 
@@ -87,9 +95,15 @@ def test_show_of_a_failed_run_prints_the_error(tmp_path: Path, capsys: Any) -> N
     from flexlock.core._lockfile import dump
     from flexlock.core._model import ErrorRecord, RunLock
 
-    dump(RunLock(id="sha256:" + "0" * 64, status="failed", created="2026-11-26T12:00:00Z",
-                 error=ErrorRecord("ValueError", "lr must be positive", "File x, line 3")),
-         tmp_path / "run.lock")
+    dump(
+        RunLock(
+            id="sha256:" + "0" * 64,
+            status="failed",
+            created="2026-11-26T12:00:00Z",
+            error=ErrorRecord("ValueError", "lr must be positive", "File x, line 3"),
+        ),
+        tmp_path / "run.lock",
+    )
     _, out, _ = flexlock(capsys, "show", str(tmp_path))
     assert "ValueError: lr must be positive" in out
 
@@ -97,5 +111,7 @@ def test_show_of_a_failed_run_prints_the_error(tmp_path: Path, capsys: Any) -> N
 def test_show_of_a_bad_path_exits_2_without_traceback(tmp_path: Path) -> None:
     result = flexlock_subprocess("show", "missing-run", cwd=tmp_path)
     assert (result.returncode, "missing-run" in result.stderr, "Traceback" in result.stderr) == (
-        2, True, False
+        2,
+        True,
+        False,
     )

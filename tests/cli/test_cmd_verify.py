@@ -29,7 +29,9 @@ def test_verify_of_a_changed_input_exits_3_and_names_it(run: Path, capsys: Any) 
     Path("raw.csv").write_text("a,b\n1,3\n")
     code, out, _ = flexlock(capsys, "verify", "results")
     assert (code, "raw.csv  changed" in out, out.splitlines()[-1]) == (
-        3, True, "MISMATCH: 1 of 1 checks failed"
+        3,
+        True,
+        "MISMATCH: 1 of 1 checks failed",
     )
 
 
@@ -63,7 +65,9 @@ def test_verify_can_skip_a_section(run: Path, capsys: Any) -> None:
 def test_verify_of_a_bad_path_exits_2_without_traceback(tmp_path: Path) -> None:
     result = flexlock_subprocess("verify", "nowhere", cwd=tmp_path)
     assert (result.returncode, "nowhere" in result.stderr, "Traceback" in result.stderr) == (
-        2, True, False
+        2,
+        True,
+        False,
     )
 
 

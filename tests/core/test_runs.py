@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from flexlock.core._errors import LockFileError
 from flexlock.core._lockfile import dump
-from flexlock.core._model import EnvRecord, ErrorRecord, PrevRecord, RunLock
+from flexlock.core._model import EnvRecord, ErrorRecord, PrevRecord, RunLock, Status
 from flexlock.core._runs import (
     RunSummary,
     find_runs,
@@ -21,11 +20,23 @@ from flexlock.core._runs import (
 )
 
 
-def write_run(directory: Path, *, status: str = "succeeded", config: dict[str, Any] | None = None,
-              run_id: str = "sha256:" + "a" * 64, **fields: Any) -> Path:
+def write_run(
+    directory: Path,
+    *,
+    status: Status = "succeeded",
+    config: dict[str, Any] | None = None,
+    run_id: str = "sha256:" + "a" * 64,
+    **fields: Any,
+) -> Path:
     """Write a run sheet into `directory` and return the run.lock path."""
-    lock = RunLock(id=run_id, status=status, created="2026-11-26T12:00:00Z",  # type: ignore[arg-type]
-                   config=config or {}, save_dir=str(directory), **fields)
+    lock = RunLock(
+        id=run_id,
+        status=status,
+        created="2026-11-26T12:00:00Z",
+        config=config or {},
+        save_dir=str(directory),
+        **fields,
+    )
     dump(lock, directory / "run.lock")
     return directory / "run.lock"
 
@@ -104,19 +115,29 @@ def test_find_runs_is_lazy(tmp_path: Path) -> None:
 
 
 def test_read_summary_reads_the_header_fields(tmp_path: Path) -> None:
-    lock = write_run(tmp_path, status="failed", config={"lr": 0.1, "model": {"name": "resnet"}},
-                     finished="2026-11-26T12:05:00Z",
-                     error=ErrorRecord("ValueError", "bad lr"))
+    lock = write_run(
+        tmp_path,
+        status="failed",
+        config={"lr": 0.1, "model": {"name": "resnet"}},
+        finished="2026-11-26T12:05:00Z",
+        error=ErrorRecord("ValueError", "bad lr"),
+    )
     assert read_summary(lock) == RunSummary(
-        path=lock, id="sha256:" + "a" * 64, status="failed", created="2026-11-26T12:00:00Z",
-        finished="2026-11-26T12:05:00Z", save_dir=str(tmp_path),
-        config={"lr": 0.1, "model": {"name": "resnet"}}, error="ValueError: bad lr",
+        path=lock,
+        id="sha256:" + "a" * 64,
+        status="failed",
+        created="2026-11-26T12:00:00Z",
+        finished="2026-11-26T12:05:00Z",
+        save_dir=str(tmp_path),
+        config={"lr": 0.1, "model": {"name": "resnet"}},
+        error="ValueError: bad lr",
     )
 
 
 def test_read_summary_does_not_parse_the_body(tmp_path: Path) -> None:
-    lock = write_run(tmp_path, config={"lr": 0.1},
-                     env=EnvRecord("3.11", "cpython", "linux", "host", "me", "/"))
+    lock = write_run(
+        tmp_path, config={"lr": 0.1}, env=EnvRecord("3.11", "cpython", "linux", "host", "me", "/")
+    )
     # Garbage after the header is not read: listing stays cheap whatever the body holds.
     with lock.open("a") as handle:
         handle.write("prevs: [unclosed\n")
@@ -124,10 +145,12 @@ def test_read_summary_does_not_parse_the_body(tmp_path: Path) -> None:
 
 
 def test_read_summary_of_a_sheet_with_upstream_runs_keeps_the_config(tmp_path: Path) -> None:
-    upstream = RunLock(id="sha256:" + "b" * 64, status="succeeded", created="x",
-                       config={"lr": 9})
-    lock = write_run(tmp_path, config={"lr": 0.1},
-                     prevs={"prep": PrevRecord(upstream.id, "prep/run.lock", upstream)})
+    upstream = RunLock(id="sha256:" + "b" * 64, status="succeeded", created="x", config={"lr": 9})
+    lock = write_run(
+        tmp_path,
+        config={"lr": 0.1},
+        prevs={"prep": PrevRecord(upstream.id, "prep/run.lock", upstream)},
+    )
     assert read_summary(lock).config == {"lr": 0.1}
 
 
@@ -140,8 +163,9 @@ def test_read_summary_of_an_invalid_sheet_reports_the_problem(tmp_path: Path) ->
 
 def test_read_summary_refuses_aliases(tmp_path: Path) -> None:
     lock = tmp_path / "run.lock"
-    lock.write_text("flexlock: 1\nid: x\nstatus: succeeded\ncreated: t\n"
-                    "config: {a: &a [1, 2], b: *a}\n")
+    lock.write_text(
+        "flexlock: 1\nid: x\nstatus: succeeded\ncreated: t\nconfig: {a: &a [1, 2], b: *a}\n"
+    )
     assert "anchors and aliases" in (read_summary(lock).problem or "")
 
 

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from flexlock.core._errors import LockFileError, VerificationError
 from flexlock.core._runlock import runlock
 from flexlock.core._verify import require_ok, verify
+
 from tests._helpers import git
 
 
-def record(save_dir: Path, *, data: list[Any] = (), repos: list[Any] | None = None,  # type: ignore[assignment]
-           prevs: list[Any] = (), config: dict[str, Any] | None = None,  # type: ignore[assignment]
-           **options: Any) -> Path:
+def record(
+    save_dir: Path,
+    *,
+    data: Sequence[Any] = (),
+    repos: Sequence[Any] = (),
+    prevs: Sequence[Any] = (),
+    config: dict[str, Any] | None = None,
+    **options: Any,
+) -> Path:
     """Run an empty task with runlock() and return its run.lock."""
-    with runlock(config={"save_dir": str(save_dir), **(config or {})}, repos=repos or [],
-                 data=data, prevs=prevs, packages=False, finalize_at_exit=False, **options):
+    with runlock(
+        config={"save_dir": str(save_dir), **(config or {})},
+        repos=list(repos),
+        data=data,
+        prevs=prevs,
+        packages=False,
+        finalize_at_exit=False,
+        **options,
+    ):
         pass
     return save_dir / "run.lock"
 
@@ -66,7 +80,10 @@ def test_directory_changes_are_split_into_missing_extra_and_changed_files(projec
     (images / "d.png").write_bytes(b"new")
     check = data_check(verify(lock), "data/images")
     assert (check.status, check.missing, check.extra, check.changed) == (
-        "changed", ("a.png",), ("d.png",), ("b.png",)
+        "changed",
+        ("a.png",),
+        ("d.png",),
+        ("b.png",),
     )
 
 
@@ -116,8 +133,9 @@ def test_a_glob_input_verifies(project: Path) -> None:
     assert data_check(verify(lock), "data/images/*.png").extra == ("e.png",)
 
 
-def test_a_moved_project_still_verifies(project: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_moved_project_still_verifies(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     record(Path("results/run"), data=["data/raw.csv"])
     moved = tmp_path / "elsewhere"
     shutil.copytree(project, moved)
@@ -152,7 +170,8 @@ def test_verify_leaves_the_repository_state_alone(project: Path, git_repo: Path)
     status = git(git_repo, "status", "--porcelain")
     verify(lock)
     assert ((git_repo / ".git" / "index").read_bytes(), git(git_repo, "status", "--porcelain")) == (
-        index, status
+        index,
+        status,
     )
 
 
@@ -190,19 +209,19 @@ def test_recursive_verify_finds_changed_upstream_data(project: Path) -> None:
 
 
 def test_verify_of_a_directory_without_a_sheet_raises(tmp_path: Path) -> None:
-    with pytest.raises(LockFileError, match="no run.lock"):
+    with pytest.raises(LockFileError, match=r"no run\.lock"):
         verify(tmp_path)
 
 
 def test_verify_of_a_corrupt_sheet_names_the_line(tmp_path: Path) -> None:
     (tmp_path / "run.lock").write_text("flexlock: 1\nid: x\nid: y\n")
-    with pytest.raises(LockFileError, match="run.lock:3"):
+    with pytest.raises(LockFileError, match=r"run\.lock:3"):
         verify(tmp_path)
 
 
 def test_require_ok_raises_exit_code_3_on_mismatch(project: Path) -> None:
     lock = record(Path("results/run"), data=["data/raw.csv"])
     (project / "data" / "raw.csv").unlink()
-    with pytest.raises(VerificationError, match="data/raw.csv: missing") as caught:
+    with pytest.raises(VerificationError, match=r"data/raw\.csv: missing") as caught:
         require_ok(verify(lock))
     assert caught.value.exit_code == 3

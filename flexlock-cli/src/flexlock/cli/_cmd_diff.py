@@ -51,8 +51,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="do not ask git for the files changed between code trees",
     )
-    parser.add_argument("--base", metavar="DIR", help="base of the sheet's relative paths "
-                        "(one-run form; see flexlock verify --help)")
+    parser.add_argument(
+        "--base",
+        metavar="DIR",
+        help="base of the sheet's relative paths (one-run form; see flexlock verify --help)",
+    )
     parser.add_argument("--json", action="store_true", help="print the differences as JSON")
     parser.set_defaults(handler=run)
 

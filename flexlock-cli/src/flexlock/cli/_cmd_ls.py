@@ -162,9 +162,7 @@ def run(args: argparse.Namespace) -> int:
     statuses = {part.strip() for text in args.status for part in text.split(",") if part.strip()}
     summaries = []
     for directory in args.dirs:
-        for lock_path in find_runs(
-            directory, deep=args.deep, follow_symlinks=args.follow_symlinks
-        ):
+        for lock_path in find_runs(directory, deep=args.deep, follow_symlinks=args.follow_symlinks):
             summary = read_summary(lock_path)
             if statuses and summary.status not in statuses:
                 continue
@@ -188,8 +186,10 @@ def run(args: argparse.Namespace) -> int:
     printer = Printer()
     if not summaries:
         where = ", ".join(args.dirs)
-        print(f"no runs under {where}" + (" matching the filters" if filters or statuses else ""),
-              file=sys.stderr)
+        print(
+            f"no runs under {where}" + (" matching the filters" if filters or statuses else ""),
+            file=sys.stderr,
+        )
         return 0
     rows = []
     styles = []
@@ -201,4 +201,3 @@ def run(args: argparse.Namespace) -> int:
         styles.append([STATUS_STYLES.get(summary.status, ""), "dim", "", "", *([""] * len(keys))])
     printer.table(["status", "id", "created", "save_dir", *keys], rows, styles=styles)
     return 0
-

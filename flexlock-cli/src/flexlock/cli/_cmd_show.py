@@ -61,8 +61,10 @@ def _duration(start: str, end: str | None) -> str:
         return ""
     try:
         seconds = int(
-            (datetime.fromisoformat(end.replace("Z", "+00:00"))
-             - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            (
+                datetime.fromisoformat(end.replace("Z", "+00:00"))
+                - datetime.fromisoformat(start.replace("Z", "+00:00"))
+            ).total_seconds()
         )
     except ValueError:
         return ""
@@ -84,20 +86,25 @@ def render(printer: Printer, lock: RunLock, name: str) -> None:
     """Write the summary sections of one run, then its lineage tree."""
     import yaml
 
-    printer.line(f"{printer.style(lock.save_dir or name, 'bold')}  {printer.status(lock.status)}  "
-                 f"{printer.style(lock.id, 'dim')}")
+    printer.line(
+        f"{printer.style(lock.save_dir or name, 'bold')}  {printer.status(lock.status)}  "
+        f"{printer.style(lock.id, 'dim')}"
+    )
     printer.line(f"  created   {lock.created}")
     if lock.finished:
         printer.line(f"  finished  {lock.finished}{_duration(lock.created, lock.finished)}")
     if lock.error is not None:
-        printer.line(f"  error     {printer.status('failed', lock.error.type)}: {lock.error.message}")
+        printer.line(
+            f"  error     {printer.status('failed', lock.error.type)}: {lock.error.message}"
+        )
         for line in lock.error.traceback.strip().splitlines()[-6:]:
             printer.line(f"            {printer.style(line, 'dim')}")
 
     printer.line(printer.style("config", "bold"))
     if lock.config:
-        text = yaml.safe_dump(lock.config, sort_keys=False, allow_unicode=True,
-                              default_flow_style=False, width=100)
+        text = yaml.safe_dump(
+            lock.config, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+        )
         for line in text.rstrip().splitlines():
             printer.line(f"  {line}")
     else:
@@ -107,8 +114,11 @@ def render(printer: Printer, lock: RunLock, name: str) -> None:
         printer.line(printer.style("code", "bold"))
         for key, repo in lock.code.items():
             where = f"{repo.branch or '(detached)'} @ {(repo.commit or '(no commit)')[:12]}"
-            state = (printer.status("running", f"dirty, {len(repo.changes)} changes")
-                     if repo.dirty else "clean")
+            state = (
+                printer.status("running", f"dirty, {len(repo.changes)} changes")
+                if repo.dirty
+                else "clean"
+            )
             snapshot = f"  snapshot {repo.snapshot[:12]}" if repo.snapshot else ""
             printer.line(f"  {key}  {where}  {state}  tree {repo.tree[:12]}{snapshot}")
             for change in repo.changes[:10]:
@@ -116,8 +126,10 @@ def render(printer: Printer, lock: RunLock, name: str) -> None:
             if len(repo.changes) > 10:
                 printer.line(f"      … {len(repo.changes) - 10} more")
             for skipped in repo.skipped:
-                printer.line(f"      not in snapshot (too large): {skipped.path} "
-                             f"{_size(skipped.size)} {skipped.hash[:19]}")
+                printer.line(
+                    f"      not in snapshot (too large): {skipped.path} "
+                    f"{_size(skipped.size)} {skipped.hash[:19]}"
+                )
 
     if lock.data:
         printer.line(printer.style("data", "bold"))
@@ -150,8 +162,10 @@ def render(printer: Printer, lock: RunLock, name: str) -> None:
 def _node_text(printer: Printer, node: LineageNode) -> str:
     from flexlock.cli._cmd_ls import short_id
 
-    return (f"{node.lock.save_dir or node.name}  {printer.status(node.lock.status)}  "
-            f"{printer.style(short_id(node.lock.id), 'dim')}")
+    return (
+        f"{node.lock.save_dir or node.name}  {printer.status(node.lock.status)}  "
+        f"{printer.style(short_id(node.lock.id), 'dim')}"
+    )
 
 
 def _render_children(printer: Printer, node: LineageNode, prefix: str, seen: set[str]) -> None:

@@ -78,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
         for target in args.runs
     ]
     if args.json:
-        print(dumps_json(reports[0].to_dict() if len(reports) == 1 else
-                         [report.to_dict() for report in reports]))
+        print(
+            dumps_json(
+                reports[0].to_dict()
+                if len(reports) == 1
+                else [report.to_dict() for report in reports]
+            )
+        )
     else:
         printer = Printer()
         for index, report in enumerate(reports):
@@ -98,8 +103,10 @@ def render(printer: Printer, report: VerifyReport, indent: str = "") -> None:
         if report.mode == "full"
         else "FAST check: size, file count and mtime only; contents NOT hashed"
     )
-    printer.line(f"{indent}{printer.style(report.path, 'bold')}  "
-                 f"{printer.style(short_id(report.id), 'dim')}  ({mode})")
+    printer.line(
+        f"{indent}{printer.style(report.path, 'bold')}  "
+        f"{printer.style(short_id(report.id), 'dim')}  ({mode})"
+    )
     checks = list(report.checks())
     if not checks:
         printer.line(f"{indent}  nothing recorded to check")
@@ -116,8 +123,10 @@ def render(printer: Printer, report: VerifyReport, indent: str = "") -> None:
             for path in files[:_MAX_FILES_SHOWN]:
                 printer.line(f"{indent}          {printer.status(label, _MARKS[label])} {path}")
             if len(files) > _MAX_FILES_SHOWN:
-                printer.line(f"{indent}          … {len(files) - _MAX_FILES_SHOWN} more {label} "
-                             "(--json lists all)")
+                printer.line(
+                    f"{indent}          … {len(files) - _MAX_FILES_SHOWN} more {label} "
+                    "(--json lists all)"
+                )
         report_of_upstream = getattr(check, "report", None)
         if report_of_upstream is not None:
             render(printer, report_of_upstream, indent + "    ")

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["Printer", "STATUS_STYLES", "dumps_json", "text_width"]
+__all__ = ["STATUS_STYLES", "Printer", "dumps_json", "text_width"]
 
 _CODES = {
     "bold": "1",
@@ -109,14 +109,18 @@ class Printer:
             widths = _fit(widths, shutil.get_terminal_size((120, 24)).columns)
         self.line(
             self.style(
-                "  ".join(_pad(header, width) for header, width in zip(headers, widths)).rstrip(),
+                "  ".join(
+                    _pad(header, width) for header, width in zip(headers, widths, strict=True)
+                ).rstrip(),
                 "bold",
             )
         )
         for row_index, row in enumerate(rows):
             cells = []
-            for index, (cell, width) in enumerate(zip(row, widths)):
-                shown = _pad(_cut(cell, width), width) if index < len(row) - 1 else _cut(cell, width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
+                shown = (
+                    _pad(_cut(cell, width), width) if index < len(row) - 1 else _cut(cell, width)
+                )
                 row_styles = styles[row_index][index] if styles else ""
                 cells.append(self.style(shown, *row_styles.split()) if row_styles else shown)
             self.line("  ".join(cells).rstrip())

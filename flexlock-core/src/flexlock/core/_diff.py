@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
 
 __all__ = ["Change", "RunDiff", "current_lock", "diff_current", "diff_locks", "diff_runs"]
@@ -78,8 +77,7 @@ class RunDiff:
 _MISSING: Any = object()
 
 
-def diff_runs(a: str | os.PathLike[str], b: str | os.PathLike[str], *, git: bool = True
-              ) -> RunDiff:
+def diff_runs(a: str | os.PathLike[str], b: str | os.PathLike[str], *, git: bool = True) -> RunDiff:
     """Load the sheets of two runs (directories or run.lock files) and compare them.
 
     Raises:
@@ -89,8 +87,15 @@ def diff_runs(a: str | os.PathLike[str], b: str | os.PathLike[str], *, git: bool
     from flexlock.core._runs import resolve_lock_path
 
     a_path, b_path = resolve_lock_path(a), resolve_lock_path(b)
-    return diff_locks(load(a_path), load(b_path), a_label=str(a), b_label=str(b),
-                      a_path=a_path, b_path=b_path, git=git)
+    return diff_locks(
+        load(a_path),
+        load(b_path),
+        a_label=str(a),
+        b_label=str(b),
+        a_path=a_path,
+        b_path=b_path,
+        git=git,
+    )
 
 
 def diff_locks(
@@ -150,43 +155,53 @@ def _short(object_id: str | None) -> str:
     return object_id[:12] if object_id else "(none)"
 
 
-def _diff_code(a: Mapping[str, RepoRecord], b: Mapping[str, RepoRecord], *, git: bool
-               ) -> list[Change]:
+def _diff_code(
+    a: Mapping[str, RepoRecord], b: Mapping[str, RepoRecord], *, git: bool
+) -> list[Change]:
     changes = []
     for key in [*a, *(key for key in b if key not in a)]:
         old, new = a.get(key), b.get(key)
         if old is None and new is not None:
-            changes.append(Change("code", key, "added", None, new.tree,
-                                  (f"commit {_short(new.commit)}",)))
+            changes.append(
+                Change("code", key, "added", None, new.tree, (f"commit {_short(new.commit)}",))
+            )
         elif new is None and old is not None:
-            changes.append(Change("code", key, "removed", old.tree, None,
-                                  (f"commit {_short(old.commit)}",)))
+            changes.append(
+                Change("code", key, "removed", old.tree, None, (f"commit {_short(old.commit)}",))
+            )
         elif old is not None and new is not None and _repo_changed(old, new):
-            changes.append(Change("code", key, "changed", old.tree, new.tree,
-                                  _repo_detail(old, new, git=git)))
+            changes.append(
+                Change("code", key, "changed", old.tree, new.tree, _repo_detail(old, new, git=git))
+            )
     return changes
 
 
 def _repo_changed(old: RepoRecord, new: RepoRecord) -> bool:
-    return old.tree != new.tree or any(
-        _repo_changed(sub, new.submodules[path]) if path in new.submodules else True
-        for path, sub in old.submodules.items()
-    ) or set(new.submodules) - set(old.submodules) != set()
+    return (
+        old.tree != new.tree
+        or any(
+            _repo_changed(sub, new.submodules[path]) if path in new.submodules else True
+            for path, sub in old.submodules.items()
+        )
+        or set(new.submodules) - set(old.submodules) != set()
+    )
 
 
 def _repo_detail(old: RepoRecord, new: RepoRecord, *, git: bool) -> tuple[str, ...]:
     lines = []
     if old.commit != new.commit:
-        lines.append(f"commits {_short(old.commit)}..{_short(new.commit)}"
-                     + (f" (git log {old.commit}..{new.commit})" if old.commit and new.commit
-                        else ""))
+        lines.append(
+            f"commits {_short(old.commit)}..{_short(new.commit)}"
+            + (f" (git log {old.commit}..{new.commit})" if old.commit and new.commit else "")
+        )
     else:
         lines.append(f"commit {_short(old.commit)} (same), working tree differs")
     if old.branch != new.branch:
         lines.append(f"branch {old.branch or '(detached)'} → {new.branch or '(detached)'}")
     if old.dirty != new.dirty:
-        lines.append(f"uncommitted changes: {'yes' if old.dirty else 'no'} → "
-                     f"{'yes' if new.dirty else 'no'}")
+        lines.append(
+            f"uncommitted changes: {'yes' if old.dirty else 'no'} → {'yes' if new.dirty else 'no'}"
+        )
     if git and old.tree != new.tree:
         lines += _tree_files(old, new)
     for path, sub in sorted(old.submodules.items()):
@@ -195,7 +210,9 @@ def _repo_detail(old: RepoRecord, new: RepoRecord, *, git: bool) -> tuple[str, .
             lines.append(f"submodule {path} removed")
         elif _repo_changed(sub, now):
             lines.append(f"submodule {path}: tree {_short(sub.tree)} → {_short(now.tree)}")
-    lines += [f"submodule {path} added" for path in sorted(set(new.submodules) - set(old.submodules))]
+    lines += [
+        f"submodule {path} added" for path in sorted(set(new.submodules) - set(old.submodules))
+    ]
     return tuple(lines)
 
 
@@ -220,8 +237,12 @@ def _tree_files(old: RepoRecord, new: RepoRecord) -> list[str]:
 # --- data ---------------------------------------------------------------------
 
 
-def _diff_data(a: Mapping[str, DataRecord], b: Mapping[str, DataRecord],
-               a_path: Path | None, b_path: Path | None) -> list[Change]:
+def _diff_data(
+    a: Mapping[str, DataRecord],
+    b: Mapping[str, DataRecord],
+    a_path: Path | None,
+    b_path: Path | None,
+) -> list[Change]:
     changes = []
     for key in [*a, *(key for key in b if key not in a)]:
         old, new = a.get(key), b.get(key)
@@ -230,13 +251,22 @@ def _diff_data(a: Mapping[str, DataRecord], b: Mapping[str, DataRecord],
         elif new is None and old is not None:
             changes.append(Change("data", key, "removed", old.hash, None))
         elif old is not None and new is not None and old.hash != new.hash:
-            changes.append(Change("data", key, "changed", old.hash, new.hash,
-                                  _data_detail(key, old, new, a_path, b_path)))
+            changes.append(
+                Change(
+                    "data",
+                    key,
+                    "changed",
+                    old.hash,
+                    new.hash,
+                    _data_detail(key, old, new, a_path, b_path),
+                )
+            )
     return changes
 
 
-def _data_detail(key: str, old: DataRecord, new: DataRecord, a_path: Path | None,
-                 b_path: Path | None) -> tuple[str, ...]:
+def _data_detail(
+    key: str, old: DataRecord, new: DataRecord, a_path: Path | None, b_path: Path | None
+) -> tuple[str, ...]:
     lines = []
     if old.size != new.size:
         lines.append(f"size {old.size} → {new.size} bytes")
@@ -254,16 +284,18 @@ def _data_detail(key: str, old: DataRecord, new: DataRecord, a_path: Path | None
     before, after = parse_manifest(before_text), parse_manifest(after_text)
     lines += [f"  - {path}" for path in sorted(set(before) - set(after))]
     lines += [f"  + {path}" for path in sorted(set(after) - set(before))]
-    lines += [f"  ~ {path}" for path in sorted(set(before) & set(after))
-              if before[path] != after[path]]
+    lines += [
+        f"  ~ {path}" for path in sorted(set(before) & set(after)) if before[path] != after[path]
+    ]
     return tuple(lines)
 
 
 # --- upstream -----------------------------------------------------------------
 
 
-def _diff_prevs(a: Mapping[str, PrevRecord], b: Mapping[str, PrevRecord], *, git: bool
-                ) -> list[Change]:
+def _diff_prevs(
+    a: Mapping[str, PrevRecord], b: Mapping[str, PrevRecord], *, git: bool
+) -> list[Change]:
     changes = []
     for key in [*a, *(key for key in b if key not in a)]:
         old, new = a.get(key), b.get(key)
@@ -302,8 +334,9 @@ def _diff_env(a: RunLock, b: RunLock) -> list[Change]:
 # --- against the current state --------------------------------------------------
 
 
-def current_lock(lock: RunLock, lock_path: Path, *, base: str | os.PathLike[str] | None = None
-                 ) -> RunLock:
+def current_lock(
+    lock: RunLock, lock_path: Path, *, base: str | os.PathLike[str] | None = None
+) -> RunLock:
     """Return the sheet a run with `lock`'s config would get now (code, data, upstream, env).
 
     Inputs that can no longer be read are left out (they show as removed in a diff).
@@ -354,12 +387,14 @@ def current_lock(lock: RunLock, lock_path: Path, *, base: str | os.PathLike[str]
         {key: record.hash for key, record in data.items()},
         {key: prev.id for key, prev in prevs.items()},
     )
-    return attrs.evolve(lock, id=run_id, status=lock.status, code=code, data=data, prevs=prevs,
-                        env=env)
+    return attrs.evolve(
+        lock, id=run_id, status=lock.status, code=code, data=data, prevs=prevs, env=env
+    )
 
 
-def diff_current(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None,
-                 git: bool = True) -> tuple[RunDiff, str | None]:
+def diff_current(
+    path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None, git: bool = True
+) -> tuple[RunDiff, str | None]:
     """Compare a run's sheet with what running it now would record.
 
     Returns:
@@ -375,19 +410,9 @@ def diff_current(path: str | os.PathLike[str], *, base: str | os.PathLike[str] |
     lock_path = resolve_lock_path(path)
     recorded = load(lock_path)
     now = current_lock(recorded, lock_path, base=base)
-    result = diff_locks(recorded, now, a_label="recorded", b_label="now", a_path=lock_path,
-                        git=git)
-    reason: str | None
-    try:
-        from flexlock.core._runlock import rerun_reason
-    except ImportError:  # pragma: no cover - the runlock module ships with core
-        rerun_reason = None
-    if rerun_reason is not None:
-        reason = rerun_reason(lock_path)
-    elif recorded.status != "succeeded":
-        reason = f"last run {recorded.status}"
-    elif not result.same_identity:
-        reason = "inputs changed"
-    else:
-        reason = None
+    result = diff_locks(recorded, now, a_label="recorded", b_label="now", a_path=lock_path, git=git)
+    # The task runner's own verdict, so `diff RUN` says exactly what resume would do.
+    from flexlock.core._runlock import rerun_reason
+
+    reason = rerun_reason(lock_path)
     return result, reason

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from flexlock.core._errors import LockFileError
 
 __all__ = [
@@ -127,7 +126,7 @@ def find_runs(
         directory, inside_run = stack.pop()
         if follow_symlinks:  # one stat per directory, only in this mode: loops and aliases
             try:
-                info = os.stat(directory)
+                info = os.stat(directory)  # noqa: PTH116 - str paths: no Path per directory
             except OSError:
                 continue
             if (info.st_dev, info.st_ino) in seen:
@@ -156,7 +155,7 @@ def find_runs(
         for entry in sorted(children, key=lambda item: item.name, reverse=True):
             if descend_all:
                 stack.append((entry.path, is_run or inside_run))
-            elif os.path.isfile(os.path.join(entry.path, LOCK_NAME)):
+            elif os.path.isfile(os.path.join(entry.path, LOCK_NAME)):  # noqa: PTH113, PTH118
                 stack.append((entry.path, True))
 
 
@@ -170,9 +169,7 @@ def _read_header(path: Path) -> bytes:
                 break
             chunks.append(chunk)
             text = b"".join(chunks)  # searched whole: a key may straddle two chunks
-            cut = min(
-                (index for key in _BODY_KEYS if (index := text.find(key)) >= 0), default=-1
-            )
+            cut = min((index for key in _BODY_KEYS if (index := text.find(key)) >= 0), default=-1)
             if cut >= 0:
                 return text[: cut + 1]
     return b"".join(chunks)
@@ -280,9 +277,9 @@ def matches(summary: RunSummary, filters: Iterable[tuple[str, str]]) -> bool:
     for key, text in filters:
         value = lookup(summary.config, key)
         if value is _MISSING:
-            value = {
-                "status": summary.status, "id": summary.id, "save_dir": summary.save_dir
-            }.get(key, _MISSING)
+            value = {"status": summary.status, "id": summary.id, "save_dir": summary.save_dir}.get(
+                key, _MISSING
+            )
         if value is _MISSING:
             return False
         try:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-
 from flexlock.core._model import RunLock
 
 __all__ = ["LineageNode", "lineage", "lineage_edges", "to_dot", "to_mermaid", "to_plain"]
@@ -82,8 +81,10 @@ def to_dot(root: LineageNode) -> str:
     for node in _nodes(root):
         label = f"{node.lock.save_dir or node.name}\n{node.lock.status} {_short(node.lock.id)}"
         color = colors.get(node.lock.status, "black")
-        lines.append(f"  {_node_name(node.lock.id)} [label={json.dumps(label, ensure_ascii=False)}, "
-                     f"color={color}];")
+        lines.append(
+            f"  {_node_name(node.lock.id)} [label={json.dumps(label, ensure_ascii=False)}, "
+            f"color={color}];"
+        )
     for upstream, downstream in lineage_edges(root):
         lines.append(f"  {_node_name(upstream.lock.id)} -> {_node_name(downstream.lock.id)};")
     lines.append("}")
@@ -99,19 +100,25 @@ def to_mermaid(root: LineageNode) -> str:
     """Render the lineage as a Mermaid flowchart (edges point downstream)."""
     lines = ["flowchart LR"]
     for node in _nodes(root):
-        label = _mermaid_text(f"{node.lock.save_dir or node.name}<br/>{node.lock.status} "
-                              f"{_short(node.lock.id)}")
+        label = _mermaid_text(
+            f"{node.lock.save_dir or node.name}<br/>{node.lock.status} {_short(node.lock.id)}"
+        )
         lines.append(f'  {_node_name(node.lock.id)}["{label}"]')
-    lines += [f"  {_node_name(upstream.lock.id)} --> {_node_name(downstream.lock.id)}"
-              for upstream, downstream in lineage_edges(root)]
+    lines += [
+        f"  {_node_name(upstream.lock.id)} --> {_node_name(downstream.lock.id)}"
+        for upstream, downstream in lineage_edges(root)
+    ]
     classes = {"succeeded": "ok", "failed": "failed", "running": "running"}
     lines += [
         "  classDef ok stroke:#2a2;",
         "  classDef failed stroke:#d22;",
         "  classDef running stroke:#e90;",
     ]
-    lines += [f"  class {_node_name(node.lock.id)} {classes[node.lock.status]}"
-              for node in _nodes(root) if node.lock.status in classes]
+    lines += [
+        f"  class {_node_name(node.lock.id)} {classes[node.lock.status]}"
+        for node in _nodes(root)
+        if node.lock.status in classes
+    ]
     return "\n".join(lines) + "\n"
 
 

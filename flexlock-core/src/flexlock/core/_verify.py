@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-
 from flexlock.core._errors import LockFileError
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
 
@@ -123,8 +122,9 @@ _MODE_DETAIL = {
 }
 
 
-def base_directories(lock: RunLock, lock_path: Path, base: str | os.PathLike[str] | None = None
-                     ) -> list[Path]:
+def base_directories(
+    lock: RunLock, lock_path: Path, base: str | os.PathLike[str] | None = None
+) -> list[Path]:
     """Return the directories a sheet's relative paths may be relative to, best first."""
     bases: list[Path] = []
     if base is not None:
@@ -132,7 +132,12 @@ def base_directories(lock: RunLock, lock_path: Path, base: str | os.PathLike[str
     run_dir = lock_path.resolve().parent
     if lock.save_dir and not Path(lock.save_dir).is_absolute():
         parts = Path(os.path.normpath(lock.save_dir)).parts
-        if parts and parts != (".",) and ".." not in parts and run_dir.parts[-len(parts):] == parts:
+        if (
+            parts
+            and parts != (".",)
+            and ".." not in parts
+            and run_dir.parts[-len(parts) :] == parts
+        ):
             bases.append(run_dir.parents[len(parts) - 1])
     if lock.env is not None and lock.env.cwd and Path(lock.env.cwd).is_dir():
         bases.append(Path(lock.env.cwd))
@@ -146,10 +151,10 @@ def resolve_recorded(recorded: str, bases: list[Path]) -> Path:
     if path.is_absolute():
         return path
     if _GLOB_CHARS.intersection(recorded):
-        import glob
+        import glob  # the hasher's glob semantics (`**`, hidden files), not Path.glob's
 
         for base in bases:
-            if glob.glob(os.path.join(glob.escape(str(base)), recorded)):
+            if glob.glob(os.path.join(glob.escape(str(base)), recorded)):  # noqa: PTH118, PTH207
                 return base / path
         return bases[0] / path
     for base in bases:
@@ -206,38 +211,82 @@ def verify(
     from flexlock.core._runs import resolve_lock_path
 
     return _verify(
-        resolve_lock_path(path), load, fast=fast, use_cache=use_cache, base=base, data=data,
-        code=code, prevs=prevs, recursive=recursive, seen=set(),
+        resolve_lock_path(path),
+        load,
+        fast=fast,
+        use_cache=use_cache,
+        base=base,
+        data=data,
+        code=code,
+        prevs=prevs,
+        recursive=recursive,
+        seen=set(),
     )
 
 
-def _verify(lock_path: Path, load: Any, *, fast: bool, use_cache: bool,
-            base: str | os.PathLike[str] | None, data: bool, code: bool, prevs: bool,
-            recursive: bool, seen: set[Path]) -> VerifyReport:
+def _verify(
+    lock_path: Path,
+    load: Any,
+    *,
+    fast: bool,
+    use_cache: bool,
+    base: str | os.PathLike[str] | None,
+    data: bool,
+    code: bool,
+    prevs: bool,
+    recursive: bool,
+    seen: set[Path],
+) -> VerifyReport:
     lock: RunLock = load(lock_path)
     bases = base_directories(lock, lock_path, base)
     seen.add(lock_path.resolve())
-    data_checks = tuple(
-        _check_data(name, record, resolve_recorded(name, bases), lock_path, fast=fast,
-                    use_cache=use_cache)
-        for name, record in lock.data.items()
-    ) if data else ()
-    code_checks = tuple(
-        _check_repo(name, record, bases) for name, record in lock.code.items()
-    ) if code else ()
+    data_checks = (
+        tuple(
+            _check_data(
+                name,
+                record,
+                resolve_recorded(name, bases),
+                lock_path,
+                fast=fast,
+                use_cache=use_cache,
+            )
+            for name, record in lock.data.items()
+        )
+        if data
+        else ()
+    )
+    code_checks = (
+        tuple(_check_repo(name, record, bases) for name, record in lock.code.items())
+        if code
+        else ()
+    )
     prev_checks = []
     if prevs:
         for name, prev in lock.prevs.items():
             check = _check_prev(name, prev, bases, load)
             upstream = Path(check.path)
             if recursive and check.status in ("ok", "changed") and upstream.resolve() not in seen:
-                report = _verify(upstream, load, fast=fast, use_cache=use_cache, base=None,
-                                 data=data, code=code, prevs=prevs, recursive=True, seen=seen)
+                report = _verify(
+                    upstream,
+                    load,
+                    fast=fast,
+                    use_cache=use_cache,
+                    base=None,
+                    data=data,
+                    code=code,
+                    prevs=prevs,
+                    recursive=True,
+                    seen=seen,
+                )
                 check = attrs.evolve(check, report=report)
             prev_checks.append(check)
     return VerifyReport(
-        path=str(lock_path), id=lock.id, mode="fast" if fast else "full", data=data_checks,
-        code=code_checks, prevs=tuple(prev_checks),
+        path=str(lock_path),
+        id=lock.id,
+        mode="fast" if fast else "full",
+        data=data_checks,
+        code=code_checks,
+        prevs=tuple(prev_checks),
     )
 
 
@@ -249,12 +298,14 @@ def _algorithm(record: DataRecord) -> str:
     return algorithm if sep else "sha256"
 
 
-def _check_data(name: str, record: DataRecord, target: Path, lock_path: Path, *, fast: bool,
-                use_cache: bool) -> DataCheck:
+def _check_data(
+    name: str, record: DataRecord, target: Path, lock_path: Path, *, fast: bool, use_cache: bool
+) -> DataCheck:
     is_glob = bool(_GLOB_CHARS.intersection(name))
     if not is_glob and not os.path.lexists(target):
-        return DataCheck(name, str(target), "missing", record.hash,
-                         detail=f"{target} does not exist")
+        return DataCheck(
+            name, str(target), "missing", record.hash, detail=f"{target} does not exist"
+        )
     if fast:
         return _check_data_fast(name, record, target, lock_path)
     from flexlock.core._errors import HashError
@@ -270,10 +321,19 @@ def _check_data(name: str, record: DataRecord, target: Path, lock_path: Path, *,
     detail = _size_detail(record, current)
     recorded_manifest = find_manifest(lock_path, name) if record.files is not None else None
     if recorded_manifest is None:
-        note = "contents differ" if record.files is None else (
-            "contents differ (no manifest was kept to name the files)")
-        return DataCheck(name, str(target), "changed", record.hash, current.hash,
-                         detail=", ".join(filter(None, [detail, note])))
+        note = (
+            "contents differ"
+            if record.files is None
+            else ("contents differ (no manifest was kept to name the files)")
+        )
+        return DataCheck(
+            name,
+            str(target),
+            "changed",
+            record.hash,
+            current.hash,
+            detail=", ".join(filter(None, [detail, note])),
+        )
     from flexlock.core._hashing import parse_manifest, tree_manifest
 
     try:
@@ -282,7 +342,12 @@ def _check_data(name: str, record: DataRecord, target: Path, lock_path: Path, *,
         return DataCheck(name, str(target), "unreadable", record.hash, detail=str(error))
     before, after = parse_manifest(recorded_manifest), parse_manifest(current_manifest)
     return DataCheck(
-        name, str(target), "changed", record.hash, current.hash, detail=detail,
+        name,
+        str(target),
+        "changed",
+        record.hash,
+        current.hash,
+        detail=detail,
         missing=tuple(sorted(set(before) - set(after))),
         extra=tuple(sorted(set(after) - set(before))),
         changed=tuple(sorted(key for key in set(before) & set(after) if before[key] != after[key])),
@@ -292,7 +357,7 @@ def _check_data(name: str, record: DataRecord, target: Path, lock_path: Path, *,
 def _glob_matches(target: Path) -> bool:
     import glob
 
-    return bool(glob.glob(str(target)))
+    return bool(glob.glob(str(target)))  # noqa: PTH207 - the hasher's glob semantics
 
 
 def _size_detail(record: DataRecord, current: DataRecord) -> str:
@@ -319,7 +384,9 @@ def _list_files(target: Path) -> list[tuple[str, os.stat_result]]:
 def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Path) -> DataCheck:
     from flexlock.core._errors import HashError
 
-    expected = f"size={record.size}" + (f" files={record.files}" if record.files is not None else "")
+    expected = f"size={record.size}" + (
+        f" files={record.files}" if record.files is not None else ""
+    )
     try:
         files = _list_files(target)
     except HashError as error:
@@ -349,8 +416,16 @@ def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Pat
     if not problems:
         detail = "" if record.mtime_ns is not None else "sheet has no mtime: size and count only"
         return DataCheck(name, str(target), "ok", expected, actual, detail=detail)
-    return DataCheck(name, str(target), "changed", expected, actual, detail=", ".join(problems),
-                     missing=missing, extra=extra)
+    return DataCheck(
+        name,
+        str(target),
+        "changed",
+        expected,
+        actual,
+        detail=", ".join(problems),
+        missing=missing,
+        extra=extra,
+    )
 
 
 # --- code ---------------------------------------------------------------------
@@ -364,8 +439,13 @@ def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
     if not root.is_dir():
         root = resolve_recorded(name, bases)
     if not root.is_dir():
-        return CodeCheck(name, str(root), "missing", record.tree,
-                         detail=f"repository not found at {record.root} nor {root}")
+        return CodeCheck(
+            name,
+            str(root),
+            "missing",
+            record.tree,
+            detail=f"repository not found at {record.root} nor {root}",
+        )
     try:
         current = capture_repo(root, include=record.include, exclude=record.exclude)
     except GitError as error:
@@ -377,8 +457,15 @@ def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
     if current.tree != record.tree:
         files, note = _changed_files(root, record.tree, current.tree)
         problems.insert(0, note or f"tree {record.tree[:12]} → {current.tree[:12]}")
-    return CodeCheck(name, str(root), "changed", record.tree, current.tree,
-                     detail="; ".join(problems), files=files)
+    return CodeCheck(
+        name,
+        str(root),
+        "changed",
+        record.tree,
+        current.tree,
+        detail="; ".join(problems),
+        files=files,
+    )
 
 
 def _changed_files(root: Path, tree_a: str, tree_b: str) -> tuple[tuple[str, ...], str]:
@@ -388,8 +475,10 @@ def _changed_files(root: Path, tree_a: str, tree_b: str) -> tuple[tuple[str, ...
     try:
         return tuple(diff_trees(root, tree_a, tree_b)), ""
     except GitError as error:
-        return (), (f"tree {tree_a[:12]} → {tree_b[:12]} (files unavailable: {error}; the "
-                    "recorded tree is kept under refs/flexlock/runs/ in the run's repository)")
+        return (), (
+            f"tree {tree_a[:12]} → {tree_b[:12]} (files unavailable: {error}; the "
+            "recorded tree is kept under refs/flexlock/runs/ in the run's repository)"
+        )
 
 
 def _repo_differences(record: RepoRecord, current: RepoRecord) -> list[str]:
@@ -421,18 +510,31 @@ def _check_prev(name: str, prev: PrevRecord, bases: list[Path], load: Any) -> Pr
     if target.is_dir():
         target = target / LOCK_NAME
     if not target.exists():
-        return PrevCheck(name, str(target), "missing", prev.id,
-                         detail=f"upstream sheet {target} not found")
+        return PrevCheck(
+            name, str(target), "missing", prev.id, detail=f"upstream sheet {target} not found"
+        )
     try:
         upstream: RunLock = load(target)
     except LockFileError as error:
         return PrevCheck(name, str(target), "unreadable", prev.id, detail=str(error))
     if upstream.id != prev.id:
-        return PrevCheck(name, str(target), "changed", prev.id, upstream.id,
-                         detail="the upstream run was re-run with different inputs since")
+        return PrevCheck(
+            name,
+            str(target),
+            "changed",
+            prev.id,
+            upstream.id,
+            detail="the upstream run was re-run with different inputs since",
+        )
     if upstream.status != "succeeded":
-        return PrevCheck(name, str(target), "changed", prev.id, upstream.id,
-                         detail=f"the upstream run is now {upstream.status}")
+        return PrevCheck(
+            name,
+            str(target),
+            "changed",
+            prev.id,
+            upstream.id,
+            detail=f"the upstream run is now {upstream.status}",
+        )
     return PrevCheck(name, str(target), "ok", prev.id, upstream.id)
 
 
@@ -444,4 +546,3 @@ def require_ok(report: VerifyReport) -> VerifyReport:
         return report
     failed = [f"{check.name}: {check.status}" for check in report.checks() if check.status != "ok"]
     raise VerificationError(f"{report.path}: verification failed: {', '.join(failed)}")
-
