@@ -1,0 +1,169 @@
+"""Find the current MLflow run of a logical run: filter strings, searches, reverse lookup.
+
+Every search goes through `MlflowClient` (never the fluent API, whose
+`search_runs` needs pandas and searches only the current experiment).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from flexlock.core._errors import ConfigError
+from flexlock.mlflow._sheet import (
+    ACTIVE,
+    DEPRECATED,
+    LOGICAL_RUN_KEY_TAG,
+    STATUS_TAG,
+    logical_run_key,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+__all__ = ["active_filter", "active_run_for", "active_runs", "runs_for"]
+
+#: MLflow's default experiment, which every tracking store has.
+_DEFAULT_EXPERIMENT_ID = "0"
+_PAGE_SIZE = 1000
+
+# A bare `status` in a filter is MLflow's run status (RUNNING, FINISHED, ...): comparing it
+# with one of our tag values silently matches nothing, so such a filter is refused.
+_BARE_STATUS = re.compile(
+    r"(?<![\w.`])status\s*(=|!=|LIKE|ILIKE)\s*['\"](active|deprecated|pending|failed)['\"]",
+    re.IGNORECASE,
+)
+
+
+def active_filter(filter: str | None = None) -> str:
+    """Return an MLflow filter string matching active runs only, AND-ed with `filter`.
+
+    Raises:
+        ConfigError: `filter` compares a bare `status` (MLflow's run status) with a
+            flexlock status value; write `tags.status` instead.
+    """
+    base = f"tags.{STATUS_TAG} = '{ACTIVE}'"
+    if not filter or not filter.strip():
+        return base
+    match = _BARE_STATUS.search(filter)
+    if match:
+        raise ConfigError(
+            f"filter {filter!r}: a bare `status` is MLflow's run status (RUNNING, FINISHED, "
+            f"FAILED, KILLED) and never equals {match.group(2)!r}; "
+            f"write `tags.status {match.group(1)} '{match.group(2)}'`"
+        )
+    return f"{base} and {filter.strip()}"
+
+
+def _client() -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def experiment_id_for(client: MlflowClient, experiment: str | None, *, create: bool) -> str:
+    """Resolve an experiment name (None: MLflow's current experiment) to its id.
+
+    Raises:
+        ConfigError: the experiment does not exist (and `create` is false) or is deleted.
+    """
+    from mlflow.exceptions import MlflowException
+
+    if experiment is None:
+        # The fluent API's notion of "current": set_experiment(), then MLFLOW_EXPERIMENT_NAME
+        # / _ID, then the default experiment. MLflow has no public getter for it.
+        from mlflow.tracking import fluent
+
+        getter = getattr(fluent, "_get_experiment_id", None)
+        return (getter() if getter is not None else None) or _DEFAULT_EXPERIMENT_ID
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        if not create:
+            raise ConfigError(
+                f"no MLflow experiment named {experiment!r} at {_tracking_uri()}; "
+                "check the name (or MLFLOW_TRACKING_URI)"
+            )
+        try:
+            return str(client.create_experiment(experiment))
+        except MlflowException as error:
+            # Another process created it between our lookup and create.
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            found = client.get_experiment_by_name(experiment)
+            if found is None:  # pragma: no cover - deleted again in between
+                raise
+    if found.lifecycle_stage == "deleted":
+        raise ConfigError(
+            f"MLflow experiment {experiment!r} (id {found.experiment_id}) is deleted; restore it "
+            f"with `mlflow experiments restore --experiment-id {found.experiment_id}` "
+            "or use another name"
+        )
+    return str(found.experiment_id)
+
+
+def _tracking_uri() -> str:
+    from mlflow import get_tracking_uri
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or str(get_tracking_uri())
+
+
+def search_all(client: MlflowClient, experiment_ids: list[str], filter_string: str) -> list[Run]:
+    """Return every run matching `filter_string`, following MLflow's result pages."""
+    runs: list[Run] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            experiment_ids, filter_string=filter_string, max_results=_PAGE_SIZE, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def newest_first(runs: list[Run]) -> list[Run]:
+    """Sort runs by the supersession order: start time, then run id, newest first."""
+    return sorted(runs, key=lambda run: (run.info.start_time or 0, run.info.run_id), reverse=True)
+
+
+def active_runs(
+    experiment: str | None = None,
+    filter: str | None = None,
+) -> list[Run]:
+    """Return the active run of every logical run in `experiment`, newest first.
+
+    Args:
+        experiment: experiment name; None means MLflow's current experiment.
+        filter: extra MLflow filter, e.g. ``"params.lr = '0.1'"``; combined with AND.
+
+    Raises:
+        ConfigError: unknown experiment, or a bare `status` in `filter`.
+    """
+    client = _client()
+    experiment_id = experiment_id_for(client, experiment, create=False)
+    return newest_first(search_all(client, [experiment_id], active_filter(filter)))
+
+
+def runs_for(save_dir: str | os.PathLike[str], experiment: str | None = None) -> list[Run]:
+    """Return every MLflow run logged for `save_dir` (any status), newest first."""
+    client = _client()
+    experiment_id = experiment_id_for(client, experiment, create=False)
+    found = f"tags.{LOGICAL_RUN_KEY_TAG} = '{logical_run_key(save_dir)}'"
+    return newest_first(search_all(client, [experiment_id], found))
+
+
+def active_run_for(save_dir: str | os.PathLike[str], experiment: str | None = None) -> Run | None:
+    """Return the current MLflow run of `save_dir`, or None if it was never logged.
+
+    The current run is the newest active one. While a logger that crashed
+    mid-way leaves two active runs, the newest still wins; if the user deleted
+    the active run, the newest deprecated (once active) run stands in.
+    """
+    runs = runs_for(save_dir, experiment)
+    for wanted in (ACTIVE, DEPRECATED):
+        for run in runs:
+            if run.data.tags.get(STATUS_TAG) == wanted:
+                return run
+    return None
