@@ -184,3 +184,11 @@ def test_a_deleted_input_shows_as_removed_now(project: Path) -> None:
 def test_diff_of_a_missing_run_names_it(tmp_path: Path) -> None:
     with pytest.raises(LockFileError, match="nowhere"):
         diff_runs(tmp_path / "nowhere", tmp_path)
+
+
+def test_a_changed_data_directory_now_names_its_files(project: Path) -> None:
+    lock = record("a", data=["images"])
+    (project / "images" / "b.png").write_bytes(b"edited")
+    result, _ = diff_current(lock)
+    (change,) = result.section("data")
+    assert [line for line in change.detail if line.startswith("  ")] == ["  ~ b.png"]

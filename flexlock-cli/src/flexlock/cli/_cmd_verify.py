@@ -127,6 +127,8 @@ def render(printer: Printer, report: VerifyReport, indent: str = "") -> None:
                     f"{indent}          … {len(files) - _MAX_FILES_SHOWN} more {label} "
                     "(--json lists all)"
                 )
+        for line in getattr(check, "files", ())[:_MAX_FILES_SHOWN]:  # git name-status lines
+            printer.line(f"{indent}          {line.replace(chr(9), '  ')}")
         report_of_upstream = getattr(check, "report", None)
         if report_of_upstream is not None:
             render(printer, report_of_upstream, indent + "    ")
@@ -149,7 +151,4 @@ def _file_lists(check: object) -> list[tuple[str, tuple[str, ...]]]:
         files = getattr(check, label, ())
         if files:
             lists.append((label, files))
-    files = getattr(check, "files", ())
-    if files:
-        lists.append(("changed", files))
     return lists

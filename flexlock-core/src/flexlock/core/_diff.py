@@ -226,7 +226,9 @@ def _tree_files(old: RepoRecord, new: RepoRecord) -> list[str]:
         if not Path(root).is_dir():
             continue
         try:
-            return [f"  {line}" for line in diff_trees(root, old.tree, new.tree)]
+            return [
+                f"  {line.replace(chr(9), '  ')}" for line in diff_trees(root, old.tree, new.tree)
+            ]
         except GitError as caught:
             error = caught
     if error is not None:
@@ -279,15 +281,21 @@ def _data_detail(
     before_text, after_text = find_manifest(a_path, key), find_manifest(b_path, key)
     if before_text is None or after_text is None:
         return tuple(lines)
+
+    return tuple(lines + _manifest_lines(before_text, after_text))
+
+
+def _manifest_lines(before_text: str, after_text: str) -> list[str]:
+    """List files missing (-), extra (+) and changed (~) from one manifest to another."""
     from flexlock.core._hashing import parse_manifest
 
     before, after = parse_manifest(before_text), parse_manifest(after_text)
-    lines += [f"  - {path}" for path in sorted(set(before) - set(after))]
+    lines = [f"  - {path}" for path in sorted(set(before) - set(after))]
     lines += [f"  + {path}" for path in sorted(set(after) - set(before))]
     lines += [
         f"  ~ {path}" for path in sorted(set(before) & set(after)) if before[path] != after[path]
     ]
-    return tuple(lines)
+    return lines
 
 
 # --- upstream -----------------------------------------------------------------
@@ -392,6 +400,28 @@ def current_lock(
     )
 
 
+def _with_current_files(
+    change: Change, recorded: RunLock, lock_path: Path, base: str | os.PathLike[str] | None
+) -> Change:
+    """Add the files of a changed data directory, from its kept manifest and one made now."""
+    if change.section != "data" or change.kind != "changed":
+        return change
+    from flexlock.core._errors import FlexLockError
+    from flexlock.core._hashing import tree_manifest
+    from flexlock.core._verify import base_directories, find_manifest, resolve_recorded
+
+    record = recorded.data[change.key]
+    before = find_manifest(lock_path, change.key) if record.files is not None else None
+    if before is None:
+        return change
+    target = resolve_recorded(change.key, base_directories(recorded, lock_path, base))
+    try:
+        after = tree_manifest(target, algorithm=record.hash.partition(":")[0] or "sha256")
+    except FlexLockError:
+        return change
+    return attrs.evolve(change, detail=(*change.detail, *_manifest_lines(before, after)))
+
+
 def diff_current(
     path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None, git: bool = True
 ) -> tuple[RunDiff, str | None]:
@@ -411,6 +441,12 @@ def diff_current(
     recorded = load(lock_path)
     now = current_lock(recorded, lock_path, base=base)
     result = diff_locks(recorded, now, a_label="recorded", b_label="now", a_path=lock_path, git=git)
+    result = attrs.evolve(
+        result,
+        changes=tuple(
+            _with_current_files(change, recorded, lock_path, base) for change in result.changes
+        ),
+    )
     # The task runner's own verdict, so `diff RUN` says exactly what resume would do.
     from flexlock.core._runlock import rerun_reason
 
