@@ -43,7 +43,9 @@ examples:
 
 class _HelpAction(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="show this help, with every config field, and exit")
+        super().__init__(
+            option_strings, dest, nargs=0, help="show this help, with every config field, and exit"
+        )
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
         parser.print_help()
@@ -105,28 +107,71 @@ def build_parser(prog: str, config_class: type, description: str | None) -> argp
     parser.config_class = config_class  # type: ignore[attr-defined]
     parser.add_argument("-h", "--help", action=_HelpAction)
     config = parser.add_argument_group("config")
-    _flag(config, "config", action="append", default=[], metavar="FILE",
-          help="YAML/JSON file with some or all fields (repeatable, merged in order)")
-    _flag(config, "experiment", metavar="NAME",
-          help="take the NAME: subtree of the --config files (dotted for deeper ones)")
-    config.add_argument("-o", "--override", dest="override_help", metavar="KEY VALUE",
-                        help="set a field: -o model.lr 0.1 or -o model.lr=0.1 (repeatable)")
-    _flag(config, "print_config", action="store_true",
-          help="print the merged config as YAML (changes from defaults marked) and exit")
+    _flag(
+        config,
+        "config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML/JSON file with some or all fields (repeatable, merged in order)",
+    )
+    _flag(
+        config,
+        "experiment",
+        metavar="NAME",
+        help="take the NAME: subtree of the --config files (dotted for deeper ones)",
+    )
+    config.add_argument(
+        "-o",
+        "--override",
+        dest="override_help",
+        metavar="KEY VALUE",
+        help="set a field: -o model.lr 0.1 or -o model.lr=0.1 (repeatable)",
+    )
+    _flag(
+        config,
+        "print_config",
+        action="store_true",
+        help="print the merged config as YAML (changes from defaults marked) and exit",
+    )
     tasks = parser.add_argument_group("task lists")
-    _flag(tasks, "tasks", action="append", default=[], metavar="FILE",
-          help="task file: one value per line (with --task_to) or a YAML list of override mappings")
+    _flag(
+        tasks,
+        "tasks",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="task file: one value per line (with --task_to) or a YAML list of override mappings",
+    )
     _flag(tasks, "task_to", metavar="KEY", help="the field each line of a --tasks file sets")
-    _flag(tasks, "sweep", action="append", default=[], metavar="KEY=V1,V2",
-          help="grid over values (repeatable: the cartesian product of all sweeps)")
+    _flag(
+        tasks,
+        "sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="grid over values (repeatable: the cartesian product of all sweeps)",
+    )
     _flag(tasks, "n_jobs", type=int, metavar="N", help="run tasks on N local cores (joblib)")
-    _flag(tasks, "executor", metavar="NAME",
-          help="executor plugin: serial, local, slurm or any installed one")
+    _flag(
+        tasks,
+        "executor",
+        metavar="NAME",
+        help="executor plugin: serial, local, slurm or any installed one",
+    )
     _flag(tasks, "executor_config", metavar="FILE", help="YAML options of the executor")
-    _flag(tasks, "slurm_config", metavar="FILE",
-          help="same as --executor slurm --executor_config FILE")
-    _flag(tasks, "no_wait", action="store_true",
-          help="submit and return without waiting (executors that support it, e.g. slurm)")
+    _flag(
+        tasks,
+        "slurm_config",
+        metavar="FILE",
+        help="same as --executor slurm --executor_config FILE",
+    )
+    _flag(
+        tasks,
+        "no_wait",
+        action="store_true",
+        help="submit and return without waiting (executors that support it, e.g. slurm)",
+    )
     _flag(tasks, "force", action="store_true", help="rerun tasks whose run is already done")
     _flag(tasks, "fail_fast", action="store_true", help="stop at the first failed task")
     return parser
@@ -154,7 +199,9 @@ def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str
                 value = argv[index + 2]
                 index += 3
             else:
-                raise ConfigError(f"{token} {key}: missing value; use -o {key} VALUE or -o {key}=VALUE")
+                raise ConfigError(
+                    f"{token} {key}: missing value; use -o {key} VALUE or -o {key}=VALUE"
+                )
             pairs.append((key.strip(), value))
             continue
         rest.append(token)
@@ -173,7 +220,9 @@ def merge_files(tree: ConfigTree, files: Sequence[str], experiment: str | None) 
         if data is None:
             continue
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{file}: a config file must be a mapping of keys, got {type(data).__name__}")
+            raise ConfigError(
+                f"{file}: a config file must be a mapping of keys, got {type(data).__name__}"
+            )
         if experiment is None:
             tree.merge_mapping(data, file)
             continue
@@ -211,7 +260,9 @@ def _with_lines(mapping: dict[Any, Any], lines: dict[Any, int]) -> dict[Any, Any
     return result
 
 
-def render_config(plain: Mapping[str, Any], defaults: Mapping[str, Any] | None, indent: str = "") -> str:
+def render_config(
+    plain: Mapping[str, Any], defaults: Mapping[str, Any] | None, indent: str = ""
+) -> str:
     """Render a plain config as YAML, with `# default: X` after each value that differs."""
     import yaml
 
@@ -220,16 +271,24 @@ def render_config(plain: Mapping[str, Any], defaults: Mapping[str, Any] | None, 
         default = defaults.get(key, MISSING) if isinstance(defaults, Mapping) else MISSING
         if isinstance(value, dict) and value:
             lines.append(f"{indent}{key}:")
-            lines.append(render_config(value, default if isinstance(default, Mapping) else None,
-                                       indent + "  "))
+            lines.append(
+                render_config(
+                    value, default if isinstance(default, Mapping) else None, indent + "  "
+                )
+            )
             continue
         text = yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True)
         text = text.removesuffix("\n").removesuffix("\n...").strip()
         line = f"{indent}{key}: {text}"
         if defaults is not None and default != value:
-            shown = "(required)" if default is MISSING else yaml.safe_dump(
-                default, default_flow_style=True, width=10_000).removesuffix("\n").removesuffix(
-                "\n...").strip()
+            shown = (
+                "(required)"
+                if default is MISSING
+                else yaml.safe_dump(default, default_flow_style=True, width=10_000)
+                .removesuffix("\n")
+                .removesuffix("\n...")
+                .strip()
+            )
             line += f"  # changed, default: {shown}"
         lines.append(line)
     return "\n".join(lines)
@@ -263,7 +322,9 @@ def script_repos(function: Any) -> tuple[str, ...]:
     try:
         root = subprocess.run(
             ["git", "-C", directory, "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         repos: tuple[str, ...] = (os.path.relpath(root),)
     except (OSError, subprocess.CalledProcessError):
@@ -377,15 +438,24 @@ class CliFunction(Generic[R]):
             from flexlock.cli._tasks import TaskOptions, run_task_list
 
             options = TaskOptions(
-                files=tuple(args.tasks), task_to=args.task_to, sweeps=tuple(args.sweep),
-                n_jobs=args.n_jobs, executor=args.executor, executor_config=args.executor_config,
-                slurm_config=args.slurm_config, no_wait=args.no_wait, force=args.force,
-                fail_fast=args.fail_fast, print_config=args.print_config,
+                files=tuple(args.tasks),
+                task_to=args.task_to,
+                sweeps=tuple(args.sweep),
+                n_jobs=args.n_jobs,
+                executor=args.executor,
+                executor_config=args.executor_config,
+                slurm_config=args.slurm_config,
+                no_wait=args.no_wait,
+                force=args.force,
+                fail_fast=args.fail_fast,
+                print_config=args.print_config,
             )
             return run_task_list(self, tree, options)
         for flag in ("n_jobs", "executor", "executor_config", "slurm_config"):
             if getattr(args, flag) is not None:
-                raise ConfigError(f"--{flag} applies to task lists; add --tasks FILE or --sweep KEY=V1,V2")
+                raise ConfigError(
+                    f"--{flag} applies to task lists; add --tasks FILE or --sweep KEY=V1,V2"
+                )
         return self._run_single(tree, print_config=args.print_config)
 
     def _run_single(self, tree: ConfigTree, *, print_config: bool) -> int:

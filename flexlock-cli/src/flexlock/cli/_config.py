@@ -30,7 +30,6 @@ from pathlib import PurePath
 from typing import Any, Literal, Union
 
 import attrs
-
 from flexlock.core._errors import ConfigError
 
 __all__ = [
@@ -159,7 +158,9 @@ def config_fields(cls: type) -> tuple[FieldSpec, ...]:
             specs.append(
                 FieldSpec(
                     name=field.name,
-                    type=hints.get(field.name, field.type if not isinstance(field.type, str) else Any)
+                    type=hints.get(
+                        field.name, field.type if not isinstance(field.type, str) else Any
+                    )
                     or Any,
                     default=default,
                     help=str(field.metadata.get("help", "")) or docs.get(field.name, ""),
@@ -196,9 +197,7 @@ def config_fields(cls: type) -> tuple[FieldSpec, ...]:
                 default = value
             if is_config_class(type(default)) and not is_config_class(field_type):
                 field_type = type(default)
-            specs.append(
-                FieldSpec(name, field_type, default, docs.get(name, ""), init_name=name)
-            )
+            specs.append(FieldSpec(name, field_type, default, docs.get(name, ""), init_name=name))
     return tuple(specs)
 
 
@@ -545,7 +544,9 @@ def convert(value: Any, tp: Any) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise _ConversionError(f"expected a mapping of {tp.__name__} fields, got {_show(value)}")
+            raise _ConversionError(
+                f"expected a mapping of {tp.__name__} fields, got {_show(value)}"
+            )
         return _build_class(tp, value, "", {}, "value")
     # Anything else (NewType, user classes with a one-argument constructor...): cattrs.
     return _cattrs_structure(resolve_text(value), tp)
@@ -557,7 +558,7 @@ _ABSTRACT_MAPPINGS = ()
 
 def _init_abstract() -> None:
     global _ABSTRACT_SEQUENCES, _ABSTRACT_MAPPINGS
-    import collections.abc as abc
+    from collections import abc
 
     _ABSTRACT_SEQUENCES = (abc.Sequence, abc.MutableSequence, abc.Set, abc.MutableSet, abc.Iterable)  # type: ignore[assignment]
     _ABSTRACT_MAPPINGS = (abc.Mapping, abc.MutableMapping)  # type: ignore[assignment]
@@ -572,7 +573,9 @@ def _convert_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -
     items = list(value)
     if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
         if len(items) != len(args):
-            raise _ConversionError(f"expected {len(args)} items ({type_name(tp)}), got {len(items)}")
+            raise _ConversionError(
+                f"expected {len(args)} items ({type_name(tp)}), got {len(items)}"
+            )
         return tuple(convert(item, arg) for item, arg in zip(items, args, strict=True))
     item_type = args[0] if args else Any
     converted = [convert(item, item_type) for item in items]
@@ -601,9 +604,7 @@ def _convert_union(value: Any, args: tuple[Any, ...]) -> Any:
             return convert(value, member)
         except _ConversionError:
             continue
-    raise _ConversionError(
-        f"expected {' | '.join(type_name(a) for a in args)}, got {_show(value)}"
-    )
+    raise _ConversionError(f"expected {' | '.join(type_name(a) for a in args)}, got {_show(value)}")
 
 
 def _convert_enum(value: Any, tp: type[enum.Enum]) -> Any:
@@ -625,7 +626,9 @@ def _cattrs_structure(value: Any, tp: Any) -> Any:
     try:
         return _converter().structure(value, tp)
     except (cattrs.BaseValidationError, TypeError, ValueError) as error:
-        raise _ConversionError(f"cannot convert {_show(value)} to {type_name(tp)}: {error}") from None
+        raise _ConversionError(
+            f"cannot convert {_show(value)} to {type_name(tp)}: {error}"
+        ) from None
 
 
 @functools.cache
@@ -675,7 +678,9 @@ def _build_class(
             if isinstance(raw, spec.section):
                 kwargs[spec.init_name] = raw
                 continue
-            kwargs[spec.init_name] = _build_class(spec.section, raw, dotted + ".", origins, fallback)
+            kwargs[spec.init_name] = _build_class(
+                spec.section, raw, dotted + ".", origins, fallback
+            )
             continue
         if raw is MISSING:
             if spec.default is not MISSING:
@@ -749,8 +754,10 @@ def _text_loader() -> type:
                 key = str(key) if isinstance(key, Text) else key
                 if key in mapping:
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"found duplicate key {key!r}", key_node.start_mark,
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}",
+                        key_node.start_mark,
                     )
                 mapping[key] = self.construct_object(value_node, deep=True)
                 mapping.lines[key] = key_node.start_mark.line + 1

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-
 from flexlock.cli._executor import Task, TaskResult, TaskRunner
 from flexlock.core._errors import ConfigError
 
@@ -62,7 +61,8 @@ class LocalExecutor:
         from joblib import Parallel, delayed  # only here: serial runs and --help never pay for it
 
         parallel = Parallel(
-            n_jobs=min(self.n_jobs, len(tasks)), backend=self.backend,
+            n_jobs=min(self.n_jobs, len(tasks)),
+            backend=self.backend,
             return_as="generator_unordered",
         )
         yield from parallel(delayed(run_task)(task) for task in tasks)
@@ -76,9 +76,15 @@ def local(options: Mapping[str, Any]) -> LocalExecutor:
     _check_keys("local", options, ["n_jobs", "backend"])
     n_jobs = options.get("n_jobs", -1)
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
-        raise ConfigError(f"executor 'local': n_jobs must be a positive integer or -1, got {n_jobs!r}")
+        raise ConfigError(
+            f"executor 'local': n_jobs must be a positive integer or -1, got {n_jobs!r}"
+        )
     if n_jobs == -1:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n_jobs = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
     backend = options.get("backend", "loky")
     if backend not in _BACKENDS:
         raise ConfigError(

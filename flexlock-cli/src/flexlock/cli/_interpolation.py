@@ -78,7 +78,9 @@ class _Resolver:
             return self.resolved[dotted]
         if dotted in self.stack:
             cycle = " -> ".join([*self.stack[self.stack.index(dotted) :], dotted])
-            raise ConfigError(f"interpolation cycle: {cycle}; break it by setting one of these keys")
+            raise ConfigError(
+                f"interpolation cycle: {cycle}; break it by setting one of these keys"
+            )
         node: Any = self.values
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:

@@ -104,8 +104,12 @@ def summary_table(results: Sequence[TaskResult], missing: int = 0) -> str:
             for r in failed
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines.append(f"  {'source':<{widths[0]}}  {'task':<{widths[1]}}  {'save_dir':<{widths[2]}}  error")
+        lines.append(
+            f"  {'source':<{widths[0]}}  {'task':<{widths[1]}}  {'save_dir':<{widths[2]}}  error"
+        )
         for row in rows:
             error = row[3] if len(row[3]) <= 100 else row[3][:99] + "…"
-            lines.append(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {error}")
+            lines.append(
+                f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {error}"
+            )
     return "\n".join(lines)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from flexlock.cli._config import ConfigTree, build, to_plain
 from flexlock.cli._executor import Task, TaskResult
 from flexlock.core._errors import FlexLockError
@@ -215,8 +214,12 @@ class TaskRunner:
             clear()  # registrations of earlier tasks in this worker are not this task's inputs
             config, plain = resolve(self.tree(decorated.config_class, task))
             execute(
-                decorated.function, config, plain, task.save_dir,
-                repos=self.repos, capture=self.capture,
+                decorated.function,
+                config,
+                plain,
+                task.save_dir,
+                repos=self.repos,
+                capture=self.capture,
             )
         except KeyboardInterrupt:
             raise  # the executor stops; the sheet was finalised `failed` by runlock

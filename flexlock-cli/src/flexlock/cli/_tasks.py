@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
 from flexlock.cli._executor import Task, TaskResult
 from flexlock.core._errors import ConfigError, FlexLockError, RunInProgressError
@@ -78,7 +77,9 @@ class PlannedTask:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _flatten(tree: ConfigTree, mapping: Mapping[Any, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def _flatten(
+    tree: ConfigTree, mapping: Mapping[Any, Any], prefix: str = ""
+) -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
     for key, value in mapping.items():
         dotted = f"{prefix}{key}"
@@ -200,7 +201,9 @@ def task_label(overrides: Sequence[tuple[str, Any]]) -> str:
 # -- planning -----------------------------------------------------------------------------------
 
 
-def _resolve_task(tree: ConfigTree, overrides: Sequence[tuple[str, Any]], source: str) -> dict[str, Any]:
+def _resolve_task(
+    tree: ConfigTree, overrides: Sequence[tuple[str, Any]], source: str
+) -> dict[str, Any]:
     from flexlock.cli._runner import resolve
 
     task_tree = tree.copy()
@@ -254,8 +257,10 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
                 directory += "-" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()[:8]
             used.add(directory)
             overrides = (*spec.overrides, ("save_dir", directory))
-            resolved[index] = (attrs.evolve(spec, overrides=overrides), _resolve_task(
-                tree, overrides, spec.source))
+            resolved[index] = (
+                attrs.evolve(spec, overrides=overrides),
+                _resolve_task(tree, overrides, spec.source),
+            )
         bases = sorted({d for d, members in groups.items() if len(members) > 1})
         note = (
             f"flexlock: {len(shared)} tasks share save_dir {', '.join(bases)}: each runs in a "
@@ -265,7 +270,9 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
     planned = []
     for index, (spec, plain) in enumerate(resolved):
         save_dir = plain.get("save_dir")
-        label_overrides = [(k, v) for k, v in spec.overrides if k != "save_dir" or index not in shared]
+        label_overrides = [
+            (k, v) for k, v in spec.overrides if k != "save_dir" or index not in shared
+        ]
         task = Task(
             index=index,
             label=task_label(label_overrides),
@@ -330,11 +337,17 @@ def _mark_interrupted(tasks: Sequence[Task], since: float) -> None:
         try:
             sheet = load(path)
             if sheet.status == "running":
-                dump(attrs.evolve(
-                    sheet, status="failed",
-                    finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    error=ErrorRecord(type="KeyboardInterrupt", message="interrupted before it finished"),
-                ), path)
+                dump(
+                    attrs.evolve(
+                        sheet,
+                        status="failed",
+                        finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        error=ErrorRecord(
+                            type="KeyboardInterrupt", message="interrupted before it finished"
+                        ),
+                    ),
+                    path,
+                )
         except FlexLockError:
             pass
         finally:
@@ -357,7 +370,9 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
 
     if options.task_to is not None:
         tree.leaf_spec(options.task_to, "--task_to")
-    file_specs = [spec for file in options.files for spec in read_task_file(file, options.task_to, tree)]
+    file_specs = [
+        spec for file in options.files for spec in read_task_file(file, options.task_to, tree)
+    ]
     if options.task_to is not None and not options.files:
         raise ConfigError("--task_to KEY needs --tasks FILE")
     grid = sweep_specs(options.sweeps) if options.sweeps else []
@@ -374,7 +389,9 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     if options.print_config:
         defaults = default_plain(decorated.config_class)
         for item in planned:
-            print(f"# task {item.task.index + 1}/{len(planned)}: {item.task.label} ({item.task.source})")
+            print(
+                f"# task {item.task.index + 1}/{len(planned)}: {item.task.label} ({item.task.source})"
+            )
             print(render_config(item.config, defaults))
             print("---")
         return 0
@@ -382,8 +399,10 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     if note:
         print(note, file=sys.stderr)
     if all(item.task.save_dir is None for item in planned):
-        print("flexlock: the config has no save_dir: tasks are not recorded and cannot be "
-              "resumed", file=sys.stderr)
+        print(
+            "flexlock: the config has no save_dir: tasks are not recorded and cannot be resumed",
+            file=sys.stderr,
+        )
     results: list[TaskResult] = []
     pending: list[Task] = []
     if options.force:
@@ -392,13 +411,19 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
         from flexlock.core._runlock import rerun_reason
 
         for item in planned:
-            if item.task.save_dir is not None and rerun_reason(item.task.save_dir, config=item.config) is None:
+            if (
+                item.task.save_dir is not None
+                and rerun_reason(item.task.save_dir, config=item.config) is None
+            ):
                 results.append(TaskResult(task=item.task, status="skipped"))
             else:
                 pending.append(item.task)
         if results:
-            print(f"flexlock: {len(results)} of {len(planned)} tasks already done, skipped "
-                  "(--force reruns them)", file=sys.stderr)
+            print(
+                f"flexlock: {len(results)} of {len(planned)} tasks already done, skipped "
+                "(--force reruns them)",
+                file=sys.stderr,
+            )
     repos = script_repos(decorated.function) if any(t.save_dir for t in pending) else None
     runner = TaskRunner(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
     progress = Progress(len(pending), parallel)
@@ -432,12 +457,16 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
         _mark_interrupted(unfinished, started)
     print(summary_table(results, missing=len(unfinished)), file=sys.stderr)
     if interrupted:
-        print("flexlock: interrupted; rerun the same command to finish the remaining tasks",
-              file=sys.stderr)
+        print(
+            "flexlock: interrupted; rerun the same command to finish the remaining tasks",
+            file=sys.stderr,
+        )
         return 130
     if unfinished and options.no_wait:
-        print(f"flexlock: {len(unfinished)} tasks submitted to {name} without waiting",
-              file=sys.stderr)
+        print(
+            f"flexlock: {len(unfinished)} tasks submitted to {name} without waiting",
+            file=sys.stderr,
+        )
     if stopped:
         print("flexlock: stopped at the first failure (--fail_fast)", file=sys.stderr)
     return 1 if any(r.status == "failed" for r in results) else 0
