@@ -275,9 +275,11 @@ def loads(text: str, *, source: str = "<string>") -> RunLock:
 
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """Return the run.lock file for `path`, a run.lock file or the directory holding one."""
+    """Return the run.lock file for `path`, a run.lock file or the directory (meant to be) holding one."""
     path = Path(path)
-    return path / "run.lock" if path.is_dir() else path
+    if path.is_dir() or (path.suffix != ".lock" and not path.exists()):
+        return path / "run.lock"
+    return path
 
 
 def load(path: str | os.PathLike[str]) -> RunLock:

@@ -1,0 +1,679 @@
+"""`runlock()`: write a run's sheet at its start and finalise it at its end.
+
+Life cycle: everything is gathered first (code capture, data hashes, upstream
+sheets, env), so a bad input raises before anything is written; then the
+save_dir lock is taken, the previous finished sheet is kept under
+`.flexlock/history/`, and `run.lock` is written with status `running`. The
+context-manager form finalises on exit; a plain call is finalised at
+interpreter exit (`succeeded`), on an uncaught exception (`failed`, through a
+chained `sys.excepthook`) or on SIGTERM (`failed`, e.g. a Slurm time limit).
+
+Nesting: while a run is active in this context (a context variable) for the
+same run.lock, a further `runlock()` call amends it (more repos, data, prevs)
+instead of starting another, which is how a `runlock(...)` inside a
+`@clicfg` main adds to the sheet the wrapper started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import hashlib
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import attrs
+
+from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
+from flexlock.core._identity import compute_id, config_changes, config_to_dict
+from flexlock.core._lockfile import dump, load, lock_path, write_atomic
+from flexlock.core._model import (
+    DataRecord,
+    EnvRecord,
+    ErrorRecord,
+    PrevRecord,
+    RepoRecord,
+    RunLock,
+    Status,
+)
+from flexlock.core._redact import Redactor, redact_text
+from flexlock.core._savedir import (
+    DEFAULT_TTL_S,
+    STATE_DIR,
+    SaveDirLock,
+    preserve_previous,
+    sweep_save_dir,
+)
+
+__all__ = ["Run", "RunOptions", "active_run", "compute_id", "manifest_path", "rerun_reason", "runlock"]
+
+_log = logging.getLogger("flexlock")
+
+PathLike = str | os.PathLike[str]
+
+_active: contextvars.ContextVar[Mapping[Path, Run]] = contextvars.ContextVar(
+    "flexlock_active_runs",
+    default=MappingProxyType({}),  # noqa: B039 - immutable, so sharing the default is safe
+)
+# Strong references: `runlock(cfg)` without keeping the result must still be finalised.
+_unfinished: dict[int, Run] = {}
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+
+
+@attrs.frozen(kw_only=True)
+class RunOptions:
+    """Options of `runlock(**options)`.
+
+    Args:
+        algorithm: hash algorithm for data inputs (`sha256`, or `blake3` when installed).
+        size_limit: untracked files above this many bytes are not put in code snapshots.
+        include: extra paths to snapshot even if ignored by git.
+        exclude: paths to leave out of code snapshots.
+        redact: True (default secret keys), False (no redaction) or extra key regexes.
+        lock_wait: seconds to wait for a live run holding the save_dir (0: fail at once).
+        lock_ttl: a lock held from another host is stale after this many seconds without heartbeat.
+        manifests: write data directories' file manifests under `.flexlock/manifests/`.
+        packages: record versions of installed distributions in `env.packages`.
+        finalize_at_exit: finalise a plain call at interpreter exit / uncaught exception / SIGTERM.
+    """
+
+    algorithm: str = "sha256"
+    size_limit: int = 10 * 1024 * 1024
+    include: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    redact: bool | tuple[str, ...] = attrs.field(
+        default=True, converter=lambda v: v if isinstance(v, bool) else tuple(v)
+    )
+    lock_wait: float = 0.0
+    lock_ttl: float = DEFAULT_TTL_S
+    manifests: bool = True
+    packages: bool = True
+    finalize_at_exit: bool = True
+
+    @classmethod
+    def from_kwargs(cls, options: Mapping[str, Any]) -> RunOptions:
+        """Build options from `runlock(**options)`, naming any unknown option."""
+        known = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"runlock() got unknown option(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(sorted(known))}"
+            )
+        return cls(**options)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor these options describe."""
+        return Redactor.from_option(self.redact)
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def manifest_path(save_dir: PathLike, data_key: str) -> Path:
+    """Return where the file manifest of data input `data_key` is kept in `save_dir`.
+
+    The name is the input path made filename-safe plus 8 hex digits of its hash,
+    so distinct inputs never share a manifest: `.flexlock/manifests/data_raw-1a2b3c4d.txt`.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", data_key).strip("._")[:80] or "data"
+    digest = hashlib.sha256(data_key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return Path(save_dir) / STATE_DIR / "manifests" / f"{safe}-{digest}.txt"
+
+
+# -- gathering inputs -----------------------------------------------------------
+
+
+def _script_repo() -> Path | None:
+    """Return the git root of the calling script (`__main__.__file__`), else of the cwd."""
+    from flexlock.core._git import find_repo_root
+
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    start = Path(script).resolve().parent if script else Path.cwd()
+    try:
+        return Path(find_repo_root(start))
+    except GitError:
+        return None
+
+
+def _repo_key(root: Path) -> str:
+    return os.path.relpath(root) if root.is_absolute() else str(root)
+
+
+def _unignored_save_dir(repo: Path, save_dir: Path | None) -> str | None:
+    """Return `save_dir` relative to `repo`'s root when it lies in the repo and git does not ignore it.
+
+    Outputs there would otherwise be recorded as code changes, so every rerun
+    would see its own earlier run.lock and outputs as "code changed".
+    """
+    import subprocess
+
+    from flexlock.core._git import find_repo_root
+
+    if save_dir is None:
+        return None
+    target = save_dir.resolve()
+    if not target.is_relative_to(repo.resolve()):
+        return None
+    root = find_repo_root(repo)
+    result = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", str(target)], cwd=root, capture_output=True
+    )
+    if result.returncode == 0:
+        return None
+    relative = target.relative_to(root.resolve()).as_posix()
+    _log.warning(
+        "flexlock: save_dir %s is inside the git repository %s and not ignored; it is left out "
+        "of the recorded code (add '%s/' to .gitignore to make this explicit)",
+        save_dir, root, relative,
+    )
+    return relative
+
+
+def _capture_repos(
+    repos: Iterable[PathLike] | None,
+    options: RunOptions,
+    known_roots: Iterable[str] = (),
+    save_dir: Path | None = None,
+) -> dict[str, RepoRecord]:
+    from flexlock.core._git import capture_repo
+
+    if repos is None:
+        root = _script_repo()
+        if root is None:
+            _log.warning(
+                "flexlock: the script is not in a git repository; its code is not recorded "
+                "(pass repos=[...] to record one)"
+            )
+            return {}
+        given: list[tuple[str, PathLike]] = [(_repo_key(root), root)]
+    else:
+        given = [(os.fspath(repo), repo) for repo in repos]
+    captured: dict[str, RepoRecord] = {}
+    roots = set(known_roots)
+    for key, repo in given:
+        if not Path(repo).exists():
+            raise GitError(f"repo {key!r} does not exist; pass the path of a git checkout")
+        exclude = options.exclude
+        outputs = _unignored_save_dir(Path(repo), save_dir)
+        if outputs is not None and outputs not in exclude:
+            exclude = (*exclude, outputs)
+        record = capture_repo(
+            Path(repo), size_limit=options.size_limit, include=options.include, exclude=exclude
+        )
+        if record.root in roots:
+            continue  # the same checkout given twice (e.g. '.' and the script's default)
+        roots.add(record.root)
+        captured[key] = record
+    return captured
+
+
+def _hash_data(data: Iterable[PathLike], options: RunOptions) -> dict[str, DataRecord]:
+    from flexlock.core._hashing import hash_path
+
+    return {
+        os.fspath(path): hash_path(path, algorithm=options.algorithm, use_cache=True)
+        for path in data
+    }
+
+
+def _load_prevs(prevs: Iterable[PathLike]) -> dict[str, PrevRecord]:
+    loaded: dict[str, PrevRecord] = {}
+    for prev in prevs:
+        key = os.fspath(prev)
+        path = lock_path(prev)
+        try:
+            sheet = load(path)
+        except LockFileError as error:
+            raise LockFileError(
+                f"upstream run {key!r} cannot be used: {error}. Run that stage first, or fix "
+                "the path in prevs=[...]"
+            ) from None
+        if sheet.status != "succeeded":
+            raise LockFileError(
+                f"upstream run {key!r} ({path}) has status {sheet.status!r}; only a succeeded "
+                "run can be consumed. Re-run that stage first"
+            )
+        loaded[key] = PrevRecord(id=sheet.id, path=os.fspath(path), lock=sheet)
+    return loaded
+
+
+def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) -> tuple[Path, str]:
+    """Return (run.lock path, save_dir as recorded)."""
+    if runlock_path is not None:
+        path = Path(runlock_path)
+        if path.is_dir() or not path.suffix:
+            path = path / "run.lock"
+        save_dir = config.get("save_dir")
+        return path, str(save_dir) if isinstance(save_dir, str) else str(path.parent)
+    save_dir = config.get("save_dir")
+    if isinstance(save_dir, str) and save_dir:
+        return Path(save_dir) / "run.lock", save_dir
+    raise ConfigError(
+        "runlock() does not know where to write run.lock: give the config a save_dir "
+        "field or pass runlock_path=Path(save_dir) / 'run.lock'"
+    )
+
+
+def _error_record(error: BaseException) -> ErrorRecord:
+    kind = type(error)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    lines = traceback.format_exception(kind, error, error.__traceback__)
+    short = "".join(lines[-12:])  # the innermost frames say where it failed
+    return ErrorRecord(
+        type=name, message=redact_text(str(error)), traceback=redact_text(short[-4000:])
+    )
+
+
+# -- the run --------------------------------------------------------------------
+
+
+class Run:
+    """A run whose sheet is being written; returned by `runlock()`.
+
+    Use it as a context manager to finalise the sheet when the block ends, or
+    call `finish()` yourself. `lock` is the current sheet; `path` is the run.lock.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        save_dir: str,
+        config: dict[str, Any],
+        code: dict[str, RepoRecord],
+        data: dict[str, DataRecord],
+        prevs: dict[str, PrevRecord],
+        env: EnvRecord,
+        options: RunOptions,
+    ) -> None:
+        self.path = path
+        self.options = options
+        self._save_dir = save_dir
+        self._config = config
+        self._code = code
+        self._data = data
+        self._prevs = prevs
+        self._env = env
+        self._created = _utc_now()
+        self._status: Status = "running"
+        self._finished: str | None = None
+        self._error: ErrorRecord | None = None
+        self._save_lock = SaveDirLock(path.parent, ttl_s=options.lock_ttl, wait_s=options.lock_wait)
+        self._mutex = threading.RLock()
+        self._borrowed = 0  # nested runlock() calls that returned this run and may `with` it
+        self._enters: list[bool] = []  # per `with`: True when borrowed (its exit must not finish)
+        self._pinned: set[tuple[str, str]] = set()
+        self.lock = self._build()
+
+    # -- public -------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The run identity."""
+        return self.lock.id
+
+    @property
+    def status(self) -> Status:
+        """`running`, `succeeded` or `failed`."""
+        return self._status
+
+    @property
+    def save_dir(self) -> Path:
+        """The directory the sheet is written to."""
+        return self.path.parent
+
+    def amend(
+        self,
+        *,
+        repos: Iterable[PathLike] | None = (),
+        data: Iterable[PathLike] = (),
+        prevs: Iterable[PathLike] = (),
+        config: Any = None,
+    ) -> Run:
+        """Add repos, data and prevs to this running run and rewrite its sheet (new id).
+
+        `repos=None` adds the calling script's repo. `config` is taken only when
+        the run has none yet. Inputs are gathered before anything changes, so a
+        bad input raises and leaves the sheet as it was.
+
+        Raises:
+            FlexLockError: a bad input, or the run is already finished.
+        """
+        with self._mutex:
+            if self._status != "running":
+                raise FlexLockError(f"{self.path}: cannot amend a {self._status} run")
+            roots = [record.root for record in self._code.values()]
+            code = _capture_repos(repos, self.options, known_roots=roots, save_dir=self.save_dir)
+            hashed = _hash_data(data, self.options)
+            upstream = _load_prevs(prevs)
+            if config is not None and not self._config:
+                self._config = self.options.redactor(config_to_dict(config))
+            self._code.update(code)
+            self._data.update(hashed)
+            self._prevs.update(upstream)
+            self.lock = self._build()
+            self._write_inputs(hashed)
+            self._pin_snapshots()
+            dump(self.lock, self.path)
+        return self
+
+    def finish(self, status: Status = "succeeded", error: BaseException | ErrorRecord | None = None) -> None:
+        """Write the final sheet with `status` (and `error`) and release the save_dir; idempotent."""
+        if status not in ("succeeded", "failed"):
+            raise ValueError(f"finish() takes 'succeeded' or 'failed', not {status!r}")
+        with self._mutex:
+            if self._status != "running":
+                return
+            if isinstance(error, BaseException):
+                error = _error_record(error)
+            self._status, self._error, self._finished = status, error, _utc_now()
+            try:
+                self.lock = self._build()
+                dump(self.lock, self.path)
+            finally:
+                self._save_lock.release()
+                _unfinished.pop(id(self), None)
+                active = _active.get()
+                if active.get(self.path.resolve()) is self:
+                    _active.set(MappingProxyType({k: v for k, v in active.items() if v is not self}))
+
+    def __enter__(self) -> Run:
+        with self._mutex:
+            borrowed = self._borrowed > 0
+            if borrowed:
+                self._borrowed -= 1
+            self._enters.append(borrowed)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._mutex:
+            borrowed = self._enters.pop() if self._enters else False
+        if borrowed:
+            return  # the outer owner of this run finalises it
+        if error is None:
+            self.finish("succeeded")
+        else:
+            self.finish("failed", error)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.path} {self._status} {self.lock.id}>"
+
+    # -- internals ----------------------------------------------------------
+
+    def _build(self) -> RunLock:
+        run_id = compute_id(
+            self._config,
+            {key: record.tree for key, record in self._code.items()},
+            {key: record.hash for key, record in self._data.items()},
+            {key: record.id for key, record in self._prevs.items()},
+        )
+        return RunLock(
+            id=run_id,
+            status=self._status,
+            created=self._created,
+            finished=self._finished,
+            error=self._error,
+            save_dir=self._save_dir,
+            config=self._config,
+            code=dict(self._code),
+            data=dict(self._data),
+            prevs=dict(self._prevs),
+            env=self._env,
+        )
+
+    def _start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._save_lock.acquire()
+        try:
+            sweep_save_dir(self.path.parent)
+            preserve_previous(self.path.parent, self.path)
+            self._write_inputs(self._data)
+            self._pin_snapshots()
+            dump(self.lock, self.path)
+        except BaseException:
+            self._save_lock.release()
+            raise
+
+    def _write_inputs(self, data: Mapping[str, DataRecord]) -> None:
+        """Keep the file manifest of each directory/glob input next to the sheet, for verify."""
+        if not self.options.manifests:
+            return
+        from flexlock.core._hashing import tree_manifest
+
+        for key, record in data.items():
+            if record.files is None:
+                continue
+            text = tree_manifest(key, algorithm=self.options.algorithm)
+            write_atomic(manifest_path(self.path.parent, key), text.encode("utf-8", "surrogateescape"))
+
+    def _pin_snapshots(self) -> None:
+        """Keep each snapshot commit reachable under a ref named after the run id."""
+        from flexlock.core._git import keep_snapshot
+
+        for record in self._code.values():
+            if record.snapshot is None or (record.snapshot, self.lock.id) in self._pinned:
+                continue
+            keep_snapshot(record, self.lock.id)
+            self._pinned.add((record.snapshot, self.lock.id))
+
+
+def active_run(path: PathLike | None = None) -> Run | None:
+    """Return the run active in this context (for `path`'s run.lock, or the only one), if any."""
+    active = _active.get()
+    if path is not None:
+        return active.get(lock_path(path).resolve() if Path(path).is_dir() else Path(path).resolve())
+    return next(iter(active.values())) if len(active) == 1 else None
+
+
+def runlock(
+    config: Any = None,
+    repos: Iterable[PathLike] | None = None,
+    data: Iterable[PathLike] = (),
+    prevs: Iterable[PathLike] = (),
+    runlock_path: PathLike | None = None,
+    **options: Any,
+) -> Run:
+    """Record this run's sheet: config, exact code state, data hashes and upstream sheets.
+
+    Writes `run.lock` with status `running` now; the context-manager form
+    (`with runlock(...) as run:`) finalises it when the block ends, a plain call
+    at interpreter exit (`succeeded`) or on an uncaught exception (`failed`).
+    Inside an active run for the same run.lock, amends that run instead.
+
+    Args:
+        config: attrs instance, dataclass, dict, or plain class/instance with class attributes.
+        repos: git checkouts to record; None records the calling script's repository.
+        data: files, directories or globs to hash.
+        prevs: upstream run directories (or their run.lock files); each must have succeeded.
+        runlock_path: where to write; defaults to `<config.save_dir>/run.lock`.
+        **options: see `RunOptions` (algorithm, size_limit, include, exclude, redact, ...).
+
+    Raises:
+        ConfigError: no save_dir / runlock_path, or an unknown option.
+        GitError: a repo is not a git checkout or cannot be captured.
+        HashError: a data input does not exist or cannot be read.
+        LockFileError: an upstream sheet is missing, unreadable or not succeeded.
+        RunInProgressError: another live run holds the save_dir.
+    """
+    from flexlock.core._registry import registered
+
+    run_options = RunOptions.from_kwargs(options)
+    redactor = run_options.redactor
+    plain = config_to_dict(config)
+    lock_file, save_dir = _resolve_lock_file(plain, runlock_path)
+    extra = registered()
+    data = [*data]
+    data += [path for path in extra.data if path not in {os.fspath(d) for d in data}]
+    prevs = [*prevs]
+    prevs += [path for path in extra.prevs if path not in {os.fspath(p) for p in prevs}]
+
+    current = _active.get().get(lock_file.resolve())
+    if current is not None and current.status == "running":
+        current.amend(repos=repos, data=data, prevs=prevs, config=config)
+        with current._mutex:
+            current._borrowed += 1
+        return current
+
+    from flexlock.core._env import capture_env
+
+    run = Run(
+        path=lock_file,
+        save_dir=save_dir,
+        config=redactor(plain),
+        code=_capture_repos(repos, run_options, save_dir=lock_file.parent),
+        data=_hash_data(data, run_options),
+        prevs=_load_prevs(prevs),
+        env=capture_env(redactor=redactor, packages=run_options.packages),
+        options=run_options,
+    )
+    run._start()
+    _active.set(MappingProxyType({**_active.get(), lock_file.resolve(): run}))
+    if run_options.finalize_at_exit:
+        _unfinished[id(run)] = run
+        _install_hooks()
+    return run
+
+
+# -- finalising plain calls -----------------------------------------------------
+
+
+def _finish_all(status: Status, error: BaseException | ErrorRecord | None = None) -> None:
+    for run in list(_unfinished.values()):
+        with contextlib.suppress(Exception):  # one broken save_dir must not block the others
+            run.finish(status, error)
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    atexit.register(_finish_all, "succeeded")
+    previous_hook = sys.excepthook
+
+    def excepthook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        _finish_all("failed", error)
+        previous_hook(kind, error, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _finish_all("failed", ErrorRecord(type="SIGTERM", message="terminated by SIGTERM"))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)  # die as the sender intended, exit status included
+
+
+# -- is a rerun needed? ---------------------------------------------------------
+
+_capture_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], RepoRecord | GitError] = {}
+
+
+def _current_tree(record: RepoRecord) -> RepoRecord | GitError:
+    """Capture `record`'s repo now, once per process (many runs share one checkout)."""
+    from flexlock.core._git import capture_repo
+
+    key = (record.root, tuple(record.include), tuple(record.exclude))
+    if key not in _capture_cache:
+        try:
+            _capture_cache[key] = capture_repo(
+                Path(record.root), include=record.include, exclude=record.exclude
+            )
+        except GitError as error:
+            _capture_cache[key] = error
+    return _capture_cache[key]
+
+
+def _relative_to(sheet: RunLock, given: str) -> Path:
+    path = Path(given)
+    if path.is_absolute() or sheet.env is None or not Path(sheet.env.cwd).is_dir():
+        return path
+    return Path(sheet.env.cwd) / path
+
+
+def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | None:
+    """Say why the run at `path` (a save_dir or run.lock) must run again, or None if it is done.
+
+    Done means: the sheet `succeeded`, its config equals `config` (when given,
+    unstructured and redacted the same way), and its code trees, data hashes and
+    upstream ids are still what it recorded. Repo captures are cached per
+    process, data hashes use the hash cache (a `stat` per unchanged file).
+    """
+    from flexlock.core._hashing import hash_path
+
+    file = lock_path(path)
+    if not file.exists():
+        return f"no run.lock in {file.parent}"
+    try:
+        sheet = load(file)
+    except LockFileError as error:
+        return f"unreadable run.lock: {error}"
+    if sheet.status != "succeeded":
+        return "last run failed" if sheet.status == "failed" else "last run did not finish"
+    if config is not None:
+        wanted = RunOptions.from_kwargs(options).redactor(config_to_dict(config))
+        changes = config_changes(sheet.config, wanted)
+        if changes:
+            more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
+            return f"config changed: {changes[0]}{more}"
+    trees = {}
+    for key, record in sheet.code.items():
+        current = _current_tree(record)
+        if isinstance(current, GitError):
+            return f"code changed in {key}: {current}"
+        if current.tree != record.tree:
+            return f"code changed in {key}"
+        trees[key] = current.tree
+    hashes = {}
+    for key, data_record in sheet.data.items():
+        algorithm = data_record.hash.partition(":")[0]
+        try:
+            now = hash_path(_relative_to(sheet, key), algorithm=algorithm, use_cache=True)
+        except FlexLockError:
+            return f"data changed: {key} (no longer readable)"
+        if now.hash != data_record.hash:
+            return f"data changed: {key}"
+        hashes[key] = now.hash
+    ids = {}
+    for key, prev in sheet.prevs.items():
+        try:
+            upstream = load(_relative_to(sheet, prev.path))
+        except LockFileError:
+            return f"upstream {key} changed (its run.lock is gone)"
+        if upstream.id != prev.id or upstream.status != "succeeded":
+            return f"upstream {key} changed"
+        ids[key] = upstream.id
+    if compute_id(sheet.config, trees, hashes, ids) != sheet.id:
+        return "run.lock id does not match its contents (edited by hand?)"
+    return None
+
+
+def clear_capture_cache() -> None:
+    """Forget the repo captures `rerun_reason` cached (after editing code within one process)."""
+    _capture_cache.clear()
