@@ -46,6 +46,8 @@ __all__ = [
     "CapturedFrame",
     "FrameList",
     "debug_down",
+    "debug_enabled",
+    "debug_exception",
     "debug_frames",
     "debug_up",
     "load_debug_locals",
@@ -157,15 +159,31 @@ def _wrap_async_generator(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _mode() -> str | None:
+def _mode(*, warn: bool = True) -> str | None:
     """Return 'inject', 'pdb', 'auto' or None (off), from FLEXLOCK_DEBUG."""
     value = os.environ.get(ENV_VAR, "").strip().lower()
     if value in _OFF_VALUES:
         return None
-    if value in _MODES or value in _AUTO_VALUES:
-        return "auto" if value in _AUTO_VALUES else value
-    _note(f"{ENV_VAR}={value!r} is not one of 1, inject, pdb, 0; treating it as 1")
+    if value in _MODES:
+        return value
+    if value not in _AUTO_VALUES and warn:
+        _note(f"{ENV_VAR}={value!r} is not one of 1, inject, pdb, 0; treating it as 1")
     return "auto"
+
+
+def debug_enabled() -> bool:
+    """Return whether ``FLEXLOCK_DEBUG`` asks for debugging (set and not 0/false/no/off)."""
+    return _mode(warn=False) is not None
+
+
+def debug_exception(error: BaseException) -> None:
+    """Do for `error`, caught by your own ``except``, what `unsafe_debug` does on failure.
+
+    Inject or open pdb as ``FLEXLOCK_DEBUG`` says, at the innermost frame of your
+    code in `error`'s traceback; nothing when it is unset. Never raises, and
+    handles an exception only once, however many decorators and handlers see it.
+    """
+    _on_failure(error)
 
 
 def _on_failure(error: BaseException) -> None:
@@ -294,8 +312,8 @@ def _captured_frames(error: BaseException) -> FrameList:
     """Return the frames of `error`'s traceback worth showing, outermost first.
 
     Flexlock's own frames (this wrapper, @clicfg, the task runner) are dropped.
-    When no user frame is left, as when a wrapper turned the user's exception
-    into a FlexLockError, the cause or context is used instead.
+    A FlexLockError raised `from` the user's error is skipped for its cause, and
+    when no user frame is left the cause or context is used instead.
     """
     prefixes = _library_prefixes()
     seen: set[int] = set()
@@ -303,6 +321,10 @@ def _captured_frames(error: BaseException) -> FrameList:
     first: FrameList | None = None
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, FlexLockError) and current.__cause__ is not None:
+            # flexlock's own wrapper of the user's error: the cause holds the frame.
+            current = current.__cause__
+            continue
         frames = FrameList(
             CapturedFrame(
                 function=tb.tb_frame.f_code.co_name,
