@@ -7,11 +7,14 @@ import enum
 from pathlib import Path
 
 import attrs
-
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 
-BASE = ({"lr": 0.1, "model": {"depth": 3}}, {".": "tree1"}, {"data/a.csv": "sha256:aa"},
-        {"prep": "sha256:pp"})
+BASE = (
+    {"lr": 0.1, "model": {"depth": 3}},
+    {".": "tree1"},
+    {"data/a.csv": "sha256:aa"},
+    {"prep": "sha256:pp"},
+)
 
 
 def test_id_is_a_sha256_with_its_algorithm() -> None:
@@ -21,7 +24,7 @@ def test_id_is_a_sha256_with_its_algorithm() -> None:
 
 
 def test_id_is_the_same_for_the_same_inputs_in_any_key_order() -> None:
-    config, code, data, prevs = BASE
+    _, code, data, prevs = BASE
     reordered = {"model": {"depth": 3}, "lr": 0.1}
     assert compute_id(*BASE) == compute_id(reordered, dict(code), dict(data), dict(prevs))
 

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from flexlock.core._errors import LockFileError
 from flexlock.core._lockfile import dump, dumps, load, loads, sweep_temp_files, write_atomic
 from flexlock.core._model import (
@@ -25,15 +22,44 @@ from flexlock.core._model import (
     RunLock,
     SkippedFile,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-TRICKY = ["no", "yes", "on", "0755", "2024-01-01", "2024-01-01T10:00:00Z", "1e3", "~", "null",
-          "", " lead", "trail ", "a: b", "- x", "#x", "é✓漢", "\udcff\udc80", "1_000", "0x1F",
-          ".inf", "+1", "12:30", "True", "\t", "multi\nline", "'quoted'", '"dq"', "%", "@x", "!tag"]
+TRICKY = [
+    "no",
+    "yes",
+    "on",
+    "0755",
+    "2024-01-01",
+    "2024-01-01T10:00:00Z",
+    "1e3",
+    "~",
+    "null",
+    "",
+    " lead",
+    "trail ",
+    "a: b",
+    "- x",
+    "#x",
+    "é✓漢",
+    "\udcff\udc80",
+    "1_000",
+    "0x1F",
+    ".inf",
+    "+1",
+    "12:30",
+    "True",
+    "\t",
+    "multi\nline",
+    "'quoted'",
+    '"dq"',
+    "%",
+    "@x",
+    "!tag",
+]
 
 text = st.one_of(st.sampled_from(TRICKY), st.text())
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), text
-)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), text)
 config_values = st.recursive(
     scalars,
     lambda children: st.one_of(
@@ -44,36 +70,60 @@ config_values = st.recursive(
 hashes = st.builds(lambda h: f"sha256:{h}", st.text("0123456789abcdef", min_size=1, max_size=64))
 repos = st.builds(
     RepoRecord,
-    root=text, commit=st.none() | text, branch=st.none() | text, remote=st.none() | text,
-    dirty=st.booleans(), tree=text, snapshot=st.none() | text,
+    root=text,
+    commit=st.none() | text,
+    branch=st.none() | text,
+    remote=st.none() | text,
+    dirty=st.booleans(),
+    tree=text,
+    snapshot=st.none() | text,
     changes=st.lists(text, max_size=3).map(tuple),
-    skipped=st.lists(st.builds(SkippedFile, path=text, size=st.integers(0), hash=hashes),
-                     max_size=2).map(tuple),
+    skipped=st.lists(
+        st.builds(SkippedFile, path=text, size=st.integers(0), hash=hashes), max_size=2
+    ).map(tuple),
 )
-data_records = st.builds(DataRecord, hash=hashes, size=st.integers(0),
-                         files=st.none() | st.integers(0), mtime_ns=st.none() | st.integers(0))
-envs = st.builds(EnvRecord, python=text, implementation=text, platform=text, hostname=text,
-                 user=text, cwd=text, argv=st.lists(text, max_size=3).map(tuple),
-                 packages=st.dictionaries(text, text, max_size=3),
-                 scheduler=st.dictionaries(text, text, max_size=2))
+data_records = st.builds(
+    DataRecord,
+    hash=hashes,
+    size=st.integers(0),
+    files=st.none() | st.integers(0),
+    mtime_ns=st.none() | st.integers(0),
+)
+envs = st.builds(
+    EnvRecord,
+    python=text,
+    implementation=text,
+    platform=text,
+    hostname=text,
+    user=text,
+    cwd=text,
+    argv=st.lists(text, max_size=3).map(tuple),
+    packages=st.dictionaries(text, text, max_size=3),
+    scheduler=st.dictionaries(text, text, max_size=2),
+)
 
 
 def sheets(prevs: st.SearchStrategy[dict[str, PrevRecord]]) -> st.SearchStrategy[RunLock]:
     return st.builds(
         RunLock,
-        id=hashes, status=st.sampled_from(["running", "succeeded", "failed"]), created=text,
+        id=hashes,
+        status=st.sampled_from(["running", "succeeded", "failed"]),
+        created=text,
         config=st.dictionaries(text, config_values, max_size=5),
-        save_dir=st.none() | text, finished=st.none() | text,
+        save_dir=st.none() | text,
+        finished=st.none() | text,
         error=st.none() | st.builds(ErrorRecord, type=text, message=text, traceback=text),
         code=st.dictionaries(text, repos, max_size=2),
         data=st.dictionaries(text, data_records, max_size=3),
-        prevs=prevs, env=st.none() | envs,
+        prevs=prevs,
+        env=st.none() | envs,
     )
 
 
 upstream = sheets(st.just({}))
-run_locks = sheets(st.dictionaries(
-    text, st.builds(PrevRecord, id=hashes, path=text, lock=upstream), max_size=2))
+run_locks = sheets(
+    st.dictionaries(text, st.builds(PrevRecord, id=hashes, path=text, lock=upstream), max_size=2)
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,8 +146,12 @@ def test_ambiguous_strings_are_strings_for_plain_safe_load_too(value: str) -> No
 
 def test_non_utf8_file_name_round_trips_through_a_file(tmp_path: Path) -> None:
     name = os.fsdecode(b"data/\xff\xfe-raw.csv")
-    lock = RunLock(id="sha256:0", status="running", created="now",
-                   data={name: DataRecord(hash="sha256:1", size=3)})
+    lock = RunLock(
+        id="sha256:0",
+        status="running",
+        created="now",
+        data={name: DataRecord(hash="sha256:1", size=3)},
+    )
     dump(lock, tmp_path / "run.lock")
     assert [name] == list(load(tmp_path / "run.lock").data)
 
@@ -133,23 +187,25 @@ def test_alias_bomb_is_rejected_at_the_first_anchor(tmp_path: Path) -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
     )
-    path = _write(tmp_path, VALID + "config:\n" + "".join("  " + line + "\n"
-                                                          for line in bomb.splitlines()))
+    path = _write(
+        tmp_path, VALID + "config:\n" + "".join("  " + line + "\n" for line in bomb.splitlines())
+    )
     with pytest.raises(LockFileError, match=r"run\.lock:6: .*anchors and aliases"):
         load(path)
 
 
 def test_newer_schema_is_refused_with_upgrade_command(tmp_path: Path) -> None:
     path = _write(tmp_path, VALID.replace("flexlock: 1", "flexlock: 2"))
-    with pytest.raises(LockFileError, match="newer flexlock.*pip install --upgrade flexlock-core"):
+    with pytest.raises(LockFileError, match=r"newer flexlock.*pip install --upgrade flexlock-core"):
         load(path)
 
 
-def test_oversize_file_is_refused_without_parsing(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oversize_file_is_refused_without_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FLEXLOCK_MAX_LOCK_BYTES", "100")
     path = _write(tmp_path, VALID + "config: {x: '" + "y" * 200 + "'}\n")
-    with pytest.raises(LockFileError, match="over the run.lock size cap"):
+    with pytest.raises(LockFileError, match=r"over the run\.lock size cap"):
         load(path)
 
 
@@ -166,8 +222,9 @@ def test_oversize_file_is_refused_without_parsing(tmp_path: Path,
         ("flexlock: 1\nid: x\nstatus: [unclosed\n", r"run\.lock:\d+: invalid"),
     ],
 )
-def test_bad_sheet_is_a_lockfile_error_naming_the_file(tmp_path: Path, content: str,
-                                                       message: str) -> None:
+def test_bad_sheet_is_a_lockfile_error_naming_the_file(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = _write(tmp_path, content)
     with pytest.raises(LockFileError, match=f"{tmp_path}.*({message})"):
         load(path)
@@ -205,8 +262,9 @@ def test_kill_9_during_repeated_writes_leaves_a_complete_file(tmp_path: Path) ->
     target = tmp_path / "run.lock"
     write_atomic(target, b"version: 0\n" + b"x" * 200_000 + b"\nend\n")
     for attempt in range(25):
-        process = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)],
-                                   stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True
+        )
         assert process.stdout is not None
         assert "ready" == process.stdout.readline().strip()
         time.sleep(0.01 * (attempt % 5))  # kill at different points of the write cycle

@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import pytest
-
 from flexlock.core._redact import REDACTED, Redactor, redact, redact_text
 
 
 @pytest.mark.parametrize(
     "key",
-    ["password", "db_password", "dbPassword", "PASSWD", "api_key", "apiKey", "APIKEY", "hf_token",
-     "auth-token", "client_secret", "AWS_SECRET_ACCESS_KEY", "aws.access_key", "credentials",
-     "private_key", "passphrase"],
+    [
+        "password",
+        "db_password",
+        "dbPassword",
+        "PASSWD",
+        "api_key",
+        "apiKey",
+        "APIKEY",
+        "hf_token",
+        "auth-token",
+        "client_secret",
+        "AWS_SECRET_ACCESS_KEY",
+        "aws.access_key",
+        "credentials",
+        "private_key",
+        "passphrase",
+    ],
 )
 def test_secret_keys_are_redacted(key: str) -> None:
     assert {key: REDACTED} == redact({key: "s3cr3t"})
 
 
-@pytest.mark.parametrize("key", ["max_tokens", "tokenizer", "num_tokens", "key", "sort_key",
-                                 "monkey", "secretary_name", "lr"])
+@pytest.mark.parametrize(
+    "key",
+    ["max_tokens", "tokenizer", "num_tokens", "key", "sort_key", "monkey", "secretary_name", "lr"],
+)
 def test_ordinary_keys_are_kept(key: str) -> None:
     assert {key: "value"} == redact({key: "value"})
 
 
 def test_secret_keys_are_redacted_at_any_depth_and_in_lists() -> None:
     config = {"db": {"url": "x", "password": "p"}, "hosts": [{"token": "t"}]}
-    assert {"db": {"url": "x", "password": REDACTED}, "hosts": [{"token": REDACTED}]} == redact(config)
+    assert {"db": {"url": "x", "password": REDACTED}, "hosts": [{"token": REDACTED}]} == redact(
+        config
+    )
 
 
 def test_a_secret_section_is_redacted_whole() -> None:
@@ -61,7 +78,10 @@ def test_redaction_can_be_turned_off() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["run.py", "--password", "p", "--lr", "1"], ["run.py", "--password", REDACTED, "--lr", "1"]),
+        (
+            ["run.py", "--password", "p", "--lr", "1"],
+            ["run.py", "--password", REDACTED, "--lr", "1"],
+        ),
         (["run.py", "--api-key=abc"], ["run.py", f"--api-key={REDACTED}"]),
         (["run.py", "-o", "db.password=x"], ["run.py", "-o", f"db.password={REDACTED}"]),
         (["run.py", "-o", "token", "x"], ["run.py", "-o", "token", REDACTED]),

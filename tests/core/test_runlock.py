@@ -11,12 +11,18 @@ from pathlib import Path
 
 import attrs
 import pytest
-
-from flexlock.core._errors import ConfigError, GitError, HashError, LockFileError, RunInProgressError
+from flexlock.core._errors import (
+    ConfigError,
+    GitError,
+    HashError,
+    LockFileError,
+    RunInProgressError,
+)
 from flexlock.core._lockfile import load
 from flexlock.core._redact import REDACTED
 from flexlock.core._registry import clear, register_data, register_prev
 from flexlock.core._runlock import clear_capture_cache, manifest_path, rerun_reason, runlock
+
 from tests._helpers import git
 
 
@@ -60,8 +66,9 @@ def test_sheet_records_config_code_data_and_env(project: Path) -> None:
     assert "attrs" in sheet.env.packages
 
 
-def test_process_environment_is_never_recorded(project: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_process_environment_is_never_recorded(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MY_DB_URL", "postgres://u:very-secret-value@db/x")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     path = _run_ok("results/a")
@@ -119,19 +126,15 @@ def test_rerun_keeps_the_previous_sheet_in_history(project: Path) -> None:
 
 
 def test_second_live_run_into_the_same_save_dir_is_refused(project: Path) -> None:
-    with runlock(Config(save_dir="results/a"), repos=["."]), pytest.raises(
-        RunInProgressError, match=f"pid {os.getpid()}"
-    ):
-        runlock(Config(save_dir="results/a"), repos=["."], runlock_path="results/a/run.lock",
-                finalize_at_exit=False, lr=1) if False else _second_run()  # noqa: SIM108
-
-
-def _second_run() -> None:
-    # A different context (as another thread or task would be): no nesting, a real conflict.
     import contextvars
 
-    contextvars.Context().run(runlock, Config(save_dir="results/a"), repos=["."],
-                              finalize_at_exit=False)
+    # Another context (as another thread or task has): no nesting, so a real conflict.
+    other_context = contextvars.Context()
+    with (
+        runlock(Config(save_dir="results/a"), repos=["."]),
+        pytest.raises(RunInProgressError, match=f"pid {os.getpid()}"),
+    ):
+        other_context.run(runlock, Config(save_dir="results/a"), repos=["."])
 
 
 def test_nested_call_amends_the_active_run(project: Path) -> None:
@@ -183,8 +186,9 @@ def test_lineage_embeds_each_upstream_sheet_recursively(project: Path) -> None:
         ({"bogus_option": 1}, ConfigError, "bogus_option.*accepted"),
     ],
 )
-def test_bad_input_raises_and_writes_nothing(project: Path, kwargs: dict[str, object],
-                                             error: type[Exception], message: str) -> None:
+def test_bad_input_raises_and_writes_nothing(
+    project: Path, kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
     (project.parent / "not-a-repo").mkdir(exist_ok=True)
     with pytest.raises(error, match=message):
         runlock(Config(save_dir="results/a"), **{"repos": ["."], **kwargs})  # type: ignore[arg-type]
@@ -199,7 +203,7 @@ def test_upstream_that_did_not_succeed_is_refused_by_path(project: Path) -> None
 
 
 def test_without_save_dir_or_runlock_path_the_error_says_how(project: Path) -> None:
-    with pytest.raises(ConfigError, match="save_dir.*runlock_path"):
+    with pytest.raises(ConfigError, match=r"save_dir.*runlock_path"):
         runlock({"lr": 1}, repos=["."])
 
 
@@ -233,10 +237,17 @@ def test_plain_call_is_succeeded_at_interpreter_exit(tmp_path: Path) -> None:
     assert "succeeded" == load(tmp_path / "out").status
 
 
-def test_plain_call_is_failed_by_an_uncaught_exception_and_the_exit_code_kept(tmp_path: Path) -> None:
+def test_plain_call_is_failed_by_an_uncaught_exception_and_the_exit_code_kept(
+    tmp_path: Path,
+) -> None:
     script = _script(tmp_path, PLAIN)
-    result = subprocess.run([sys.executable, str(script), "fail"], cwd=tmp_path,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(script), "fail"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     sheet = load(tmp_path / "out")
     assert (1, "failed") == (result.returncode, sheet.status)
     assert "KeyError: 'missing key'" in result.stderr
@@ -245,31 +256,39 @@ def test_plain_call_is_failed_by_an_uncaught_exception_and_the_exit_code_kept(tm
 
 def test_plain_call_is_failed_by_sigterm(tmp_path: Path) -> None:
     script = _script(tmp_path, PLAIN)
-    process = subprocess.Popen([sys.executable, str(script), "wait"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), "wait"], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     assert "started" == process.stdout.readline().strip()
     process.send_signal(signal.SIGTERM)
     assert -signal.SIGTERM == process.wait()
     process.stdout.close()
-    assert ("failed", "SIGTERM") == (load(tmp_path / "out").status,
-                                     load(tmp_path / "out").error.type)  # type: ignore[union-attr]
+    assert ("failed", "SIGTERM") == (
+        load(tmp_path / "out").status,
+        load(tmp_path / "out").error.type,
+    )  # type: ignore[union-attr]
 
 
 def test_script_outside_any_repo_warns_once_and_records_no_code(tmp_path: Path) -> None:
-    script = _script(tmp_path, """
+    script = _script(
+        tmp_path,
+        """
         from flexlock.core._runlock import runlock
         runlock({"save_dir": "out"})
-    """)
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                            text=True, check=True)
+    """,
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert 1 == result.stderr.count("not in a git repository")
     assert {} == load(tmp_path / "out").code
 
 
 def test_default_repo_is_the_calling_scripts_repo(project: Path, tmp_path: Path) -> None:
     (project / "train.py").write_text(
-        "from flexlock.core._runlock import runlock\nrunlock({'save_dir': 'results/t'})\n")
+        "from flexlock.core._runlock import runlock\nrunlock({'save_dir': 'results/t'})\n"
+    )
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     subprocess.run([sys.executable, str(project / "train.py")], cwd=outside, check=True)
@@ -303,7 +322,8 @@ def test_rerun_reason_failed_run(project: Path) -> None:
 def test_rerun_reason_config_changed(project: Path) -> None:
     _run_ok("results/a")
     assert "config changed: lr: 0.1 → 0.2" == rerun_reason(
-        "results/a/run.lock", Config(save_dir="results/a", lr=0.2))
+        "results/a/run.lock", Config(save_dir="results/a", lr=0.2)
+    )
 
 
 def test_rerun_reason_redacted_secret_is_not_a_change(project: Path) -> None:

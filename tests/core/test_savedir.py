@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from flexlock.core._errors import RunInProgressError
 from flexlock.core._lockfile import dump
 from flexlock.core._model import RunLock
@@ -36,8 +35,9 @@ time.sleep(60)
 
 
 def _hold_in_subprocess(save_dir: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(save_dir)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(save_dir)], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     assert "held" == process.stdout.readline().strip()
     return process
@@ -62,8 +62,9 @@ def test_acquire_writes_owner_data_and_release_removes_it(tmp_path: Path) -> Non
 def test_second_holder_fails_fast_naming_host_and_pid(tmp_path: Path) -> None:
     process = _hold_in_subprocess(tmp_path)
     try:
-        with pytest.raises(RunInProgressError,
-                           match=f"host {socket.gethostname()}, pid {process.pid}.*remove"):
+        with pytest.raises(
+            RunInProgressError, match=f"host {socket.gethostname()}, pid {process.pid}.*remove"
+        ):
             SaveDirLock(tmp_path).acquire()
     finally:
         process.kill()
@@ -96,7 +97,7 @@ def test_live_pid_with_another_start_time_is_a_reused_pid_and_stale(tmp_path: Pa
 
 def test_holder_on_another_host_is_respected_before_the_ttl(tmp_path: Path) -> None:
     _write_owner(tmp_path, host="node-7", pid=12345)
-    with pytest.raises(RunInProgressError, match="host node-7, pid 12345.*stale 600 s after"):
+    with pytest.raises(RunInProgressError, match=r"host node-7, pid 12345.*stale 600 s after"):
         SaveDirLock(tmp_path, ttl_s=600).acquire()
 
 
@@ -134,9 +135,15 @@ else:
 
 
 def test_of_eight_racing_processes_exactly_one_wins(tmp_path: Path) -> None:
-    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-              for _ in range(8)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(tmp_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
     outcomes = []
     for racer in racers:
         assert racer.stdout is not None
@@ -157,8 +164,9 @@ def test_start_time_of_this_process_is_known_on_linux() -> None:
 
 
 def test_previous_finished_sheet_is_kept_in_history(tmp_path: Path) -> None:
-    sheet = RunLock(id="sha256:abcdef0123456789", status="succeeded",
-                    created="2026-11-26T12:00:00Z")
+    sheet = RunLock(
+        id="sha256:abcdef0123456789", status="succeeded", created="2026-11-26T12:00:00Z"
+    )
     dump(sheet, tmp_path / "run.lock")
     kept = preserve_previous(tmp_path, tmp_path / "run.lock")
     assert kept == history_dir(tmp_path) / "20261126T120000Z-succeeded-abcdef012345.lock"
@@ -166,8 +174,10 @@ def test_previous_finished_sheet_is_kept_in_history(tmp_path: Path) -> None:
 
 
 def test_sheet_left_running_by_a_dead_run_is_kept_as_interrupted(tmp_path: Path) -> None:
-    dump(RunLock(id="sha256:ab", status="running", created="2026-11-26T12:00:00Z"),
-         tmp_path / "run.lock")
+    dump(
+        RunLock(id="sha256:ab", status="running", created="2026-11-26T12:00:00Z"),
+        tmp_path / "run.lock",
+    )
     kept = preserve_previous(tmp_path, tmp_path / "run.lock")
     assert kept is not None
     assert "20261126T120000Z-interrupted-ab.lock" == kept.name
@@ -181,8 +191,10 @@ def test_unreadable_sheet_is_kept_too(tmp_path: Path) -> None:
 
 
 def test_two_sheets_with_the_same_name_both_survive(tmp_path: Path) -> None:
-    dump(RunLock(id="sha256:ab", status="failed", created="2026-11-26T12:00:00Z"),
-         tmp_path / "run.lock")
+    dump(
+        RunLock(id="sha256:ab", status="failed", created="2026-11-26T12:00:00Z"),
+        tmp_path / "run.lock",
+    )
     first = preserve_previous(tmp_path, tmp_path / "run.lock")
     second = preserve_previous(tmp_path, tmp_path / "run.lock")
     assert first != second

@@ -15,6 +15,7 @@ import re
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from flexlock.core._model import EnvRecord
 from flexlock.core._redact import Redactor
@@ -70,15 +71,14 @@ def installed_packages() -> dict[str, str]:
                 # First on sys.path wins, as for imports.
                 found.setdefault(_normalise(match["name"]), match["version"])
             elif name.endswith(".egg-info"):
-                _from_metadata(os.path.join(entry or ".", name), found)
+                _from_metadata(Path(entry or ".") / name, found)
     return dict(sorted(found.items()))
 
 
-def _from_metadata(path: str, found: dict[str, str]) -> None:
+def _from_metadata(path: Path, found: dict[str, str]) -> None:
     from importlib.metadata import PathDistribution
-    from pathlib import Path
 
-    distribution = PathDistribution(Path(path))
+    distribution = PathDistribution(path)
     name, version = distribution.metadata["Name"], distribution.version
     if name and version:
         found.setdefault(_normalise(name), version)
@@ -115,7 +115,7 @@ def capture_env(
         platform=_platform(),
         hostname=socket.gethostname(),
         user=_user(),
-        cwd=os.getcwd(),
+        cwd=str(Path.cwd()),
         argv=tuple(redactor.argv(list(sys.argv if argv is None else argv))),
         packages=installed_packages() if packages else {},
         scheduler={name: os.environ[name] for name in SCHEDULER_VARIABLES if name in os.environ},

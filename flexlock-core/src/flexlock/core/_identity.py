@@ -71,9 +71,7 @@ def to_plain(value: Any) -> Any:
         return os.fspath(value)
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
-    if attrs.has(type(value)) or (
-        dataclasses.is_dataclass(value) and not isinstance(value, type)
-    ):
+    if attrs.has(type(value)) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
         return to_plain(_unstructurer().unstructure(value))
     if _is_plain_class(value):
         return to_plain(_class_attributes(value))
@@ -176,7 +174,7 @@ def _same(old: Any, new: Any) -> bool:
     # 1 == 1.0 == True in Python, but they are different configs.
     if old is _MISSING or new is _MISSING:
         return False
-    return type(old) is type(new) and old == new or canonical_json(old) == canonical_json(new)
+    return (type(old) is type(new) and old == new) or canonical_json(old) == canonical_json(new)
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -184,17 +184,20 @@ def _strict_loader() -> type[Any]:
     class StrictLoader(yaml.SafeLoader):
         # Dates stay strings: the model stores ISO strings, and a hand-edited
         # unquoted timestamp should not turn into a datetime.
-        yaml_implicit_resolvers = {
+        yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level table
             first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")]
             for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
         }
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             # Refusing at the first anchor keeps an alias bomb from ever expanding.
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, "anchors and aliases are not allowed in a run.lock", event.start_mark
+                    None,
+                    None,
+                    "anchors and aliases are not allowed in a run.lock",
+                    event.start_mark,
                 )
             return super().compose_node(parent, index)
 
@@ -275,7 +278,7 @@ def loads(text: str, *, source: str = "<string>") -> RunLock:
 
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """Return the run.lock file for `path`, a run.lock file or the directory (meant to be) holding one."""
+    """Return the run.lock of `path`: a run.lock file, or the directory (to be) holding one."""
     path = Path(path)
     if path.is_dir() or (path.suffix != ".lock" and not path.exists()):
         return path / "run.lock"
@@ -335,10 +338,10 @@ def write_atomic(path: Path, content: bytes) -> None:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
+        Path(temp_name).replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+            Path(temp_name).unlink()
         raise
     fsync_directory(path.parent)
 
@@ -372,6 +375,6 @@ def sweep_temp_files(
             if entry.name.startswith(prefix):
                 with contextlib.suppress(OSError):
                     if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
-                        os.unlink(entry.path)
+                        Path(entry.path).unlink()
                         removed.append(Path(entry.path))
     return removed

@@ -10,6 +10,7 @@ and `AWS_SECRET_ACCESS_KEY` are hidden. Passwords in URLs
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -42,7 +43,9 @@ DEFAULT_SECRET_WORDS = frozenset(
 )
 
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
-_URL_PASSWORD = re.compile(r"(?P<user>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):(?P<password>[^/\s@]+)@")
+_URL_PASSWORD = re.compile(
+    r"(?P<user>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):(?P<password>[^/\s@]+)@"
+)
 _SECRET_FLAG = re.compile(r"--?(?P<name>[A-Za-z0-9_.-]+)(?P<equals>=)?")
 
 
@@ -78,7 +81,7 @@ class Redactor:
 
     @classmethod
     def from_option(cls, option: bool | Iterable[str] | Redactor | None) -> Redactor:
-        """Build a redactor from `runlock(redact=...)`: True/None default, False off, patterns added."""
+        """Build a redactor from `runlock(redact=...)`: True default, False off, or patterns."""
         if isinstance(option, Redactor):
             return option
         if option is None or option is True:
@@ -94,7 +97,7 @@ class Redactor:
         if not self.enabled or not isinstance(key, str):
             return False
         words = _words(key)
-        pairs = {f"{first}_{second}" for first, second in zip(words, words[1:], strict=False)}
+        pairs = {f"{first}_{second}" for first, second in itertools.pairwise(words)}
         if self.words.intersection(words) or self.words.intersection(pairs):
             return True
         return any(pattern.search(key) for pattern in self._compiled)
@@ -105,9 +108,7 @@ class Redactor:
             return value
         if isinstance(value, Mapping):
             return {
-                key: REDACTED
-                if self.is_secret(key) and item not in (None, "")
-                else self(item)
+                key: REDACTED if self.is_secret(key) and item not in (None, "") else self(item)
                 for key, item in value.items()
             }
         if isinstance(value, str):
@@ -117,7 +118,7 @@ class Redactor:
         return value
 
     def argv(self, argv: Sequence[str]) -> list[str]:
-        """Redact a command line: URL passwords, and the value of `--secret-flag VALUE` / `=VALUE`."""
+        """Redact a command line: URL passwords and the values of secret flags and overrides."""
         if not self.enabled:
             return list(argv)
         redacted: list[str] = []
@@ -139,7 +140,10 @@ class Redactor:
             key, equals, _ = argument.partition("=")
             if equals and self.is_secret(key.rsplit(".", 1)[-1]):
                 redacted.append(f"{key}={REDACTED}")
-            elif self.is_secret(argument.rsplit(".", 1)[-1]) and redacted[-1:] in (["-o"], ["--override"]):
+            elif self.is_secret(argument.rsplit(".", 1)[-1]) and redacted[-1:] in (
+                ["-o"],
+                ["--override"],
+            ):
                 redacted.append(argument)
                 hide_next = True
             else:

@@ -34,7 +34,6 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import attrs
-
 from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 from flexlock.core._lockfile import dump, load, lock_path, write_atomic
@@ -56,7 +55,15 @@ from flexlock.core._savedir import (
     sweep_save_dir,
 )
 
-__all__ = ["Run", "RunOptions", "active_run", "compute_id", "manifest_path", "rerun_reason", "runlock"]
+__all__ = [
+    "Run",
+    "RunOptions",
+    "active_run",
+    "compute_id",
+    "manifest_path",
+    "rerun_reason",
+    "runlock",
+]
 
 _log = logging.getLogger("flexlock")
 
@@ -64,12 +71,16 @@ PathLike = str | os.PathLike[str]
 
 _active: contextvars.ContextVar[Mapping[Path, Run]] = contextvars.ContextVar(
     "flexlock_active_runs",
-    default=MappingProxyType({}),  # noqa: B039 - immutable, so sharing the default is safe
+    default=MappingProxyType({}),
 )
 # Strong references: `runlock(cfg)` without keeping the result must still be finalised.
 _unfinished: dict[int, Run] = {}
 _hooks_lock = threading.Lock()
-_hooks_installed = False
+_hooks_installed = threading.Event()
+
+
+def _redact_option(value: bool | Iterable[str]) -> bool | tuple[str, ...]:
+    return value if isinstance(value, bool) else tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -93,9 +104,7 @@ class RunOptions:
     size_limit: int = 10 * 1024 * 1024
     include: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    redact: bool | tuple[str, ...] = attrs.field(
-        default=True, converter=lambda v: v if isinstance(v, bool) else tuple(v)
-    )
+    redact: bool | tuple[str, ...] = attrs.field(default=True, converter=_redact_option)
     lock_wait: float = 0.0
     lock_ttl: float = DEFAULT_TTL_S
     manifests: bool = True
@@ -156,7 +165,7 @@ def _repo_key(root: Path) -> str:
 
 
 def _unignored_save_dir(repo: Path, save_dir: Path | None) -> str | None:
-    """Return `save_dir` relative to `repo`'s root when it lies in the repo and git does not ignore it.
+    """Return `save_dir` relative to the repo root if it is in `repo` and not ignored by git.
 
     Outputs there would otherwise be recorded as code changes, so every rerun
     would see its own earlier run.lock and outputs as "code changed".
@@ -172,7 +181,10 @@ def _unignored_save_dir(repo: Path, save_dir: Path | None) -> str | None:
         return None
     root = find_repo_root(repo)
     result = subprocess.run(
-        ["git", "check-ignore", "-q", "--no-index", str(target)], cwd=root, capture_output=True
+        ["git", "check-ignore", "-q", "--no-index", str(target)],
+        cwd=root,
+        capture_output=True,
+        check=False,  # exit 1 means "not ignored", an answer, not a failure
     )
     if result.returncode == 0:
         return None
@@ -180,7 +192,9 @@ def _unignored_save_dir(repo: Path, save_dir: Path | None) -> str | None:
     _log.warning(
         "flexlock: save_dir %s is inside the git repository %s and not ignored; it is left out "
         "of the recorded code (add '%s/' to .gitignore to make this explicit)",
-        save_dir, root, relative,
+        save_dir,
+        root,
+        relative,
     )
     return relative
 
@@ -272,7 +286,11 @@ def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) ->
 
 def _error_record(error: BaseException) -> ErrorRecord:
     kind = type(error)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
     lines = traceback.format_exception(kind, error, error.__traceback__)
     short = "".join(lines[-12:])  # the innermost frames say where it failed
     return ErrorRecord(
@@ -373,8 +391,10 @@ class Run:
             dump(self.lock, self.path)
         return self
 
-    def finish(self, status: Status = "succeeded", error: BaseException | ErrorRecord | None = None) -> None:
-        """Write the final sheet with `status` (and `error`) and release the save_dir; idempotent."""
+    def finish(
+        self, status: Status = "succeeded", error: BaseException | ErrorRecord | None = None
+    ) -> None:
+        """Write the final sheet with `status` (and `error`), release the save_dir; idempotent."""
         if status not in ("succeeded", "failed"):
             raise ValueError(f"finish() takes 'succeeded' or 'failed', not {status!r}")
         with self._mutex:
@@ -391,7 +411,9 @@ class Run:
                 _unfinished.pop(id(self), None)
                 active = _active.get()
                 if active.get(self.path.resolve()) is self:
-                    _active.set(MappingProxyType({k: v for k, v in active.items() if v is not self}))
+                    _active.set(
+                        MappingProxyType({k: v for k, v in active.items() if v is not self})
+                    )
 
     def __enter__(self) -> Run:
         with self._mutex:
@@ -465,7 +487,9 @@ class Run:
             if record.files is None:
                 continue
             text = tree_manifest(key, algorithm=self.options.algorithm)
-            write_atomic(manifest_path(self.path.parent, key), text.encode("utf-8", "surrogateescape"))
+            write_atomic(
+                manifest_path(self.path.parent, key), text.encode("utf-8", "surrogateescape")
+            )
 
     def _pin_snapshots(self) -> None:
         """Keep each snapshot commit reachable under a ref named after the run id."""
@@ -482,7 +506,9 @@ def active_run(path: PathLike | None = None) -> Run | None:
     """Return the run active in this context (for `path`'s run.lock, or the only one), if any."""
     active = _active.get()
     if path is not None:
-        return active.get(lock_path(path).resolve() if Path(path).is_dir() else Path(path).resolve())
+        return active.get(
+            lock_path(path).resolve() if Path(path).is_dir() else Path(path).resolve()
+        )
     return next(iter(active.values())) if len(active) == 1 else None
 
 
@@ -565,15 +591,16 @@ def _finish_all(status: Status, error: BaseException | ErrorRecord | None = None
 
 
 def _install_hooks() -> None:
-    global _hooks_installed
     with _hooks_lock:
-        if _hooks_installed:
+        if _hooks_installed.is_set():
             return
-        _hooks_installed = True
+        _hooks_installed.set()
     atexit.register(_finish_all, "succeeded")
     previous_hook = sys.excepthook
 
-    def excepthook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+    def excepthook(
+        kind: type[BaseException], error: BaseException, tb: TracebackType | None
+    ) -> None:
         _finish_all("failed", error)
         previous_hook(kind, error, tb)
 

@@ -40,7 +40,7 @@ __all__ = [
 #: flexlock's own files inside a save_dir (lock, history, manifests).
 STATE_DIR = ".flexlock"
 #: A lock held from another host is stale when its heartbeat is older than this.
-DEFAULT_TTL_S = float(os.environ.get("FLEXLOCK_LOCK_TTL", 600))
+DEFAULT_TTL_S = float(os.environ.get("FLEXLOCK_LOCK_TTL", "600"))
 # A takeover in progress is abandoned if its guard is older than this.
 _GUARD_STALE_S = 30.0
 
@@ -201,7 +201,7 @@ class SaveDirLock:
         return True
 
     def _read_holder(self) -> tuple[dict[str, Any] | None, float | None]:
-        """Return (owner data or None if unreadable, age of the heartbeat) or (None, None) if absent."""
+        """Return (owner or None if unreadable, heartbeat age); (None, None) if unlocked."""
         try:
             age = time.time() - self.path.stat().st_mtime
             text = self.path.read_text(encoding="utf-8")
