@@ -1,0 +1,209 @@
+"""Executors: serial and local (joblib/loky) built-ins, option errors, a third-party plugin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flexlock.cli._executor import Task
+from flexlock.cli._executors import local, serial
+from flexlock.core._errors import ConfigError
+from flexlock.core._lockfile import load
+
+SCRIPT = """
+import os
+import attrs
+from flexlock.cli._clicfg import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+    save_dir: str = "results/process"
+
+@clicfg
+def main(cfg: Config) -> None:
+    print("pid", os.getpid(), "param", cfg.param)
+    with open("order.txt", "a") as handle:
+        handle.write(f"{cfg.param}\\n")
+    if cfg.param == 3:
+        raise ValueError("three is bad")
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+@pytest.fixture
+def script(workdir: Path) -> Path:
+    path = workdir / "process.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    (workdir / "tasks.txt").write_text("1\n2\n4\n")
+    return path
+
+
+def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "process.py", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_local_executor_runs_a_script_function_on_loky_workers(script: Path, workdir: Path) -> None:
+    result = run(workdir, "--tasks", "tasks.txt", "--task_to", "param", "--n_jobs", "2")
+    assert 0 == result.returncode, result.stderr
+    statuses = [load(workdir / f"results/process/param={n}").status for n in (1, 2, 4)]
+    assert ["succeeded"] * 3 == statuses
+
+
+def test_local_executor_runs_tasks_outside_the_main_process(script: Path, workdir: Path) -> None:
+    run(workdir, "--tasks", "tasks.txt", "--task_to", "param", "--n-jobs", "2")
+    log = (workdir / "results/process/param=1/stdout.log").read_text()
+    assert f"pid {os.getpid()}" not in log and log.startswith("pid ")
+
+
+def test_local_failure_exits_1_and_reports_task(script: Path, workdir: Path) -> None:
+    (workdir / "tasks.txt").write_text("1\n3\n")
+    result = run(workdir, "--tasks", "tasks.txt", "--task_to", "param", "--n_jobs", "2")
+    assert (1, True) == (result.returncode, "task param=3 (tasks.txt:2) failed" in result.stderr)
+
+
+def test_serial_rejects_no_wait() -> None:
+    with pytest.raises(ConfigError, match="--no_wait needs an executor that submits jobs"):
+        serial({"no_wait": True})
+
+
+def test_local_rejects_unknown_option_naming_it() -> None:
+    with pytest.raises(ConfigError, match="unknown option\\(s\\) gpus"):
+        local({"gpus": 1})
+
+
+def test_local_rejects_bad_backend() -> None:
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        local({"backend": "dask"})
+
+
+def test_serial_yields_results_in_order() -> None:
+    tasks = [Task(index=i, label=str(i), overrides=(), source="t") for i in range(3)]
+
+    def fake_runner(task: Task):  # type: ignore[no-untyped-def]
+        from flexlock.cli._executor import TaskResult
+
+        return TaskResult(task=task, status="succeeded")
+
+    results: Iterator[object] = serial({}).run(fake_runner, tasks)
+    assert [0, 1, 2] == [r.task.index for r in results]  # type: ignore[attr-defined]
+
+
+def test_unknown_executor_exits_2_listing_installed(script: Path, workdir: Path) -> None:
+    result = run(workdir, "--tasks", "tasks.txt", "--task_to", "param", "--executor", "nope")
+    assert (2, True) == (
+        result.returncode,
+        "installed: " in result.stderr and "local" in result.stderr,
+    )
+
+
+def test_executor_config_options_are_validated_before_running(script: Path, workdir: Path) -> None:
+    (workdir / "local.yml").write_text("n_jobs: 2\ngpus: 1\n")
+    result = run(
+        workdir,
+        "--tasks",
+        "tasks.txt",
+        "--task_to",
+        "param",
+        "--executor",
+        "local",
+        "--executor_config",
+        "local.yml",
+    )
+    assert (2, False) == (result.returncode, (workdir / "results").exists())
+
+
+def test_slurm_config_conflicts_with_other_executor(script: Path, workdir: Path) -> None:
+    (workdir / "slurm.yml").write_text("{}\n")
+    result = run(
+        workdir,
+        "--tasks",
+        "tasks.txt",
+        "--task_to",
+        "param",
+        "--executor",
+        "local",
+        "--slurm_config",
+        "slurm.yml",
+    )
+    assert (2, True) == (
+        result.returncode,
+        "--slurm_config means --executor slurm" in result.stderr,
+    )
+
+
+def test_n_jobs_without_tasks_is_a_usage_error(script: Path, workdir: Path) -> None:
+    result = run(workdir, "--n_jobs", "2")
+    assert (2, True) == (result.returncode, "--tasks FILE" in result.stderr)
+
+
+# -- a third-party executor distribution, built and installed for real -------------------------
+
+PLUGIN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "flexlock-test-reverse-executor"
+version = "0.0.1"
+
+[project.entry-points."flexlock.executors"]
+reverse = "flexlock_test_reverse:factory"
+"""
+
+PLUGIN_MODULE = '''
+"""Runs tasks serially, last first; a stand-in for e.g. a PBS executor."""
+
+
+class Reverse:
+    def __init__(self, options):
+        self.options = options
+
+    def run(self, run_task, tasks):
+        for task in reversed(tasks):
+            yield run_task(task)
+
+
+def factory(options):
+    return Reverse(dict(options))
+'''
+
+
+@pytest.fixture(scope="module")
+def reverse_executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    source = tmp_path_factory.mktemp("plugin")
+    (source / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (source / "flexlock_test_reverse.py").write_text(PLUGIN_MODULE)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", str(source)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(
+            [*pip, "uninstall", "-y", "flexlock-test-reverse-executor"],
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.mark.slow
+def test_installed_third_party_executor_runs_tasks_from_the_cli(
+    reverse_executor: None, script: Path, workdir: Path
+) -> None:
+    result = run(workdir, "--tasks", "tasks.txt", "--task_to", "param", "--executor", "reverse")
+    assert (0, "4\n2\n1\n") == (result.returncode, (workdir / "order.txt").read_text())
