@@ -211,3 +211,24 @@ def test_no_wait_returns_at_once_printing_how_to_follow(slurm_cluster: Path) -> 
     assert f"squeue -j {array_id}" in stream.getvalue()
     assert f"scancel {array_id}" in stream.getvalue()
     subprocess.run(["scancel", array_id], check=True, timeout=30)
+
+
+@pytest.mark.timeout(120)
+def test_closing_the_results_early_cancels_unfinished_jobs(slurm_cluster: Path) -> None:
+    from flexlock.slurm._cluster import job_states
+
+    executor, stream = _executor()
+    tasks = _tasks(slurm_cluster, 2)
+    submissions = executor.submit(runners.sleep_forever, tasks[1:]) + executor.submit(
+        runners.succeed, tasks[:1]
+    )
+    results = executor.wait(submissions)
+    first = next(results)
+    results.close()  # what the CLI does on --fail_fast
+    sleeper = submissions[0].job_id
+    deadline = time.monotonic() + 60
+    while job_states([sleeper]).get(sleeper) != "CANCELLED" and time.monotonic() < deadline:
+        time.sleep(1)
+
+    assert ("succeeded", "CANCELLED") == (first.status, job_states([sleeper]).get(sleeper))
+    assert f"scancel {sleeper}" in stream.getvalue()

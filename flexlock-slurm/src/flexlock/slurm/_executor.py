@@ -124,6 +124,9 @@ class _Progress:
 class SlurmExecutor:
     """Run flexlock tasks as Slurm job arrays (see the module docstring)."""
 
+    #: This executor prints its own pending/running/done/failed line on a terminal.
+    draws_progress = True
+
     def __init__(self, config: SlurmConfig, *, stream: IO[str] | None = None) -> None:
         self.config = config
         self._stream = stream
@@ -174,7 +177,9 @@ class SlurmExecutor:
         self.check_request()
         payload, needs_main = pickle_runner(run_task)
         call = NodeCall(payload=payload, main=MainModule.capture(reimport=needs_main))
-        folder = Path(self.config.log_dir).resolve() / "%j"
+        log_dir = Path(self.config.log_dir).resolve()
+        _ignore_in_git(log_dir)
+        folder = log_dir / "%j"
         try:
             executor = submitit.SlurmExecutor(folder=folder, python=self.config.python)
         except RuntimeError as error:  # srun missing
@@ -287,6 +292,12 @@ class SlurmExecutor:
                 if remaining:
                     time.sleep(0.5 if len(remaining) <= 200 else 2.0)
             progress.update(counts, force=True)
+        except GeneratorExit:
+            # The caller stopped reading (e.g. --fail_fast): nobody will collect the
+            # remaining results, so their jobs stop too.
+            progress.close()
+            _cancel(sorted(remaining), self.stream)
+            raise
         except KeyboardInterrupt:
             progress.close()
             print(
@@ -372,6 +383,36 @@ class SlurmExecutor:
                 "stderr": submission.stderr,
             },
         )
+
+
+def _cancel(job_ids: Sequence[str], stream: IO[str]) -> None:
+    """Cancel `job_ids` (array tasks as "123_4"), saying so."""
+    import subprocess
+
+    if not job_ids:
+        return
+    print(
+        f"[slurm] cancelling {len(job_ids)} unfinished task(s): scancel {' '.join(job_ids)}",
+        file=stream,
+        flush=True,
+    )
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60, check=False)
+
+
+def _ignore_in_git(log_dir: Path) -> None:
+    """Keep the log dir out of `git status`, hence out of every task's recorded code tree.
+
+    Logs and result pickles change while tasks run; inside the repository they
+    would make each sheet's tree differ and resubmission rerun finished tasks.
+    The `*` ignore file is what pytest and mypy put in their cache dirs.
+    """
+    from flexlock.core._lockfile import write_atomic
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ignore = log_dir / ".gitignore"
+    if not ignore.exists():
+        write_atomic(ignore, b"# written by flexlock-slurm: job logs and pickles, never code\n*\n")
 
 
 def _runs_job(scheduler: Mapping[str, str], job_id: str) -> bool:

@@ -1,0 +1,141 @@
+"""End to end: `python process.py --tasks ... --slurm_config slurm.yaml` on the local cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flexlock.core._lockfile import load
+from tests._helpers import git
+
+pytestmark = [pytest.mark.slurm]
+
+SCRIPT = """\
+import attrs
+from flexlock.cli._clicfg import clicfg
+
+
+@attrs.define
+class Config:
+    param: int = 0
+    save_dir: str = "results/process"
+
+
+@clicfg
+def main(cfg: Config) -> None:
+    if cfg.param == 99:
+        raise ValueError("param 99 is cursed")
+    print(f"param={cfg.param}")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.fixture
+def project(slurm_cluster: Path, git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A committed script in a git repo that ignores its results, as a user would set it up."""
+    (git_repo / "process.py").write_text(SCRIPT)
+    (git_repo / ".gitignore").write_text("results/\n")
+    (git_repo / "slurm.yaml").write_text("time: 5\npoll_interval_s: 2\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "process")
+    monkeypatch.chdir(git_repo)
+    return git_repo
+
+
+def _run(project: Path, params: list[int], *extra: str) -> subprocess.CompletedProcess[str]:
+    (project / "tasks.txt").write_text("".join(f"{param}\n" for param in params))
+    command = [sys.executable, "process.py", "--tasks", "tasks.txt", "--task_to", "param"]
+    return subprocess.run(
+        [*command, "--slurm_config", "slurm.yaml", *extra],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(160)
+def test_task_list_runs_as_one_array_with_ids_in_each_sheet(project: Path) -> None:
+    completed = _run(project, list(range(6)))
+
+    assert 0 == completed.returncode, completed.stderr
+    sheets = [load(project / "results" / "process" / f"param={p}" / "run.lock") for p in range(6)]
+    assert ["succeeded"] * 6 == [sheet.status for sheet in sheets]
+    scheduler = [sheet.env.scheduler for sheet in sheets if sheet.env]
+    assert 1 == len({ids["SLURM_ARRAY_JOB_ID"] for ids in scheduler})
+    assert [str(p) for p in range(6)] == [ids["SLURM_ARRAY_TASK_ID"] for ids in scheduler]
+
+
+@pytest.mark.timeout(160)
+def test_sheet_records_the_committed_code_the_job_ran(project: Path) -> None:
+    (project / "tasks.txt").write_text("1\n2\n")
+    git(project, "add", "tasks.txt")
+    git(project, "commit", "-q", "-m", "tasks")
+    completed = _run(project, [1, 2])
+
+    assert 0 == completed.returncode, completed.stderr
+    sheet = load(project / "results" / "process" / "param=1" / "run.lock")
+    (record,) = sheet.code.values()
+    assert (git(project, "rev-parse", "HEAD"), False) == (record.commit, record.dirty)
+
+
+@pytest.mark.timeout(300)
+def test_resubmission_skips_succeeded_tasks(project: Path) -> None:
+    first = _run(project, [0, 1, 2])
+    second = _run(project, [0, 1, 2])
+
+    assert (0, 0) == (first.returncode, second.returncode), first.stderr + second.stderr
+    assert "3 of 3 tasks already done, skipped" in second.stderr
+    assert "[slurm] submitted" not in second.stderr
+
+
+@pytest.mark.timeout(300)
+def test_resubmission_sends_only_the_failed_task(project: Path) -> None:
+    first = _run(project, [0, 99])
+    second = _run(project, [0, 99])
+
+    assert (1, 1) == (first.returncode, second.returncode)
+    assert "[slurm] submitted 1 task(s)" in second.stderr
+
+
+@pytest.mark.timeout(160)
+def test_failed_task_reports_node_traceback_and_log_path(project: Path) -> None:
+    completed = _run(project, [0, 99])
+
+    assert 1 == completed.returncode
+    assert "ValueError: param 99 is cursed" in completed.stderr
+    assert "slurm-logs/" in completed.stderr
+    assert "failed" == load(project / "results" / "process" / "param=99" / "run.lock").status
+
+
+@pytest.mark.timeout(160)
+def test_no_wait_returns_before_the_tasks_finish_and_they_finish(project: Path) -> None:
+    completed = _run(project, [4, 5], "--no_wait")
+
+    assert 0 == completed.returncode, completed.stderr
+    assert "scancel" in completed.stderr
+    sheets = [project / "results" / "process" / f"param={p}" / "run.lock" for p in (4, 5)]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if all(path.exists() and load(path).status == "succeeded" for path in sheets):
+            break
+        time.sleep(1)
+    assert ["succeeded"] * 2 == [load(path).status for path in sheets]
+
+
+@pytest.mark.timeout(60)
+def test_unknown_slurm_yaml_key_exits_2_and_submits_nothing(project: Path) -> None:
+    (project / "slurm.yaml").write_text("partiton: debug\n")
+    completed = _run(project, [0])
+
+    assert 2 == completed.returncode
+    assert "unknown key 'partiton' (did you mean 'partition'?)" in completed.stderr
+    assert not (project / "slurm-logs").exists()
