@@ -117,8 +117,13 @@ def load_function(spec: str) -> Callable[..., Any]:
             raise ConfigError(f"{spec}: cannot import module {target!r}: {error}") from None
     function = getattr(module, name, None)
     if not callable(function):
+        # Only what the module defines itself, not what it imported.
         available = sorted(
-            n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+            n
+            for n, v in vars(module).items()
+            if callable(v)
+            and not n.startswith("_")
+            and getattr(v, "__module__", None) == module.__name__
         )
         raise ConfigError(
             f"{spec}: no function {name!r} in {target} (found: {', '.join(available) or 'none'})"

@@ -1,0 +1,127 @@
+"""`flexlock mlflow log|active`, called through the real `flexlock` command's main(argv)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from flexlock.cli._main import main
+from flexlock.mlflow._lock import mlflow_lock
+from flexlock.mlflow._query import active_run_for
+
+from tests.mlflow.conftest import SheetFactory
+
+pytestmark = [pytest.mark.needs_mlflow, pytest.mark.needs_cli]
+
+LOGGER = """
+    import mlflow
+    from pathlib import Path
+    from flexlock.mlflow._lock import mlflow_lock
+
+    def log_run(save_dir):
+        if Path(save_dir, "broken").exists():
+            raise RuntimeError("diagnosis crashed")
+        with mlflow_lock(save_dir):
+            mlflow.log_metric("acc", 0.5)
+"""
+
+
+@pytest.fixture
+def logger_script(tmp_path: Path) -> Path:
+    script = tmp_path / "process.py"
+    script.write_text(textwrap.dedent(LOGGER))
+    return script
+
+
+def test_log_runs_the_function_over_every_dir(
+    mlflow_uri: str, make_run: SheetFactory, logger_script: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = [make_run("a"), make_run("b")]
+    code = main(["mlflow", "log", f"{logger_script}:log_run", *map(str, dirs)])
+    found = [active_run_for(save_dir) for save_dir in dirs]
+    assert (code, [run.data.metrics if run else None for run in found]) == (
+        0,
+        [{"acc": 0.5}, {"acc": 0.5}],
+    )
+    assert "2/2 logged, 0 failed" in capsys.readouterr().out
+
+
+def test_log_continues_past_failures_and_exits_1_with_a_summary(
+    mlflow_uri: str, make_run: SheetFactory, logger_script: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crashing, unfinished, good = make_run("a"), make_run("b", status="running"), make_run("c")
+    (crashing / "broken").touch()
+    code = main(
+        ["mlflow", "log", f"{logger_script}:log_run", str(crashing), str(unfinished), str(good)]
+    )
+    output = capsys.readouterr()
+    assert (code, active_run_for(good) is not None) == (1, True)
+    assert "1/3 logged, 2 failed" in output.out
+    assert "RuntimeError: diagnosis crashed" in output.err
+    assert "not 'succeeded'" in output.out
+
+
+def test_fail_fast_stops_at_the_first_failure(
+    mlflow_uri: str, make_run: SheetFactory, logger_script: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crashing, never = make_run("a"), make_run("b")
+    (crashing / "broken").touch()
+    code = main(
+        ["mlflow", "log", "--fail-fast", f"{logger_script}:log_run", str(crashing), str(never)]
+    )
+    assert (code, active_run_for(never)) == (1, None)
+    assert "1 not tried" in capsys.readouterr().out
+
+
+def test_log_without_a_function_logs_each_sheet(mlflow_uri: str, make_run: SheetFactory) -> None:
+    save_dir = make_run()
+    assert main(["mlflow", "log", str(save_dir)]) == 0
+    run = active_run_for(save_dir)
+    assert run is not None
+    assert run.data.params == {"lr": "0.1", "model.depth": "3"}
+
+
+def test_log_expands_a_quoted_glob(mlflow_uri: str, make_run: SheetFactory) -> None:
+    dirs = [make_run("a"), make_run("b")]
+    assert main(["mlflow", "log", "results/*"]) == 0
+    assert all(active_run_for(save_dir) is not None for save_dir in dirs)
+
+
+def test_any_status_logs_sheets_that_did_not_succeed(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    save_dir = make_run(status="failed")
+    assert main(["mlflow", "log", "--any-status", str(save_dir)]) == 0
+
+
+def test_log_into_a_named_experiment_through_a_function(
+    mlflow_uri: str, make_run: SheetFactory, logger_script: Path
+) -> None:
+    save_dir = make_run()
+    main(["mlflow", "log", "--experiment", "diag", f"{logger_script}:log_run", str(save_dir)])
+    assert active_run_for(save_dir, experiment="diag") is not None
+
+
+def test_missing_script_is_a_usage_error(
+    mlflow_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["mlflow", "log", "nope.py:log_run", str(tmp_path)])
+    assert (code, "no such script" in capsys.readouterr().err) == (2, True)
+
+
+def test_unknown_function_is_a_usage_error_listing_the_functions(
+    mlflow_uri: str, logger_script: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["mlflow", "log", f"{logger_script}:log_rnu", str(tmp_path)])
+    assert (code, "found: log_run" in capsys.readouterr().err) == (2, True)
+
+
+def test_active_lists_run_ids_and_save_dirs(
+    mlflow_uri: str, make_run: SheetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_dir = make_run()
+    with mlflow_lock(save_dir) as run:
+        pass
+    assert main(["mlflow", "active"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{run.run_id}  {save_dir.resolve()}"]
