@@ -40,3 +40,14 @@ def test_import_flexlock_mlflow_does_not_import_mlflow() -> None:
 @pytest.mark.needs_slurm
 def test_import_flexlock_slurm_does_not_import_submitit() -> None:
     assert "submitit" not in _top_level(_loaded_after("import flexlock.slurm"))
+
+
+def test_every_public_core_name_resolves() -> None:
+    import flexlock.core
+
+    assert [] == [name for name in flexlock.core.__all__ if not hasattr(flexlock.core, name)]
+
+
+def test_import_core_loads_only_what_is_used() -> None:
+    loaded = _loaded_after("from flexlock.core import runlock")
+    assert set() == {m for m in loaded if m in {"flexlock.core._debug", "flexlock.core._verify", "flexlock.core._diff"}}

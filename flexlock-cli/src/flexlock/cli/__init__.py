@@ -3,6 +3,17 @@
 Importing this package loads no joblib, git library, mlflow or submitit.
 """
 
+from flexlock.cli._clicfg import CliFunction, clicfg
+from flexlock.cli._executor import Executor, ExecutorFactory, Task, TaskResult, TaskRunner
 from flexlock.core._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "CliFunction",
+    "Executor",
+    "ExecutorFactory",
+    "Task",
+    "TaskResult",
+    "TaskRunner",
+    "__version__",
+    "clicfg",
+]

@@ -1,5 +1,11 @@
-"""FlexLock slurm plugin."""
+"""FlexLock Slurm plugin: the `slurm` executor (task lists as job arrays through submitit).
+
+Use it from the command line with `--slurm_config slurm.yaml`; `import
+flexlock.slurm` does not import submitit.
+"""
 
 from flexlock.core._version import __version__
+from flexlock.slurm._config import SlurmConfig, slurm_config
+from flexlock.slurm._executor import SlurmExecutor, slurm_executor
 
-__all__ = ["__version__"]
+__all__ = ["SlurmConfig", "SlurmExecutor", "__version__", "slurm_config", "slurm_executor"]
