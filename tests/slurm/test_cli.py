@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from flexlock.core._lockfile import load
+
 from tests._helpers import git
 
 pytestmark = [pytest.mark.slurm]
@@ -66,11 +66,11 @@ def _run(project: Path, params: list[int], *extra: str) -> subprocess.CompletedP
 def test_task_list_runs_as_one_array_with_ids_in_each_sheet(project: Path) -> None:
     completed = _run(project, list(range(6)))
 
-    assert 0 == completed.returncode, completed.stderr
+    assert completed.returncode == 0, completed.stderr
     sheets = [load(project / "results" / "process" / f"param={p}" / "run.lock") for p in range(6)]
-    assert ["succeeded"] * 6 == [sheet.status for sheet in sheets]
+    assert [sheet.status for sheet in sheets] == ["succeeded"] * 6
     scheduler = [sheet.env.scheduler for sheet in sheets if sheet.env]
-    assert 1 == len({ids["SLURM_ARRAY_JOB_ID"] for ids in scheduler})
+    assert len({ids["SLURM_ARRAY_JOB_ID"] for ids in scheduler}) == 1
     assert [str(p) for p in range(6)] == [ids["SLURM_ARRAY_TASK_ID"] for ids in scheduler]
 
 
@@ -81,7 +81,7 @@ def test_sheet_records_the_committed_code_the_job_ran(project: Path) -> None:
     git(project, "commit", "-q", "-m", "tasks")
     completed = _run(project, [1, 2])
 
-    assert 0 == completed.returncode, completed.stderr
+    assert completed.returncode == 0, completed.stderr
     sheet = load(project / "results" / "process" / "param=1" / "run.lock")
     (record,) = sheet.code.values()
     assert (git(project, "rev-parse", "HEAD"), False) == (record.commit, record.dirty)
@@ -92,7 +92,7 @@ def test_resubmission_skips_succeeded_tasks(project: Path) -> None:
     first = _run(project, [0, 1, 2])
     second = _run(project, [0, 1, 2])
 
-    assert (0, 0) == (first.returncode, second.returncode), first.stderr + second.stderr
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert "3 of 3 tasks already done, skipped" in second.stderr
     assert "[slurm] submitted" not in second.stderr
 
@@ -102,7 +102,7 @@ def test_resubmission_sends_only_the_failed_task(project: Path) -> None:
     first = _run(project, [0, 99])
     second = _run(project, [0, 99])
 
-    assert (1, 1) == (first.returncode, second.returncode)
+    assert (first.returncode, second.returncode) == (1, 1)
     assert "[slurm] submitted 1 task(s)" in second.stderr
 
 
@@ -110,17 +110,17 @@ def test_resubmission_sends_only_the_failed_task(project: Path) -> None:
 def test_failed_task_reports_node_traceback_and_log_path(project: Path) -> None:
     completed = _run(project, [0, 99])
 
-    assert 1 == completed.returncode
+    assert completed.returncode == 1
     assert "ValueError: param 99 is cursed" in completed.stderr
     assert "slurm-logs/" in completed.stderr
-    assert "failed" == load(project / "results" / "process" / "param=99" / "run.lock").status
+    assert load(project / "results" / "process" / "param=99" / "run.lock").status == "failed"
 
 
 @pytest.mark.timeout(160)
 def test_no_wait_returns_before_the_tasks_finish_and_they_finish(project: Path) -> None:
     completed = _run(project, [4, 5], "--no_wait")
 
-    assert 0 == completed.returncode, completed.stderr
+    assert completed.returncode == 0, completed.stderr
     assert "scancel" in completed.stderr
     sheets = [project / "results" / "process" / f"param={p}" / "run.lock" for p in (4, 5)]
     deadline = time.monotonic() + 120
@@ -128,7 +128,7 @@ def test_no_wait_returns_before_the_tasks_finish_and_they_finish(project: Path) 
         if all(path.exists() and load(path).status == "succeeded" for path in sheets):
             break
         time.sleep(1)
-    assert ["succeeded"] * 2 == [load(path).status for path in sheets]
+    assert [load(path).status for path in sheets] == ["succeeded"] * 2
 
 
 @pytest.mark.timeout(60)
@@ -136,6 +136,6 @@ def test_unknown_slurm_yaml_key_exits_2_and_submits_nothing(project: Path) -> No
     (project / "slurm.yaml").write_text("partiton: debug\n")
     completed = _run(project, [0])
 
-    assert 2 == completed.returncode
+    assert completed.returncode == 2
     assert "unknown key 'partiton' (did you mean 'partition'?)" in completed.stderr
     assert not (project / "slurm-logs").exists()

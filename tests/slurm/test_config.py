@@ -28,7 +28,7 @@ def test_submitit_spelling_points_to_our_key() -> None:
 def test_unknown_key_fails_in_factory_before_submission() -> None:
     with pytest.raises(ConfigError, match="unknown key 'gpus_per_task'") as caught:
         slurm_executor({"gpus_per_task": 1})
-    assert 2 == caught.value.exit_code
+    assert caught.value.exit_code == 2
 
 
 @pytest.mark.parametrize(
@@ -82,15 +82,15 @@ def test_reserved_sbatch_option_is_refused() -> None:
 
 
 def test_single_setup_line_becomes_a_list() -> None:
-    assert ("module load cuda",) == slurm_config({"setup": "module load cuda"}).setup
+    assert slurm_config({"setup": "module load cuda"}).setup == ("module load cuda",)
 
 
 def test_n_jobs_caps_array_parallelism_when_file_does_not() -> None:
-    assert 3 == slurm_config({"n_jobs": 3}).array_parallelism
+    assert slurm_config({"n_jobs": 3}).array_parallelism == 3
 
 
 def test_file_array_parallelism_wins_over_n_jobs() -> None:
-    assert 5 == slurm_config({"n_jobs": 3, "array_parallelism": 5}).array_parallelism
+    assert slurm_config({"n_jobs": 3, "array_parallelism": 5}).array_parallelism == 5
 
 
 def test_yaml_null_means_default() -> None:
@@ -115,7 +115,7 @@ def test_every_option_maps_to_a_submitit_parameter() -> None:
             "signal_delay_s": 60,
         }
     )
-    assert {
+    assert config.to_submitit() == {
         "job_name": "sweep",
         "time": 120,
         "cpus_per_task": 4,
@@ -131,4 +131,4 @@ def test_every_option_maps_to_a_submitit_parameter() -> None:
         "mem": "1536MB",
         "setup": ["module load cuda"],
         "additional_parameters": {"mail_type": "END"},
-    } == config.to_submitit()
+    }

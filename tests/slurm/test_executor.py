@@ -52,12 +52,12 @@ def test_six_tasks_run_as_one_array_and_write_six_sheets(slurm_cluster: Path) ->
     executor, _ = _executor()
     results = _run(executor, runners.succeed, _tasks(slurm_cluster, 6))
 
-    assert ["succeeded"] * 6 == [result.status for result in results]
+    assert [result.status for result in results] == ["succeeded"] * 6
     sheets = [load(slurm_cluster / "results" / f"param={i}" / "run.lock") for i in range(6)]
-    assert ["succeeded"] * 6 == [sheet.status for sheet in sheets]
+    assert [sheet.status for sheet in sheets] == ["succeeded"] * 6
     array_jobs = {sheet.env.scheduler["SLURM_ARRAY_JOB_ID"] for sheet in sheets if sheet.env}
     array_tasks = {sheet.env.scheduler["SLURM_ARRAY_TASK_ID"] for sheet in sheets if sheet.env}
-    assert 1 == len(array_jobs)
+    assert len(array_jobs) == 1
     assert {str(i) for i in range(6)} == array_tasks
 
 
@@ -75,8 +75,8 @@ def test_array_over_the_size_limit_is_split_into_several_sbatch(slurm_cluster: P
     executor, stream = _executor(max_array_size=4)
     results = _run(executor, runners.succeed, _tasks(slurm_cluster, 6))
 
-    assert 2 == len({result.details["array_job_id"] for result in results})
-    assert ["0", "1", "2", "3", "0", "1"] == [result.details["array_task_id"] for result in results]
+    assert len({result.details["array_job_id"] for result in results}) == 2
+    assert [result.details["array_task_id"] for result in results] == ["0", "1", "2", "3", "0", "1"]
     assert "submitted 6 task(s) as job(s)" in stream.getvalue()
 
 
@@ -98,14 +98,14 @@ def test_exception_in_task_is_reported_with_node_traceback(slurm_cluster: Path) 
     executor, _ = _executor()
     (result,) = _run(executor, runners.fail_with_exception, _tasks(slurm_cluster, 1))
 
-    assert "failed" == result.status
+    assert result.status == "failed"
     assert "ZeroDivisionError: division by zero" in (result.error or "")
     assert "_divide_by_zero" in (result.error or "")
     sheet = load(slurm_cluster / "results" / "param=0" / "run.lock")
-    assert ("failed", "ZeroDivisionError") == (
+    assert (
         sheet.status,
         sheet.error.type if sheet.error else None,
-    )
+    ) == ("failed", "ZeroDivisionError")
 
 
 @pytest.mark.timeout(120)
@@ -113,7 +113,7 @@ def test_runner_crash_on_node_is_reported_with_traceback_and_logs(slurm_cluster:
     executor, _ = _executor()
     (result,) = _run(executor, runners.crash_outside_task, _tasks(slurm_cluster, 1))
 
-    assert "failed" == result.status
+    assert result.status == "failed"
     assert "RuntimeError: runner broken for param=0" in (result.error or "")
     assert all(path.endswith(("_log.out", "_log.err")) for path in result.log_paths)
 
@@ -130,9 +130,9 @@ def test_cancelled_job_is_failed_with_state_cancelled(slurm_cluster: Path) -> No
     subprocess.run(["scancel", submissions[0].job_id], check=True, timeout=30)
     (result,) = list(executor.wait(submissions))
 
-    assert ("failed", "CANCELLED") == (result.status, result.details.get("state"))
+    assert (result.status, result.details.get("state")) == ("failed", "CANCELLED")
     assert "Slurm state CANCELLED" in (result.error or "")
-    assert "failed" == load(sheet).status
+    assert load(sheet).status == "failed"
 
 
 @pytest.mark.slow
@@ -142,10 +142,10 @@ def test_time_limit_is_reported_as_timeout(slurm_cluster: Path) -> None:
     executor, _ = _executor(time=1, signal_delay_s=30)
     (result,) = _run(executor, runners.sleep_forever, _tasks(slurm_cluster, 1))
 
-    assert ("failed", "TIMEOUT") == (result.status, result.details.get("state"))
+    assert (result.status, result.details.get("state")) == ("failed", "TIMEOUT")
     assert "Slurm state TIMEOUT" in (result.error or "")
     sheet = load(slurm_cluster / "results" / "param=0" / "run.lock")
-    assert "failed" == sheet.status
+    assert sheet.status == "failed"
 
 
 @pytest.mark.timeout(60)
@@ -207,7 +207,7 @@ def test_no_wait_returns_at_once_printing_how_to_follow(slurm_cluster: Path) -> 
     results = list(executor.run(runners.succeed, _tasks(slurm_cluster, 3)))
     array_id = stream.getvalue().split("as job(s) ")[1].split(";")[0]
 
-    assert [] == results
+    assert results == []
     assert f"squeue -j {array_id}" in stream.getvalue()
     assert f"scancel {array_id}" in stream.getvalue()
     subprocess.run(["scancel", array_id], check=True, timeout=30)
@@ -230,5 +230,5 @@ def test_closing_the_results_early_cancels_unfinished_jobs(slurm_cluster: Path) 
     while job_states([sleeper]).get(sleeper) != "CANCELLED" and time.monotonic() < deadline:
         time.sleep(1)
 
-    assert ("succeeded", "CANCELLED") == (first.status, job_states([sleeper]).get(sleeper))
+    assert (first.status, job_states([sleeper]).get(sleeper)) == ("succeeded", "CANCELLED")
     assert f"scancel {sleeper}" in stream.getvalue()

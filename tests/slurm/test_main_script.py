@@ -64,10 +64,10 @@ def test_runner_defined_in_main_script_runs_the_script_as_it_is_at_job_start(
     completed = subprocess.run(
         [sys.executable, "process.py"], capture_output=True, text=True, timeout=110, check=False
     )
-    assert 0 == completed.returncode, completed.stderr
+    assert completed.returncode == 0, completed.stderr
     results = json.loads(completed.stdout.splitlines()[-1])
 
-    assert [["succeeded", None]] * 2 == [result[:2] for result in results]
-    assert ["at job start"] * 2 == [result[2]["mark"] for result in results]
-    assert ["__mp_main__"] * 2 == [result[2]["module"] for result in results]
-    assert ["0", "2"] == [result[2]["value"] for result in results]
+    assert [result[:2] for result in results] == [["succeeded", None]] * 2
+    assert [result[2]["mark"] for result in results] == ["at job start"] * 2
+    assert [result[2]["module"] for result in results] == ["__mp_main__"] * 2
+    assert [result[2]["value"] for result in results] == ["0", "2"]
