@@ -88,11 +88,11 @@ def test_yes_on_str_field_stays_text() -> None:
 
 
 def test_null_on_optional_is_none() -> None:
-    assert None is convert(Text("null"), Optional[int])
+    assert None is convert(Text("null"), Optional[int])  # noqa: UP045 - typing.Union form
 
 
 def test_value_on_optional_converts_to_inner_type() -> None:
-    assert convert(Text("3"), Optional[int]) == 3
+    assert convert(Text("3"), Optional[int]) == 3  # noqa: UP045 - typing.Union form
 
 
 def test_int_or_str_prefers_int_for_numeric_text() -> None:
@@ -187,7 +187,7 @@ def test_nested_override_leaves_siblings_alone() -> None:
 
 
 def test_unknown_key_suggests_closest() -> None:
-    with pytest.raises(ConfigError, match="did you mean 'model.lr'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'model\.lr'"):
         ConfigTree(Config).set("model.lrr", Text("1"), "-o model.lrr")
 
 

@@ -87,7 +87,7 @@ def _fields_help(config_class: type) -> str:
     return "\n".join(lines)
 
 
-def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+def _flag(parser: argparse._ActionsContainer, name: str, **kwargs: Any) -> None:
     """Add `--name_with_underscores` and `--name-with-dashes` as one option."""
     spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
     parser.add_argument(*spellings, dest=name, **kwargs)
@@ -316,7 +316,9 @@ def script_repos(function: Any) -> tuple[str, ...]:
 
     code = getattr(function, "__code__", None)
     file = code.co_filename if code else None
-    directory = str(Path(file).resolve().parent) if file and Path(file).exists() else os.getcwd()
+    directory = (
+        str(Path(file).resolve().parent) if file and Path(file).exists() else str(Path.cwd())
+    )
     if directory in _script_repo_cache:
         return _script_repo_cache[directory]
     try:
@@ -357,25 +359,25 @@ class CliFunction(Generic[R]):
         return self if instance is None else functools.partial(self, instance)
 
     def __call__(self, config: Any = None) -> R | None:
-        """Run with `config` (default: the class defaults); from a script's main block, read argv."""
+        """Run with `config` (default: class defaults); from the script's main block, read argv."""
         if self._is_script_entry():
             code = self.cli(sys.argv[1:], config=config)
             if code:
                 raise SystemExit(code)
             return None
-        from flexlock.cli._runner import execute, resolve
+        from flexlock.cli._config import to_plain
+        from flexlock.cli._runner import build_resolved, execute
         from flexlock.core._registry import clear
 
         clear()
-        tree = self.tree(config)
-        instance, plain = resolve(tree)
-        save_dir = plain.get("save_dir")
-        save_dir = save_dir if isinstance(save_dir, str) and save_dir else None
+        instance = build_resolved(self.tree(config))
+        save_dir = _save_dir_of(instance)
+        plain = to_plain(instance) if save_dir else {}
         repos = script_repos(self.function) if save_dir else None
         return execute(self.function, instance, plain, save_dir, repos=repos, capture=False)  # type: ignore[no-any-return]
 
     def tree(self, config: Any = None) -> ConfigTree:
-        """Return the config tree of the class defaults merged with `config` (instance or mapping)."""
+        """Return the tree of the class defaults merged with `config` (instance or mapping)."""
         tree = ConfigTree(self.config_class)
         if isinstance(config, Mapping):
             tree.merge_mapping(config, "main(cfg)")
@@ -388,15 +390,22 @@ class CliFunction(Generic[R]):
         return tree
 
     def _is_script_entry(self) -> bool:
-        """Whether this call comes from the script run as `python script.py` (so argv is its own)."""
+        """Whether this call comes from the script run as a program (so argv is its own)."""
         if self.function.__module__ != "__main__":
             return False
-        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
         code = getattr(self.function, "__code__", None)
-        if not main_file or code is None:
-            return False  # a notebook, `python -c`, an interactive session
+        if code is None:
+            return False
+        # `python script.py` and `python -m script` set __main__.__file__; runners such as
+        # `python -m cProfile script.py` or pdb keep their own __main__ but set argv[0].
+        # Notebooks, `python -c` and interactive sessions match neither.
+        candidates = [
+            getattr(sys.modules.get("__main__"), "__file__", None),
+            sys.argv[0] if sys.argv else None,
+        ]
         try:
-            return Path(code.co_filename).resolve() == Path(main_file).resolve()
+            source = Path(code.co_filename).resolve()
+            return any(c and Path(c).resolve() == source for c in candidates)
         except OSError:
             return False
 
@@ -459,16 +468,19 @@ class CliFunction(Generic[R]):
         return self._run_single(tree, print_config=args.print_config)
 
     def _run_single(self, tree: ConfigTree, *, print_config: bool) -> int:
-        from flexlock.cli._runner import execute, resolve
+        from flexlock.cli._config import to_plain
+        from flexlock.cli._runner import build_resolved, execute
         from flexlock.core._registry import clear
 
         clear()
-        instance, plain = resolve(tree)
+        instance = build_resolved(tree)
         if print_config:
+            plain = to_plain(instance)
             print(render_config(plain, default_plain(self.config_class)))
             return 0
-        save_dir = plain.get("save_dir")
-        save_dir = save_dir if isinstance(save_dir, str) and save_dir else None
+        save_dir = _save_dir_of(instance)
+        # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
+        plain = to_plain(instance) if save_dir else {}
         repos = script_repos(self.function) if save_dir else None
         try:
             execute(self.function, instance, plain, save_dir, repos=repos, capture=False)
@@ -482,6 +494,12 @@ class CliFunction(Generic[R]):
             print(f"{self._prog()}: the run failed{sheet}", file=sys.stderr)
             return 1
         return 0
+
+
+def _save_dir_of(config: Any) -> str | None:
+    """Return the config's `save_dir` as a string, or None when it has none (or it is empty)."""
+    save_dir = getattr(config, "save_dir", None)
+    return os.fspath(save_dir) or None if isinstance(save_dir, str | os.PathLike) else None
 
 
 def _first_line(doc: str | None) -> str | None:

@@ -25,8 +25,9 @@ import os
 import sys
 import types
 import typing
+from collections import abc
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Literal, Union
 
 import attrs
@@ -150,9 +151,7 @@ def config_fields(cls: type) -> tuple[FieldSpec, ...]:
                 continue
             default = field.default
             if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                default = (
-                    MISSING if default.takes_self else _Factory(default.factory)  # type: ignore[attr-defined]
-                )
+                default = MISSING if default.takes_self else _Factory(default.factory)
             elif default is attrs.NOTHING:
                 default = MISSING
             specs.append(
@@ -212,7 +211,7 @@ class _Factory:
 
 
 def attribute_docstrings(cls: type) -> dict[str, str]:
-    """Read attribute docstrings (a string literal after `name: type = value`) from the class source."""
+    """Read attribute docstrings (a string literal after `name = value`) from class source."""
     import ast
     import inspect
     import textwrap
@@ -304,9 +303,8 @@ class ConfigTree:
             if spec is None:
                 prefix = ".".join(parts[:depth])
                 known = [f"{prefix}.{n}" if prefix else n for n in specs]
-                raise ConfigError(
-                    f"unknown config key {dotted!r} ({origin}); {_closest(dotted, self.all_keys() if depth == 0 else known)}"
-                )
+                hint = _closest(dotted, self.all_keys() if depth == 0 else known)
+                raise ConfigError(f"unknown config key {dotted!r} ({origin}); {hint}")
             if depth == len(parts) - 1:
                 if spec.section is not None:
                     raise ConfigError(
@@ -552,19 +550,14 @@ def convert(value: Any, tp: Any) -> Any:
     return _cattrs_structure(resolve_text(value), tp)
 
 
-_ABSTRACT_SEQUENCES = ()
-_ABSTRACT_MAPPINGS = ()
-
-
-def _init_abstract() -> None:
-    global _ABSTRACT_SEQUENCES, _ABSTRACT_MAPPINGS
-    from collections import abc
-
-    _ABSTRACT_SEQUENCES = (abc.Sequence, abc.MutableSequence, abc.Set, abc.MutableSet, abc.Iterable)  # type: ignore[assignment]
-    _ABSTRACT_MAPPINGS = (abc.Mapping, abc.MutableMapping)  # type: ignore[assignment]
-
-
-_init_abstract()
+_ABSTRACT_SEQUENCES: tuple[Any, ...] = (
+    abc.Sequence,
+    abc.MutableSequence,
+    abc.Set,
+    abc.MutableSet,
+    abc.Iterable,
+)
+_ABSTRACT_MAPPINGS: tuple[Any, ...] = (abc.Mapping, abc.MutableMapping)
 
 
 def _convert_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -> Any:
@@ -641,7 +634,7 @@ def _converter() -> Any:
 
 
 def resolve_text(value: Any) -> Any:
-    """Turn `Text` (also inside lists and mappings) into what YAML makes of it, for untyped fields."""
+    """Turn `Text` (also inside lists and mappings) into what YAML makes of it (untyped fields)."""
     if isinstance(value, Text):
         return parse_yaml_text(value, keep_text=False)
     if isinstance(value, list):
@@ -805,8 +798,7 @@ def load_yaml_file(path: str | os.PathLike[str], what: str = "config file") -> A
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{what} {os.fspath(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:

@@ -32,6 +32,7 @@ __all__ = [
     "LOG_NAMES",
     "FunctionRef",
     "TaskRunner",
+    "build_resolved",
     "captured_output",
     "error_summary",
     "execute",
@@ -56,13 +57,13 @@ class FunctionRef:
         """Return the reference of a decorated function."""
         module = function.__module__
         script = None
-        if module == "__main__" or module == _SCRIPT_MODULE:
+        if module in {"__main__", _SCRIPT_MODULE}:
             code = getattr(function, "__code__", None)
             filename = code.co_filename if code else getattr(sys.modules[module], "__file__", None)
             script = str(Path(filename).resolve()) if filename else None
         return cls(module=module, qualname=function.__qualname__, script=script)
 
-    def load(self) -> CliFunction:
+    def load(self) -> CliFunction[Any]:
         """Import and return the decorated function (a `CliFunction`)."""
         module = self._module()
         target: Any = module
@@ -97,12 +98,17 @@ def resolve(tree: ConfigTree) -> tuple[Any, dict[str, Any]]:
     Raises:
         ConfigError: a bad reference, resolver, value or missing key.
     """
+    config = build_resolved(tree)
+    return config, to_plain(config)
+
+
+def build_resolved(tree: ConfigTree) -> Any:
+    """Interpolate and build `tree` into a config instance (see `resolve`)."""
     from flexlock.cli._interpolation import interpolate
 
     resolved = tree.copy()
     resolved.values = interpolate(tree.values)
-    config = build(resolved)
-    return config, to_plain(config)
+    return build(resolved)
 
 
 def error_summary(error: BaseException, frames: int = 3) -> str:
@@ -124,10 +130,11 @@ def captured_output(directory: Path) -> Iterator[tuple[str, str]]:
     streams were already swapped (pytest, notebooks).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    paths = tuple(str(directory / name) for name in LOG_NAMES)
-    with open(paths[0], "wb", buffering=0) as out, open(paths[1], "wb", buffering=0) as err:
+    paths = (str(directory / LOG_NAMES[0]), str(directory / LOG_NAMES[1]))
+    out_path, err_path = (Path(p) for p in paths)
+    with out_path.open("wb", buffering=0) as out, err_path.open("wb", buffering=0) as err:
         saved: list[tuple[int, int]] = []
-        for stream, target in ((sys.stdout, out), (sys.stderr, err)):
+        for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, ValueError, OSError):
                 stream.flush()
         for fd, target in ((1, out), (2, err)):

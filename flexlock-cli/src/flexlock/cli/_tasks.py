@@ -389,9 +389,8 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     if options.print_config:
         defaults = default_plain(decorated.config_class)
         for item in planned:
-            print(
-                f"# task {item.task.index + 1}/{len(planned)}: {item.task.label} ({item.task.source})"
-            )
+            task = item.task
+            print(f"# task {task.index + 1}/{len(planned)}: {task.label} ({task.source})")
             print(render_config(item.config, defaults))
             print("---")
         return 0
