@@ -34,6 +34,11 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
+def _commit(repo: Path, message: str) -> None:
+    identity = ("-c", "user.name=bench", "-c", "user.email=bench@example.com")
+    _git(repo, *identity, "commit", "-q", "--no-gpg-sign", "-m", message)
+
+
 def make_repo(root: Path, files: int) -> Path:
     """Commit `files` small files in 100-file directories, then dirty 10 and add 5 untracked."""
     repo = root / f"repo-{files}"
@@ -47,14 +52,7 @@ def make_repo(root: Path, files: int) -> Path:
         path.write_text(f"# module {index}\nVALUE = {index}\n")
         os.utime(path, ns=(settled, settled))
     _git(repo, "add", ".")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@b",
-        "GIT_COMMITTER_NAME": "b",
-    }
-    env["GIT_COMMITTER_EMAIL"] = "b@b"
-    subprocess.run(["git", "commit", "-q", "-m", "base"], cwd=repo, env=env, check=True)
+    _commit(repo, "base")
     time.sleep(1.1)  # let the index's own mtime pass the files' so no entry is racily clean
     _git(repo, "update-index", "--refresh")
     for index in range(0, files, files // 10):  # 10 modified files spread over the tree
@@ -79,21 +77,20 @@ def measure(action: Callable[[], object]) -> tuple[float, float]:
 
 def count_git_processes(action: Callable[[], object]) -> int:
     """Count the git subprocesses `action` starts (instrumentation, not a mock)."""
-    started = 0
-    original = subprocess.Popen.__init__
+    started: list[object] = []
+    original = subprocess.Popen
 
-    def counting(self: subprocess.Popen[bytes], args: object, *rest: object, **kw: object) -> None:
-        nonlocal started
-        if isinstance(args, list) and args and args[0] == "git":
-            started += 1
-        original(self, args, *rest, **kw)  # type: ignore[arg-type]
+    class Counting(original):  # type: ignore[valid-type,misc]
+        def __init__(self, args: object, *rest: object, **options: object) -> None:
+            started.append(args)
+            super().__init__(args, *rest, **options)
 
-    subprocess.Popen.__init__ = counting  # type: ignore[assignment,method-assign]
+    subprocess.Popen = Counting  # type: ignore[misc]
     try:
         action()
     finally:
-        subprocess.Popen.__init__ = original  # type: ignore[method-assign]
-    return started
+        subprocess.Popen = original  # type: ignore[misc]
+    return sum(1 for args in started if isinstance(args, list) and args[:1] == ["git"])
 
 
 def bench_repo(repo: Path, repeats: int) -> dict[str, float]:
@@ -124,14 +121,10 @@ def bench_repo(repo: Path, repeats: int) -> dict[str, float]:
 
 def bench_clean(repo: Path, repeats: int) -> dict[str, float]:
     _git(repo, "add", "-A")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b"}
-    env.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
-    subprocess.run(["git", "commit", "-q", "-m", "dirt"], cwd=repo, env=env, check=True)
+    _commit(repo, "commit the changes")
     samples = []
     for _ in range(repeats):
-        status = measure(
-            lambda: subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True)
-        )
+        status = measure(lambda: _git(repo, "status", "--porcelain"))
         samples.append((status, measure(lambda: capture_repo(repo))))
     return {
         "status_wall": statistics.median(s[0][0] for s in samples),
@@ -141,7 +134,9 @@ def bench_clean(repo: Path, repeats: int) -> dict[str, float]:
 
 
 def report(rows: list[tuple[int, dict[str, float]]], clean: dict[str, float], repeats: int) -> str:
-    git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
+    git_version = subprocess.run(
+        ["git", "--version"], capture_output=True, text=True, check=True
+    ).stdout
     lines = [
         "# Code capture vs `git status --porcelain`",
         "",

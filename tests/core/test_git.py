@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,7 +35,7 @@ class UserState(NamedTuple):
 
     head_file: bytes
     head: str
-    index: bytes
+    index_bytes: bytes
     index_mtime_ns: int
     status: str
     refs: str
@@ -63,7 +64,7 @@ def user_state(repo: Path) -> UserState:
     return UserState(
         head_file=(git_dir / "HEAD").read_bytes(),
         head=git(repo, "rev-parse", "-q", "--verify", "HEAD") if _has_head(repo) else "",
-        index=index.read_bytes() if index.exists() else b"",
+        index_bytes=index.read_bytes() if index.exists() else b"",
         index_mtime_ns=index.stat().st_mtime_ns if index.exists() else 0,
         # --no-optional-locks: our own check must not refresh the index it inspects
         status=git(repo, "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-uall"),
@@ -227,6 +228,26 @@ def test_staged_only_change_is_captured(git_repo: Path) -> None:
     assert b"staged\n" == blob(git_repo, record.tree, "README.md")
 
 
+def test_same_size_edit_in_the_index_clock_tick_is_captured(git_repo: Path) -> None:
+    # git's racy-clean case: the file's stat data still matches its index entry, and
+    # only the index's own mtime (not older than the file's) tells git to compare
+    # contents. Reproduced exactly: same size, same mtime, ctime not trusted.
+    git(git_repo, "config", "core.trustctime", "false")
+    config = git_repo / "config.py"
+    config.write_text("lr = 1\n")
+    an_hour_ago = time.time_ns() - 3600 * 10**9  # committed well before the index write...
+    os.utime(config, ns=(an_hour_ago, an_hour_ago))
+    git(git_repo, "add", "config.py")
+    git(git_repo, "commit", "-q", "-m", "config")
+    config.write_text("lr = 2\n")  # ...then edited: same size, same mtime
+    os.utime(config, ns=(an_hour_ago, an_hour_ago))
+    os.utime(_git_dir(git_repo) / "index", ns=(an_hour_ago, an_hour_ago))
+
+    record = capture_repo(git_repo)
+
+    assert b"lr = 2\n" == blob(git_repo, record.tree, "config.py")
+
+
 def test_snapshot_of_the_same_state_is_the_same_commit(dirty_repo: Path) -> None:
     assert capture_repo(dirty_repo).snapshot == capture_repo(dirty_repo).snapshot
 
@@ -277,6 +298,16 @@ def test_symlink_and_exec_bit_changes_are_preserved(git_repo: Path) -> None:
         (files["run.sh"][0], files["link"][0]),
         blob(git_repo, capture_repo(git_repo).tree, "link"),
     )
+
+
+def test_deleted_directory_replaced_by_a_symlink_is_captured(git_repo: Path) -> None:
+    commit_files(git_repo, {"d/c.txt": "c\n"})
+    shutil.rmtree(git_repo / "d")
+    (git_repo / "d").symlink_to("README.md")
+
+    files = tree_files(git_repo, capture_repo(git_repo).tree)
+
+    assert ("120000", False) == (files["d"][0], "d/c.txt" in files)
 
 
 def test_file_name_that_is_not_utf8_is_captured(git_repo: Path) -> None:
@@ -718,6 +749,19 @@ def test_sparse_checkout_keeps_out_of_cone_files(git_repo: Path, mode: str) -> N
         tree_files(git_repo, record.tree)["out/b.txt"],
     )
     assert before == user_state(git_repo)
+
+
+def test_split_index_capture_leaves_no_file_in_the_git_dir(dirty_repo: Path) -> None:
+    git(dirty_repo, "config", "core.splitIndex", "true")
+    git(dirty_repo, "update-index", "--split-index")
+    entries = sorted(p.name for p in _git_dir(dirty_repo).iterdir())
+
+    record = capture_repo(dirty_repo)
+
+    assert (entries, b"untracked\n") == (
+        sorted(p.name for p in _git_dir(dirty_repo).iterdir()),
+        blob(dirty_repo, record.tree, "new.txt"),
+    )
 
 
 # -- locks and concurrency ----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Property: any working tree, captured then checked out from its snapshot, comes back byte for byte."""
+"""Property: a working tree captured, then checked out from its snapshot, comes back exactly."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from flexlock.core._git import capture_repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flexlock.core._git import capture_repo
 from tests._helpers import git
 from tests.core.test_git import user_state
 
@@ -97,8 +97,9 @@ def working_files(root: Path, leave_out: set[str]) -> dict[str, tuple[str, bytes
     """Map each file and symlink (not directory) to its kind and content or target."""
     found: dict[str, tuple[str, bytes]] = {}
     for directory, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git" and not Path(directory, d).is_symlink()]
-        names = files + [d for d in os.listdir(directory) if Path(directory, d).is_symlink()]
+        linked_dirs = [d for d in dirs if Path(directory, d).is_symlink()]  # not walked into
+        dirs[:] = [d for d in dirs if d != ".git" and d not in linked_dirs]
+        names = files + linked_dirs
         for name in set(names) - {".git"}:
             path = Path(directory, name)
             relative = path.relative_to(root).as_posix()

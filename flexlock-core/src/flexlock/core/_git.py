@@ -82,6 +82,10 @@ _REPO_ENV_VARS = (
     "GIT_WORK_TREE",
 )
 
+# For commands on the private index: with a split index, writing it would leave a
+# new `sharedindex.*` file in the user's .git; an unsplit private index does not.
+_PRIVATE = ("-c", "core.splitIndex=false")
+
 # Pinning the same ref from many processes at once (a task array) can meet
 # git's ref lock held by a sibling; retry briefly instead of failing the run.
 _REF_LOCK_RETRIES = 50
@@ -151,7 +155,10 @@ def _failure(args: Sequence[str], cwd: str | os.PathLike[str], stderr: bytes) ->
             f"{cwd} is a bare repository or a .git directory, not a working tree; "
             "pass the path of a checkout"
         )
-    return GitError(f"`git {' '.join(args[:2])}` failed in {cwd}: {message or 'no message'}")
+    command = list(args)
+    while command[:1] == ["-c"]:  # name the git command, not our config overrides
+        command = command[2:]
+    return GitError(f"`git {' '.join(command[:2])}` failed in {cwd}: {message or 'no message'}")
 
 
 def _lines(output: bytes) -> list[str]:
@@ -210,6 +217,7 @@ class _Status(NamedTuple):
     branch: str | None
     changes: list[str]  # `git status --short` lines
     update: list[bytes]  # paths whose working-tree version differs from the index
+    removed: list[bytes]  # `--index-info` lines removing paths deleted from the working tree
     staged: list[bytes]  # paths whose index version differs from HEAD
     untracked: list[bytes]
     submodules: set[bytes]  # changed submodules (their own capture decides the gitlink)
@@ -217,7 +225,7 @@ class _Status(NamedTuple):
 
 
 def _parse_status(output: bytes) -> _Status:
-    status = _Status(None, None, [], [], [], [], set(), [])
+    status = _Status(None, None, [], [], [], [], [], set(), [])
     head: str | None = None
     branch: str | None = None
     records = iter(output.split(b"\0"))
@@ -238,6 +246,10 @@ def _parse_status(output: bytes) -> _Status:
             status.changes.append(f"{xy.replace('.', ' ')} {os.fsdecode(path)}")
             if fields[2].startswith(b"S"):
                 status.submodules.add(path)
+            elif xy[1] == "D":
+                # Removed by entry, not by path: `update-index --remove` refuses a path
+                # whose parent directory has become a symlink.
+                status.removed.append(b"0 " + fields[7] + b"\t" + path + b"\0")
             elif xy[1] != ".":
                 status.update.append(path)
             if xy[0] != ".":
@@ -356,43 +368,36 @@ def _gitlinks(root: Path, specs: Sequence[str]) -> dict[str, str]:
     return links
 
 
-def _temp_index(location: _Location, specs: Sequence[str], temp_dir: str) -> dict[str, str]:
-    """Make the private index in `temp_dir`: a copy of the real one, or its `specs` part."""
-    index = Path(temp_dir) / "index"
-    env = _environment({"GIT_INDEX_FILE": os.fspath(index)})
-    if specs:
-        # Only the selected paths: the tree then depends on nothing else.
-        selected = _run(["ls-files", "--stage", "-z", "--", *specs], location.root).stdout
-        _run(["update-index", "-z", "--index-info"], location.root, env=env, stdin=selected)
-    else:
-        # No index yet (nothing staged in a new repository): start from an empty one.
-        with contextlib.suppress(FileNotFoundError):
-            shutil.copyfile(location.index_file, index)
-    return env
-
-
 def _write_tree(
-    location: _Location,
-    specs: Sequence[str],
-    paths: list[bytes],
-    gitlinks: dict[str, str],
+    location: _Location, specs: Sequence[str], index_info: list[bytes], paths: list[bytes]
 ) -> str:
+    """Write the tree of the index with `index_info` entries set and `paths` re-read from disk.
+
+    All of it happens in a private index in a temp dir; the user's index is only read.
+    """
+    root = location.root
     temp_dir = tempfile.mkdtemp(prefix="flexlock-index-")
     try:
-        env = _temp_index(location, specs, temp_dir)
-        if paths or gitlinks:
-            links = [
-                arg
-                for path, commit in gitlinks.items()
-                for arg in ("--cacheinfo", "160000", commit, path)
-            ]
-            _run(
-                ["update-index", "--add", "--remove", "--replace", *links, "-z", "--stdin"],
-                location.root,
-                env=env,
-                stdin=b"".join(path + b"\0" for path in paths),
-            )
-        return _run(["write-tree"], location.root, env=env).stdout.decode().strip()
+        index = Path(temp_dir) / "index"
+        env = _environment({"GIT_INDEX_FILE": os.fspath(index)})
+        if specs:
+            # Only the selected paths, so the tree depends on nothing else. These
+            # entries carry no stat data, so update-index re-hashes every path it is given.
+            selected = _run(["ls-files", "--stage", "-z", "--", *specs], root).stdout
+            index_info = [selected, *index_info]
+        else:
+            # copy2 keeps the index's mtime: git's racy-clean check compares file mtimes
+            # with it, and a fresh mtime would let a same-size edit made in the same
+            # clock tick as the last index write pass for unchanged.
+            with contextlib.suppress(FileNotFoundError):  # nothing staged in a new repository
+                shutil.copy2(location.index_file, index)
+        if index_info:
+            command = [*_PRIVATE, "update-index", "-z", "--index-info"]
+            _run(command, root, env=env, stdin=b"".join(index_info))
+        if paths:
+            command = [*_PRIVATE, "update-index", "--add", "--remove", "--replace", "-z", "--stdin"]
+            _run(command, root, env=env, stdin=b"".join(path + b"\0" for path in paths))
+        return _run([*_PRIVATE, "write-tree"], location.root, env=env).stdout.decode().strip()
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
@@ -461,7 +466,7 @@ def capture_repo(
     # before the untracked files inside that directory can enter it.
     paths = status.update + kept
     submodules: dict[str, RepoRecord] = {}
-    gitlinks: dict[str, str] = {}
+    index_info = list(status.removed)
     if status.submodules or (root / ".gitmodules").exists():
         for sub_path, recorded in _gitlinks(root, specs).items():
             if not (root / sub_path / ".git").exists():
@@ -469,11 +474,12 @@ def capture_repo(
             record = capture_repo(root / sub_path, size_limit=size_limit, max_changes=max_changes)
             submodules[sub_path] = record
             if record.snapshot != recorded:
-                gitlinks[sub_path] = str(record.snapshot)
-    if location.head_tree is not None and not (specs or paths or gitlinks or status.staged):
+                link = f"160000 {record.snapshot}\t".encode() + os.fsencode(sub_path) + b"\0"
+                index_info.append(link)
+    if location.head_tree is not None and not (specs or paths or index_info or status.staged):
         tree = location.head_tree  # the index and working tree are HEAD's: nothing to write
     else:
-        tree = _write_tree(location, specs, paths, gitlinks)
+        tree = _write_tree(location, specs, index_info, paths)
     snapshot = status.head if tree == location.head_tree else _commit(root, tree, status.head)
     changes = status.changes
     if len(changes) > max_changes:
