@@ -376,3 +376,13 @@ def test_help_and_serial_run_import_no_heavy_library(workdir: Path) -> None:
     """)
     for args in (["--help"], ["-o", "param", "2"]):
         assert "HEAVY []" in _run(workdir, "-c", code, *args).stdout
+
+
+def test_module_run_reads_its_command_line(workdir: Path) -> None:
+    _script(workdir)
+    assert "param 4\n" == _run(workdir, "-m", "process", "-o", "param=4").stdout
+
+
+def test_python_call_accepts_a_mapping_of_overrides(workdir: Path) -> None:
+    main({"model": {"lr": 0.5}})
+    assert (0.5, 1) == (last().model.lr, last().param)

@@ -207,3 +207,67 @@ def test_installed_third_party_executor_runs_tasks_from_the_cli(
 ) -> None:
     result = run(workdir, "--tasks", "tasks.txt", "--task_to", "param", "--executor", "reverse")
     assert (0, "4\n2\n1\n") == (result.returncode, (workdir / "order.txt").read_text())
+
+
+# -- Ctrl-C on a local run ---------------------------------------------------------------------
+
+SLOW_SCRIPT = """
+import time
+import attrs
+from flexlock.cli._clicfg import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+    save_dir: str = "results/slow"
+
+@clicfg
+def main(cfg: Config) -> None:
+    time.sleep(60)
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def _statuses(workdir: Path) -> list[str]:
+    statuses = []
+    for path in sorted(workdir.glob("results/slow/*/run.lock")):
+        try:
+            statuses.append(load(path).status)
+        except Exception:  # being replaced right now; read it on the next poll
+            statuses.append("unreadable")
+    return statuses
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_sheet_running(workdir: Path) -> None:
+    import signal
+    import time
+
+    (workdir / "process.py").write_text(textwrap.dedent(SLOW_SCRIPT))
+    (workdir / "tasks.txt").write_text("1\n2\n3\n")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "process.py",
+            "--tasks",
+            "tasks.txt",
+            "--task_to",
+            "param",
+            "--n_jobs",
+            "2",
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 120
+    while _statuses(workdir).count("running") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ["running", "running"] == _statuses(workdir)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
+    _, err = process.communicate(timeout=120)
+    assert (130, ["failed", "failed"]) == (process.returncode, _statuses(workdir)), err
