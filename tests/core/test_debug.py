@@ -453,6 +453,41 @@ def test_pdb_quit_reraises_the_original_exception(tmp_path: Path) -> None:
     )
 
 
+def test_pdb_opens_once_for_nested_decorated_functions(tmp_path: Path) -> None:
+    code = "import process\nprocess.outer_decorated()\n"
+    done = _python(tmp_path, code, debug="pdb", stdin="q\nq\n")
+    assert 1 == done.stderr.count("post-mortem debugger")
+
+
+def test_a_failure_without_a_debugger_keeps_no_variable_alive(tmp_path: Path) -> None:
+    # A worker runs on after a failed task: its variables must be freed.
+    code = textwrap.dedent(
+        """
+        import gc, weakref
+        from flexlock.core._debug import unsafe_debug
+
+        class Big:
+            pass
+
+        refs = []
+
+        @unsafe_debug
+        def task():
+            big = Big()
+            refs.append(weakref.ref(big))
+            raise RuntimeError
+
+        try:
+            task()
+        except RuntimeError:
+            pass
+        gc.collect()
+        print("alive" if refs[0]() is not None else "freed")
+        """
+    )
+    assert "freed\n" == _python(tmp_path, code, debug="1").stdout
+
+
 def test_auto_with_a_terminal_opens_pdb(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project / "script.py").write_text(SCRIPT)

@@ -72,6 +72,7 @@ _MAX_REPR_CHARS = 2000
 #: IPython's own names: overwriting them would break the shell's history.
 _PROTECTED_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh"})
 _MISSING: Any = object()
+_HANDLED = "__flexlock_debug_handled__"
 
 
 # --- the decorator ---------------------------------------------------------------
@@ -192,12 +193,17 @@ def _on_failure(error: BaseException) -> None:
     if mode is None:
         return
     try:
-        session = _last.session
-        if session is not None and session.error is error:
-            # An outer decorated function sees the failure an inner one handled:
-            # only widen the frames that debug_up() can reach.
-            session.widen(_captured_frames(error))
+        if getattr(error, _HANDLED, False):
+            # An outer decorated function (or handler) sees a failure already
+            # handled: only widen the frames that debug_up() can reach.
+            session = _last.session
+            if session is not None and session.error is error:
+                session.widen(_captured_frames(error))
             return
+        # A mark on the exception, not a module-level reference to it: that would
+        # keep every frame's variables alive in a worker that runs on.
+        with contextlib.suppress(Exception):
+            setattr(error, _HANDLED, True)
         _handle(error, mode)
     except Exception as problem:  # the user's error must stay the one raised
         _note(f"could not keep the variables of the failed call: {problem!r}")
@@ -209,8 +215,6 @@ def _handle(error: BaseException, mode: str) -> None:
         _note(f"no frame of your code in the traceback of {type(error).__name__}")
         return
     index = _default_index(frames)
-    session = _Session(error=error, frames=frames, index=index)
-    _last.session = session
     if mode == "auto":
         if _interactive_namespace() is not None:
             mode = "inject"
@@ -224,8 +228,11 @@ def _handle(error: BaseException, mode: str) -> None:
             return
     if mode == "pdb":
         _post_mortem(error, frames[index])
-    else:
-        session.inject(_target_namespace(), reason=f"{type(error).__name__} in")
+        return
+    # Only an injection is kept for debug_up()/debug_down(), until the next failure.
+    session = _Session(error=error, frames=frames, index=index)
+    _last.session = session
+    session.inject(_target_namespace(), reason=f"{type(error).__name__} in")
 
 
 # --- frames ------------------------------------------------------------------------
