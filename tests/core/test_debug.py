@@ -120,6 +120,16 @@ def test_staticmethod_and_classmethod_can_be_decorated() -> None:
     assert (4, "Maths") == (Maths.double(2), Maths().name())
 
 
+def test_importing_it_loads_nothing_beyond_flexlock_core() -> None:
+    # A script imports unsafe_debug at its top: that must stay as cheap as flexlock.core.
+    code = (
+        "import sys, flexlock.core; before = set(sys.modules); import flexlock.core._debug; "
+        "print(sorted(set(sys.modules) - before))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "['flexlock.core._debug']" == done.stdout.strip()
+
+
 # --- on: a real IPython shell in a subprocess ---------------------------------------
 
 PROCESS = """

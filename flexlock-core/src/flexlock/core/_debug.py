@@ -26,21 +26,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
-import json
 import os
-import shutil
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO, Any, TypeVar, cast, overload
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar, cast, overload
 
 from flexlock.core._errors import FlexLockError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import FrameType, TracebackType
+
+# Only what `import flexlock.core` already loads is imported at module level:
+# inspect, dataclasses, json, tempfile... would add tens of milliseconds to every
+# script that imports unsafe_debug, so each is imported where it is used.
 
 __all__ = [
     "CapturedFrame",
@@ -63,7 +62,7 @@ _AUTO_VALUES = frozenset({"1", "true", "yes", "on", "auto"})
 _MODES = ("inject", "pdb")
 
 #: Where `save_failure_locals` writes, relative to the run's save_dir.
-DEBUG_DIR = Path(".flexlock") / "debug"
+DEBUG_DIR = ".flexlock/debug"
 _INDEX = "index.json"
 _INDEX_FORMAT = 1
 #: A variable whose pickle would exceed this is saved as repr only.
@@ -91,6 +90,8 @@ def unsafe_debug(func: _F | None = None) -> _F | Callable[[_F], _F]:
     returns and raises exactly as undecorated; the only trace is one wrapper
     frame in tracebacks, which IPython and pytest hide.
     """
+    import inspect
+
     if func is None:
         return unsafe_debug  # used as `@unsafe_debug()`
     if isinstance(func, staticmethod | classmethod):
@@ -238,21 +239,24 @@ def _handle(error: BaseException, mode: str) -> None:
 # --- frames ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CapturedFrame:
+class CapturedFrame(NamedTuple):
     """One frame of a failed call: where it was and its local variables."""
 
     function: str
     filename: str
     lineno: int
     user_code: bool
-    locals: Mapping[str, Any] = field(repr=False, compare=False)
-    frame: FrameType | None = field(default=None, repr=False, compare=False)
+    locals: Mapping[str, Any]
+    frame: FrameType | None = None
 
     @property
     def where(self) -> str:
         """Return ``function (file:line)``."""
         return f"{self.function} ({self.filename}:{self.lineno})"
+
+    def __repr__(self) -> str:
+        # Leave out the variables: a repr must stay readable with a 1 GB array in them.
+        return f"CapturedFrame({self.where}, {len(self.locals)} variables)"
 
 
 class FrameList(tuple[CapturedFrame, ...]):
@@ -364,14 +368,14 @@ def _default_index(frames: FrameList) -> int:
 # --- the session: the last failure and what was injected ------------------------------
 
 
-@dataclass
 class _Session:
-    error: BaseException
-    frames: FrameList
-    index: int
-    namespace: dict[str, Any] | None = None
-    injected: dict[str, Any] = field(default_factory=dict)
-    previous: dict[str, Any] = field(default_factory=dict)
+    """The injected failure: its frames, the selected one, and what was injected where."""
+
+    def __init__(self, error: BaseException, frames: FrameList, index: int) -> None:
+        self.error, self.frames, self.index = error, frames, index
+        self.namespace: dict[str, Any] | None = None
+        self.injected: dict[str, Any] = {}
+        self.previous: dict[str, Any] = {}
 
     def widen(self, frames: FrameList) -> None:
         """Take a longer view of the same failure, keeping the selected frame."""
@@ -630,6 +634,10 @@ def save_failure_locals(
     Returns:
         The debug directory, or None when nothing could be saved.
     """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     try:
         frames = _captured_frames(error)
         if not frames:
@@ -657,6 +665,10 @@ def _write_debug_dir(
     frames: FrameList,
     max_bytes: int,
 ) -> None:
+    import json
+    import traceback
+    from datetime import datetime, timezone
+
     variables: dict[str, dict[str, Any]] = {}
     for number, (name, value) in enumerate(frame.locals.items()):
         if name.startswith("__") and name.endswith("__"):
@@ -694,6 +706,10 @@ def _write_debug_dir(
 
 def _replace_directory(staging: Path, target: Path) -> None:
     """Swap `staging` in as `target`; readers see the old or the new save, never a mix."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=".debug-old-", dir=target.parent))
@@ -710,6 +726,8 @@ def find_debug_dir(run_dir: str | os.PathLike[str]) -> Path:
         FlexLockError: nothing was saved there; the message lists runs below
             `run_dir` that have saved locals (task subdirectories).
     """
+    from pathlib import Path
+
     run = Path(run_dir)
     if run.is_file():
         run = run.parent
@@ -722,7 +740,7 @@ def find_debug_dir(run_dir: str | os.PathLike[str]) -> Path:
             f"with {ENV_VAR}=1 set"
         )
     found = sorted(
-        str(index.parent.parent.parent) for index in run.glob(f"**/{DEBUG_DIR.as_posix()}/{_INDEX}")
+        str(index.parent.parent.parent) for index in run.glob(f"**/{DEBUG_DIR}/{_INDEX}")
     )
     hint = (
         "; saved locals exist in: " + ", ".join(found[:10]) + (" ..." if len(found) > 10 else "")
@@ -738,6 +756,8 @@ def read_debug_index(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         FlexLockError: nothing was saved, or the index is unreadable.
     """
+    import json
+
     path = find_debug_dir(run_dir) / _INDEX
     try:
         index = json.loads(path.read_text())
