@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flexlock.core._lockfile import dump
 from flexlock.core._model import EnvRecord, ErrorRecord, PrevRecord, RunLock, Status
 from flexlock.core._runs import (
     RunSummary,
+    SummaryCache,
     find_runs,
     is_missing,
     lookup,
@@ -225,3 +227,49 @@ def test_matches_requires_every_filter() -> None:
 def test_matches_falls_back_to_sheet_fields() -> None:
     summary = RunSummary(path=Path("run.lock"), status="failed", config={})
     assert matches(summary, [("status", "failed")])
+
+
+def age(path: Path, seconds: float = 60) -> None:
+    """Make `path` look older than the racy window, as a sheet finished a while ago."""
+    mtime_ns = path.stat().st_mtime_ns - int(seconds * 1e9)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_summary_cache_reuses_the_summary_of_an_unchanged_sheet(tmp_path: Path) -> None:
+    lock = write_run(tmp_path / "run", config={"lr": 0.1})
+    age(lock)
+    first = SummaryCache(tmp_path, cache_dir=tmp_path / "cache")
+    first.summary(lock)
+    first.save()
+    second = SummaryCache(tmp_path, cache_dir=tmp_path / "cache")
+    # Garbage with the same size, mtime and inode: only a cache hit still gives the summary.
+    info = lock.stat()
+    lock.write_bytes(b"x" * info.st_size)
+    os.utime(lock, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert second.summary(lock).config == {"lr": 0.1}
+
+
+def test_summary_cache_rereads_a_replaced_sheet(tmp_path: Path) -> None:
+    lock = write_run(tmp_path / "run", config={"lr": 0.1})
+    age(lock)
+    cache = SummaryCache(tmp_path, cache_dir=tmp_path / "cache")
+    cache.summary(lock)
+    cache.save()
+    write_run(tmp_path / "run", config={"lr": 0.2})
+    assert SummaryCache(tmp_path, cache_dir=tmp_path / "cache").summary(lock).config == {"lr": 0.2}
+
+
+def test_summary_cache_does_not_keep_a_sheet_written_just_now(tmp_path: Path) -> None:
+    lock = write_run(tmp_path / "run", config={"lr": 0.1})
+    cache = SummaryCache(tmp_path, cache_dir=tmp_path / "cache")
+    cache.summary(lock)
+    cache.save()
+    assert "run/run.lock" not in cache.file.read_text()
+
+
+def test_a_corrupt_summary_cache_is_ignored(tmp_path: Path) -> None:
+    lock = write_run(tmp_path / "run", config={"lr": 0.1})
+    cache = SummaryCache(tmp_path, cache_dir=tmp_path / "cache")
+    cache.file.parent.mkdir(parents=True)
+    cache.file.write_text("{not json")
+    assert SummaryCache(tmp_path, cache_dir=tmp_path / "cache").summary(lock).config == {"lr": 0.1}

@@ -62,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--deep", action="store_true", help="also search inside run directories' own files"
     )
     parser.add_argument(
+        "--no-cache",
+        "--no_cache",
+        dest="no_cache",
+        action="store_true",
+        help="re-read every sheet instead of reusing the summaries of unchanged sheets "
+        "kept in the flexlock cache directory",
+    )
+    parser.add_argument(
         "--follow-symlinks",
         "--follow_symlinks",
         action="store_true",
@@ -156,19 +164,22 @@ def short_id(run_id: str, length: int = 12) -> str:
 def run(args: argparse.Namespace) -> int:
     """List runs; exit 0 (also when nothing matched), 2 for a bad directory or filter."""
     from flexlock.cli._output import STATUS_STYLES, Printer, dumps_json
-    from flexlock.core._runs import find_runs, lookup, matches, read_summary
+    from flexlock.core._runs import SummaryCache, find_runs, lookup, matches, read_summary
 
     filters = _parse_filters(args.match)
     statuses = {part.strip() for text in args.status for part in text.split(",") if part.strip()}
     summaries = []
     for directory in args.dirs:
+        cache = None if args.no_cache else SummaryCache(directory)
         for lock_path in find_runs(directory, deep=args.deep, follow_symlinks=args.follow_symlinks):
-            summary = read_summary(lock_path)
+            summary = read_summary(lock_path) if cache is None else cache.summary(lock_path)
             if statuses and summary.status not in statuses:
                 continue
             if filters and not matches(summary, filters):
                 continue
             summaries.append(summary)
+        if cache is not None:
+            cache.save()
     summaries.sort(key=_sort_key(args.sort), reverse=args.reverse)
     for summary in summaries:
         if summary.problem:

@@ -9,11 +9,17 @@ of its data. `deep=True` walks everything.
 Listing 10,000 runs must not parse 10,000 full sheets (each may embed its upstream
 sheets and a package list): `read_summary` parses only the header of the file, the
 top-level keys before `code:`, which the writer puts first (`_lockfile._KEY_ORDER`).
+Parsing that header is still most of the cost (PyYAML builds every value in Python),
+so `SummaryCache` keeps the summaries of sheets that did not change since the last
+listing, keyed by size, mtime and inode (a sheet is replaced, never edited in place,
+so a rewrite always changes the inode or the mtime).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ from flexlock.core._errors import LockFileError
 __all__ = [
     "LOCK_NAME",
     "RunSummary",
+    "SummaryCache",
     "find_runs",
     "is_missing",
     "lookup",
@@ -242,6 +249,86 @@ def _full_summary(path: Path) -> RunSummary:
         config=lock.config,
         error=f"{lock.error.type}: {lock.error.message}" if lock.error else None,
     )
+
+
+# A sheet modified this recently may still be rewritten within the mtime granularity
+# with the same size and a recycled inode: not cached (git's "racy clean" rule).
+_RACY_WINDOW_NS = 2_000_000_000
+_SUMMARY_CACHE_VERSION = 1
+
+
+class SummaryCache:
+    """The summaries of the sheets under one root, kept between listings in the user's cache.
+
+    One JSON file per listed root under `<cache dir>/summaries/`, rewritten atomically
+    after a listing that changed it, holding only the runs of that listing (removed
+    runs drop out). A missing, corrupt or unwritable cache file only costs speed.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], cache_dir: Path | None = None) -> None:
+        import hashlib
+
+        from flexlock.core._hashcache import default_cache_dir
+
+        self.root = str(Path(root).resolve())
+        name = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:24] + ".json"
+        self.file = (cache_dir or default_cache_dir()) / "summaries" / name
+        self._old: dict[str, list[Any]] = self._read()
+        self._new: dict[str, list[Any]] = {}
+        self._dirty = False
+
+    def _read(self) -> dict[str, list[Any]]:
+        import json
+
+        try:
+            raw = json.loads(self.file.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict) or raw.get("version") != _SUMMARY_CACHE_VERSION:
+            return {}
+        entries = raw.get("runs")
+        return entries if isinstance(entries, dict) else {}
+
+    def summary(self, path: Path) -> RunSummary:
+        """Return the summary of the sheet at `path`, from the cache when it is unchanged."""
+        try:
+            info = os.stat(path)  # noqa: PTH116 - one stat per sheet, str path is cheaper
+        except OSError:
+            return read_summary(path)
+        key = os.path.relpath(path, self.root)
+        stamp = [info.st_size, info.st_mtime_ns, info.st_ino]
+        entry = self._old.get(key)
+        if entry is not None and entry[:3] == stamp and isinstance(entry[3], dict):
+            summary = _summary_from_cache(path, entry[3])
+        else:
+            summary = read_summary(path)
+            self._dirty = True
+        if time.time_ns() - info.st_mtime_ns > _RACY_WINDOW_NS:
+            self._new[key] = [*stamp, _summary_to_cache(summary)]
+        return summary
+
+    def save(self) -> None:
+        """Write the cache file if this listing changed it (atomically; errors ignored)."""
+        import json
+
+        from flexlock.core._lockfile import write_atomic
+
+        if not self._dirty and self._new.keys() == self._old.keys():
+            return
+        payload = {"version": _SUMMARY_CACHE_VERSION, "root": self.root, "runs": self._new}
+        # A read-only or full cache directory only means the next listing parses again.
+        with contextlib.suppress(OSError):
+            write_atomic(self.file, json.dumps(payload, default=str).encode("utf-8"))
+
+
+def _summary_to_cache(summary: RunSummary) -> dict[str, Any]:
+    raw = summary.to_dict()
+    del raw["path"], raw["run_dir"]
+    return raw
+
+
+def _summary_from_cache(path: Path, raw: dict[str, Any]) -> RunSummary:
+    return RunSummary(path=path, **raw)
 
 
 _MISSING = object()
