@@ -139,3 +139,34 @@ def test_unknown_slurm_yaml_key_exits_2_and_submits_nothing(project: Path) -> No
     assert completed.returncode == 2
     assert "unknown key 'partiton' (did you mean 'partition'?)" in completed.stderr
     assert not (project / "slurm-logs").exists()
+
+
+@pytest.mark.timeout(160)
+def test_code_edited_while_queued_is_reported_and_recorded(project: Path) -> None:
+    (project / "slurm.yaml").write_text("time: 5\nadditional_parameters: {hold: true}\n")
+    (project / "tasks.txt").write_text("1\n2\n")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "held jobs")
+    command = [sys.executable, "process.py", "--tasks", "tasks.txt", "--task_to", "param"]
+    process = subprocess.Popen(
+        [*command, "--slurm_config", "slurm.yaml"], cwd=project, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:  # until the (held) array is queued
+        lines.append(line)
+        if line.startswith("[slurm] submitted"):
+            break
+    array_id = lines[-1].split("as job(s) ")[1].split(";")[0]
+    with (project / "process.py").open("a") as script:
+        script.write("# edited while the jobs were queued\n")
+    subprocess.run(["scontrol", "release", array_id], check=True, timeout=30)
+    stderr = "".join(lines) + process.stderr.read()
+    process.wait(timeout=120)
+
+    assert process.returncode == 0, stderr
+    assert "ran code that changed after submission (process.py)" in stderr
+    record = next(
+        iter(load(project / "results" / "process" / "param=1" / "run.lock").code.values())
+    )
+    assert (record.dirty, list(record.changes)) == (True, [" M process.py"])

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import attrs
 from flexlock.cli._executor import Task, TaskResult, TaskRunner
-from flexlock.core._errors import ConfigError
+from flexlock.core._errors import ConfigError, FlexLockError
 from flexlock.slurm._cluster import (
     FINAL_STATES,
     RUNNING_STATES,
@@ -130,6 +130,11 @@ class SlurmExecutor:
     def __init__(self, config: SlurmConfig, *, stream: IO[str] | None = None) -> None:
         self.config = config
         self._stream = stream
+        # {repo root: tree id} of the submitting script's repo at submission, to tell
+        # when a job ran code that changed while it was queued.
+        self._submitted_trees: dict[str, str] | None = None
+        self._save_dirs: tuple[Path, ...] = ()
+        self._array_limit: int | None = None  # cluster facts, asked once per executor
 
     @property
     def stream(self) -> IO[str]:
@@ -174,9 +179,15 @@ class SlurmExecutor:
         import submitit
         from submitit.core.utils import FailedJobError
 
-        self.check_request()
+        if self._array_limit is None:
+            self.check_request()
+            self._array_limit = max_array_size() or 1001  # 1001: Slurm's default MaxArraySize
         payload, needs_main = pickle_runner(run_task)
-        call = NodeCall(payload=payload, main=MainModule.capture(reimport=needs_main))
+        main = MainModule.capture(reimport=needs_main)
+        call = NodeCall(payload=payload, main=main)
+        if self._submitted_trees is None:
+            self._submitted_trees = _current_trees(main.path)
+        self._save_dirs += tuple(Path(t.save_dir).resolve() for t in tasks if t.save_dir)
         log_dir = Path(self.config.log_dir).resolve()
         _ignore_in_git(log_dir)
         folder = log_dir / "%j"
@@ -185,7 +196,7 @@ class SlurmExecutor:
         except RuntimeError as error:  # srun missing
             raise ConfigError(f"--slurm_config: {error}") from None
         executor.update_parameters(**self.config.to_submitit())
-        limit = max_array_size() or 1001  # 1001 is Slurm's default MaxArraySize
+        limit = self._array_limit
         if self.config.max_array_size is not None:
             limit = min(limit, self.config.max_array_size)
         submissions: list[Submission] = []
@@ -348,6 +359,15 @@ class SlurmExecutor:
                 details=details,
             )
         merged = {**details, **dict(result.details)}
+        changed = self._code_changes(submission.task)
+        if changed:
+            merged["code_changed_since_submission"] = changed
+            print(
+                f"[slurm] warning: task {submission.task.label} ran code that changed after "
+                f"submission ({changed}); its run.lock records the code it ran",
+                file=self.stream,
+                flush=True,
+            )
         if result.status == "failed":
             final = job_states([submission.job_id]).get(submission.job_id, state)
             if final in _STATE_HINTS and final != "FAILED":
@@ -355,6 +375,34 @@ class SlurmExecutor:
                 prefix = f"Slurm state {final} ({_STATE_HINTS[final]})"
                 result = attrs.evolve(result, error=f"{prefix}: {result.error or ''}".rstrip(": "))
         return attrs.evolve(result, log_paths=result.log_paths or logs, details=merged)
+
+    def _code_changes(self, task: Task) -> str:
+        """Name the files that differ between the submitted code and the code the task ran."""
+        if not self._submitted_trees or task.save_dir is None:
+            return ""
+        from flexlock.core._git import diff_trees
+        from flexlock.core._lockfile import load
+
+        try:
+            sheet = load(Path(task.save_dir))
+        except Exception:  # no sheet (task without runlock): nothing to compare
+            return ""
+        changed: list[str] = []
+        for record in sheet.code.values():
+            submitted = self._submitted_trees.get(str(Path(record.root).resolve()))
+            if submitted is None or submitted == record.tree:
+                continue
+            try:
+                lines = diff_trees(record.root, submitted, record.tree)
+            except FlexLockError:
+                continue
+            for line in lines:
+                path = Path(record.root, line.partition("\t")[2]).resolve()
+                # Results of this task list appearing in an unignored save_dir are not code.
+                if not any(path.is_relative_to(save_dir) for save_dir in self._save_dirs):
+                    changed.append(line.partition("\t")[2])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        return ", ".join(changed[:5]) + more
 
     def _killed(self, submission: Submission, state: str) -> TaskResult:
         """Report a job that ended without a result, and mark its sheet failed."""
@@ -383,6 +431,17 @@ class SlurmExecutor:
                 "stderr": submission.stderr,
             },
         )
+
+
+def _current_trees(script: str | None) -> dict[str, str]:
+    """Return {repo root: tree id} of the working tree holding `script` (or the cwd), if any."""
+    from flexlock.core._git import capture_repo
+
+    try:
+        record = capture_repo(Path(script).parent if script else Path.cwd())
+    except (FlexLockError, OSError):
+        return {}
+    return {str(Path(record.root).resolve()): record.tree}
 
 
 def _cancel(job_ids: Sequence[str], stream: IO[str]) -> None:
