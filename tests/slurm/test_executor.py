@@ -232,3 +232,25 @@ def test_closing_the_results_early_cancels_unfinished_jobs(slurm_cluster: Path) 
 
     assert (first.status, job_states([sleeper]).get(sleeper)) == ("succeeded", "CANCELLED")
     assert f"scancel {sleeper}" in stream.getvalue()
+
+
+@pytest.mark.timeout(150)
+def test_job_killed_outright_is_failed_and_its_sheet_finalised(slurm_cluster: Path) -> None:
+    import json
+    import os
+    import signal
+
+    executor, _ = _executor()
+    submissions = executor.submit(runners.sleep_forever, _tasks(slurm_cluster, 1))
+    save_dir = slurm_cluster / "results" / "param=0"
+    deadline = time.monotonic() + 60
+    while not (save_dir / "run.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    holder = json.loads((save_dir / ".flexlock" / "lock").read_text())
+    os.kill(holder["pid"], signal.SIGKILL)  # what the out-of-memory killer does: no cleanup
+    (result,) = list(executor.wait(submissions))
+
+    assert (result.status, result.details["state"]) == ("failed", "FAILED")
+    assert "srun: error: localhost: task 0: Killed" in (result.error or "")
+    sheet = load(save_dir / "run.lock")
+    assert (sheet.status, sheet.error.type if sheet.error else None) == ("failed", "SlurmFailed")

@@ -49,7 +49,7 @@ _STATE_HINTS = {
     "PREEMPTED": "the job was preempted by a higher-priority job",
     "BOOT_FAIL": "the node could not be booted",
     "DEADLINE": "the job missed its deadline",
-    "FAILED": "the job script failed before the task could run",
+    "FAILED": "the job was killed or its script failed; see its stderr",
 }
 
 
