@@ -11,7 +11,6 @@ import asyncio
 import inspect
 import json
 import os
-import pty
 import select
 import subprocess
 import sys
@@ -21,7 +20,9 @@ from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 
 import pytest
-from flexlock.core._debug import unsafe_debug
+from flexlock.core import _debug
+from flexlock.core._debug import debug_frames, debug_up, unsafe_debug
+from flexlock.core._errors import FlexLockError
 
 # --- off: nothing changes (in-process: FLEXLOCK_DEBUG is unset by conftest) -----------
 
@@ -315,6 +316,15 @@ def test_debug_frames_lists_frames_and_marks_the_selected_one(tmp_path: Path) ->
     assert repr([f"  0: main ({path}:14)", f"> 1: helper ({path}:7)"]) == results[2]["result"]
 
 
+def test_frame_helpers_before_any_failure_say_there_is_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_debug._last, "session", None)
+    with pytest.raises(FlexLockError, match="no failure captured yet"):
+        debug_up()
+    assert repr(debug_frames()).startswith("no failure captured")
+
+
 def test_debug_up_past_the_outermost_frame_stays_there(tmp_path: Path) -> None:
     cells = [
         "import process; process.main()",
@@ -499,6 +509,7 @@ def test_a_failure_without_a_debugger_keeps_no_variable_alive(tmp_path: Path) ->
 
 
 def test_auto_with_a_terminal_opens_pdb(tmp_path: Path) -> None:
+    pty = pytest.importorskip("pty", reason="pseudo-terminals are POSIX only")
     project = _project(tmp_path)
     (project / "script.py").write_text(SCRIPT)
     controller, terminal = pty.openpty()

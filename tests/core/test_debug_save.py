@@ -124,6 +124,21 @@ def test_variable_over_the_size_limit_is_saved_as_repr_only(tmp_path: Path) -> N
     )
 
 
+def test_variables_past_the_total_limit_are_saved_as_repr_only(tmp_path: Path) -> None:
+    def task() -> None:
+        first = b"x" * 600
+        second = b"y" * 600
+        _ = (first, second)
+        raise RuntimeError
+
+    save_failure_locals(_failure(task), tmp_path, max_total_bytes=1000)
+    variables = _index(tmp_path)["variables"]
+    assert ("0000.pkl", "over the 1000 bytes of all variables") == (
+        variables["first"].get("file"),
+        variables["second"].get("unpickled"),
+    )
+
+
 def test_broken_repr_does_not_stop_the_save(tmp_path: Path) -> None:
     def task() -> None:
         broken = BrokenRepr()

@@ -67,6 +67,8 @@ _INDEX = "index.json"
 _INDEX_FORMAT = 1
 #: A variable whose pickle would exceed this is saved as repr only.
 MAX_VARIABLE_BYTES = 64 * 1024 * 1024
+#: Once the pickles of one save reach this, the remaining variables get repr only.
+MAX_TOTAL_BYTES = 256 * 1024 * 1024
 _MAX_REPR_CHARS = 2000
 #: IPython's own names: overwriting them would break the shell's history.
 _PROTECTED_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh"})
@@ -620,13 +622,15 @@ def save_failure_locals(
     directory: str | os.PathLike[str],
     *,
     max_bytes: int = MAX_VARIABLE_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
 ) -> Path | None:
     """Save the locals of `error`'s innermost user frame under ``directory/.flexlock/debug``.
 
     Each variable is pickled on its own (cloudpickle when installed, else pickle)
-    up to `max_bytes`; one that cannot be pickled, or is larger, keeps only its
-    type and repr. ``index.json`` records the frame, the exception and the
-    traceback. A previous save in the same directory is replaced.
+    up to `max_bytes`, and all of them up to `max_total_bytes`; one that cannot
+    be pickled, or does not fit, keeps only its type and repr. ``index.json``
+    records the frame, the exception and the traceback. A previous save in the
+    same directory is replaced.
 
     Never raises: called while handling a failure, a problem here is printed on
     stderr and None returned.
@@ -648,7 +652,14 @@ def save_failure_locals(
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".debug-tmp-", dir=target.parent))
         try:
-            _write_debug_dir(staging, error, frame, frames, max_bytes)
+            _write_debug_dir(
+                staging,
+                error,
+                frame=frame,
+                frames=frames,
+                max_bytes=max_bytes,
+                max_total_bytes=max_total_bytes,
+            )
             _replace_directory(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -661,26 +672,35 @@ def save_failure_locals(
 def _write_debug_dir(
     staging: Path,
     error: BaseException,
+    *,
     frame: CapturedFrame,
     frames: FrameList,
     max_bytes: int,
+    max_total_bytes: int,
 ) -> None:
     import json
     import traceback
     from datetime import datetime, timezone
 
     variables: dict[str, dict[str, Any]] = {}
+    remaining = max_total_bytes
     for number, (name, value) in enumerate(frame.locals.items()):
         if name.startswith("__") and name.endswith("__"):
             continue
         entry: dict[str, Any] = {"type": _qualified_type(value), "repr": _safe_repr(value)}
         path = staging / f"{number:04d}.pkl"
+        limit = min(max_bytes, remaining)
         try:
-            entry["pickler"], entry["size"] = _pickle_to(path, value, max_bytes)
+            entry["pickler"], entry["size"] = _pickle_to(path, value, limit)
             entry["file"] = path.name
+            remaining -= entry["size"]
         except _TooLargeError:
             path.unlink(missing_ok=True)
-            entry["unpickled"] = f"larger than {max_bytes} bytes"
+            entry["unpickled"] = (
+                f"larger than {max_bytes} bytes"
+                if limit == max_bytes
+                else f"over the {max_total_bytes} bytes of all variables"
+            )
         except Exception as problem:  # any __reduce__ may fail: keep the repr
             path.unlink(missing_ok=True)
             entry["unpickled"] = f"{type(problem).__name__}: {problem}"
