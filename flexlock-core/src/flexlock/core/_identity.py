@@ -8,10 +8,8 @@ trees, data and upstream ids have the same id, which is what skip/resume rely on
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import enum
-import functools
 import hashlib
 import json
 import os
@@ -29,11 +27,12 @@ __all__ = ["canonical_json", "compute_id", "config_changes", "config_to_dict", "
 IDENTITY_VERSION = 1
 
 
-@functools.cache
 def _unstructurer() -> cattrs.Converter:
-    import cattrs
+    # The run sheet's converter: its hooks only concern flexlock's own records,
+    # and building a second converter would double cattrs' set-up cost per run.
+    from flexlock.core._lockfile import converter
 
-    return cattrs.Converter()
+    return converter()
 
 
 def _is_plain_class(value: object) -> bool:
@@ -71,7 +70,10 @@ def to_plain(value: Any) -> Any:
         return os.fspath(value)
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
-    if attrs.has(type(value)) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+    # `__dataclass_fields__` is what dataclasses.is_dataclass checks, without importing it.
+    if attrs.has(type(value)) or (
+        hasattr(value, "__dataclass_fields__") and not isinstance(value, type)
+    ):
         return to_plain(_unstructurer().unstructure(value))
     if _is_plain_class(value):
         return to_plain(_class_attributes(value))

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +75,7 @@ _NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud80
 
 
 @functools.cache
-def _converter() -> cattrs.Converter:
+def converter() -> cattrs.Converter:
     """Build the one cattrs converter for run sheets (cattrs is imported on first use)."""
     import cattrs
     from cattrs.gen import make_dict_unstructure_fn, override
@@ -134,7 +133,7 @@ def _converter() -> cattrs.Converter:
 
 def to_dict(lock: RunLock) -> dict[str, Any]:
     """Return `lock` as the plain mapping that is written to disk, keys in schema order."""
-    raw: dict[str, Any] = _converter().unstructure(lock)
+    raw: dict[str, Any] = converter().unstructure(lock)
     return {key: raw[key] for key in _KEY_ORDER if key in raw}
 
 
@@ -159,7 +158,7 @@ def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
             f"{SCHEMA_VERSION}); upgrade with: pip install --upgrade flexlock-core"
         )
     try:
-        return _converter().structure(raw, RunLock)
+        return converter().structure(raw, RunLock)
     except cattrs.BaseValidationError as error:
         details = "; ".join(
             cattrs.transform_error(error, path="run.lock", format_exception=_describe)
@@ -177,11 +176,18 @@ def _describe(error: BaseException, _type: Any) -> str:
 
 
 @functools.cache
-def _strict_loader() -> type[Any]:
-    """Build a SafeLoader subclass that rejects duplicate keys, anchors/aliases and dates."""
+def _strict_loader(fast: bool = True) -> type[Any]:
+    """Build a safe loader that rejects duplicate keys, anchors/aliases and dates.
+
+    libyaml's parser is used when PyYAML has it (a sheet embedding its upstream
+    sheets and package lists is thousands of nodes; the pure-Python parser is
+    about 10x slower); the checks live in the Python constructor either way.
+    """
     import yaml
 
-    class StrictLoader(yaml.SafeLoader):
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
+
+    class StrictLoader(base):  # type: ignore[misc, valid-type]
         # Dates stay strings: the model stores ISO strings, and a hand-edited
         # unquoted timestamp should not turn into a datetime.
         yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level table
@@ -189,52 +195,66 @@ def _strict_loader() -> type[Any]:
             for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
         }
 
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            # Refusing at the first anchor keeps an alias bomb from ever expanding.
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            # An alias is the same node met twice. Refusing it before building
+            # anything keeps an alias bomb from ever reaching code that walks it.
+            if node in self.constructed_objects or node in self.recursive_objects:
                 raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    "anchors and aliases are not allowed in a run.lock",
-                    event.start_mark,
+                    None, None, "anchors and aliases are not allowed in a run.lock", node.start_mark
                 )
-            return super().compose_node(parent, index)
+            return super().construct_object(node, deep=deep)
 
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                with contextlib.suppress(TypeError):  # unhashable keys fail later, with a mark
-                    if key in seen:
-                        raise yaml.constructor.ConstructorError(
-                            "while constructing a mapping",
-                            node.start_mark,
-                            f"found duplicate key {key!r}",
-                            key_node.start_mark,
-                        )
-                    seen.add(key)
-            return super().construct_mapping(node, deep=deep)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue  # complex keys fail later, with a mark
+                key = self.construct_scalar(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return mapping
 
     return StrictLoader
 
 
 @functools.cache
-def _dumper() -> type[Any]:
-    """Build a SafeDumper subclass that writes tuples as lists and quotes ambiguous strings."""
+def _dumpers() -> tuple[type[Any], ...]:
+    """Build dumpers (libyaml's first) writing tuples as lists and quoting ambiguous strings."""
     import yaml
 
-    class SheetDumper(yaml.SafeDumper):
-        def represent_str(self, data: str) -> Any:
-            if _NEEDS_ESCAPES.search(data):
-                return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-            if _AMBIGUOUS.fullmatch(data):
-                return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
-            return super().represent_str(data)
+    def represent_str(self: Any, data: str) -> Any:
+        if _NEEDS_ESCAPES.search(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        if _AMBIGUOUS.fullmatch(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+        return self.represent_scalar("tag:yaml.org,2002:str", data)
 
-    SheetDumper.add_representer(str, SheetDumper.represent_str)
-    SheetDumper.add_representer(tuple, SheetDumper.represent_list)
-    return SheetDumper
+    dumpers: list[Any] = []
+    base: Any
+    for base in (getattr(yaml, "CSafeDumper", None), yaml.SafeDumper):
+        if base is None:
+            continue
+        dumper: Any = type("SheetDumper", (base,), {})
+        dumper.add_representer(str, represent_str)
+        dumper.add_representer(tuple, base.represent_list)
+        dumpers.append(dumper)
+    return tuple(dumpers)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_DUMP_OPTIONS: dict[str, Any] = {
+    "sort_keys": False,
+    "allow_unicode": True,
+    "default_flow_style": False,
+    "width": 100,
+}
 
 
 def _max_bytes() -> int:
@@ -255,7 +275,9 @@ def parse_yaml(text: str, *, source: str = "<string>") -> Any:
             "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
         )
     try:
-        loader = _strict_loader()(text)
+        # libyaml refuses escaped lone surrogates (non-UTF-8 file names): those
+        # few sheets take the pure-Python parser.
+        loader = _strict_loader(not _SURROGATE_ESCAPE.search(text))(text)
         try:
             return loader.get_single_data()
         finally:
@@ -313,15 +335,16 @@ def dumps(lock: RunLock) -> str:
     """Render a `RunLock` as YAML text that `loads` reads back equal."""
     import yaml
 
-    text: str = yaml.dump(
-        to_dict(lock),
-        Dumper=_dumper(),
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=100,
-    )
-    return text
+    data = to_dict(lock)
+    *fast, portable = _dumpers()
+    for dumper in fast:
+        try:
+            text: str = yaml.dump(data, Dumper=dumper, **_DUMP_OPTIONS)
+        except UnicodeEncodeError:
+            continue  # lone surrogates (non-UTF-8 file names): only the Python emitter escapes them
+        return text
+    portable_text: str = yaml.dump(data, Dumper=portable, **_DUMP_OPTIONS)
+    return portable_text
 
 
 def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
@@ -331,6 +354,8 @@ def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
 
 def write_atomic(path: Path, content: bytes) -> None:
     """Replace `path` with `content` so that readers see the old or the new file, never a mix."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".")
     try:

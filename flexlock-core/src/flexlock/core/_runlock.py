@@ -20,14 +20,12 @@ import atexit
 import contextlib
 import contextvars
 import hashlib
-import logging
 import os
 import re
 import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -65,7 +63,6 @@ __all__ = [
     "runlock",
 ]
 
-_log = logging.getLogger("flexlock")
 
 PathLike = str | os.PathLike[str]
 
@@ -129,6 +126,14 @@ class RunOptions:
         return Redactor.from_option(self.redact)
 
 
+def _warn(message: str, *args: object) -> None:
+    # logging is imported on demand: most runs never warn. Without logging
+    # configured, its last-resort handler prints the one line to stderr.
+    import logging
+
+    logging.getLogger("flexlock").warning(message, *args)
+
+
 def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -189,7 +194,7 @@ def _unignored_save_dir(repo: Path, save_dir: Path | None) -> str | None:
     if result.returncode == 0:
         return None
     relative = target.relative_to(root.resolve()).as_posix()
-    _log.warning(
+    _warn(
         "flexlock: save_dir %s is inside the git repository %s and not ignored; it is left out "
         "of the recorded code (add '%s/' to .gitignore to make this explicit)",
         save_dir,
@@ -210,7 +215,7 @@ def _capture_repos(
     if repos is None:
         root = _script_repo()
         if root is None:
-            _log.warning(
+            _warn(
                 "flexlock: the script is not in a git repository; its code is not recorded "
                 "(pass repos=[...] to record one)"
             )
@@ -285,6 +290,8 @@ def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) ->
 
 
 def _error_record(error: BaseException) -> ErrorRecord:
+    import traceback
+
     kind = type(error)
     name = (
         kind.__qualname__

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import socket
 import threading
 import time
@@ -163,7 +162,7 @@ class SaveDirLock:
             "pid": pid,
             "boot_id": _boot_id(),
             "start_time": _start_time(pid),
-            "nonce": secrets.token_hex(8),
+            "nonce": os.urandom(8).hex(),
             "created": _utc_now(),
         }
 
@@ -304,6 +303,27 @@ def history_dir(save_dir: str | os.PathLike[str]) -> Path:
     return Path(save_dir) / STATE_DIR / "history"
 
 
+def _read_header(lock_file: Path) -> dict[str, str] | None:
+    """Return id, status and created of a sheet from the keys written before `config:`."""
+    from flexlock.core._errors import LockFileError
+    from flexlock.core._lockfile import parse_yaml
+
+    try:
+        text = lock_file.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    # The writer puts these keys first; parsing only them keeps a big sheet cheap.
+    head = text.split("\nconfig:", 1)[0]
+    try:
+        raw = parse_yaml(head, source=str(lock_file))
+    except LockFileError:
+        return None
+    keys = ("id", "status", "created")
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(key), str) for key in keys):
+        return None
+    return {key: raw[key] for key in keys}
+
+
 def preserve_previous(save_dir: str | os.PathLike[str], lock_file: Path) -> Path | None:
     """Keep the sheet at `lock_file` (if any) under the history dir; return where it went.
 
@@ -311,17 +331,14 @@ def preserve_previous(save_dir: str | os.PathLike[str], lock_file: Path) -> Path
     `<created>-<status>-<id prefix>.lock`; a sheet left `running` by a dead run is
     kept as `interrupted`, an unreadable one as `unreadable`.
     """
-    from flexlock.core._errors import LockFileError
-    from flexlock.core._lockfile import load
-
     if not lock_file.exists():
         return None
-    try:
-        sheet = load(lock_file)
-        stamp = sheet.created.replace("-", "").replace(":", "")
-        status = "interrupted" if sheet.status == "running" else sheet.status
-        name = f"{stamp}-{status}-{sheet.id.rpartition(':')[2][:12]}"
-    except LockFileError:
+    header = _read_header(lock_file)
+    if header is not None:
+        stamp = header["created"].replace("-", "").replace(":", "")
+        status = "interrupted" if header["status"] == "running" else header["status"]
+        name = f"{stamp}-{status}-{header['id'].rpartition(':')[2][:12]}"
+    else:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(lock_file.stat().st_mtime))
         name = f"{stamp}-unreadable"
     target_dir = history_dir(save_dir)
@@ -331,7 +348,7 @@ def preserve_previous(save_dir: str | os.PathLike[str], lock_file: Path) -> Path
         try:
             os.link(lock_file, target)  # no copy: the new run replaces the name, not the inode
         except FileExistsError:
-            target = target_dir / f"{name}-{secrets.token_hex(3)}.lock"
+            target = target_dir / f"{name}-{os.urandom(3).hex()}.lock"
             continue
         except OSError:  # no hard links here
             write_atomic(target, lock_file.read_bytes())
