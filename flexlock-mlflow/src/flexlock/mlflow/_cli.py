@@ -158,6 +158,11 @@ def _log_sheet_only(require_success: bool, experiment: str | None) -> Callable[[
     return log_sheet
 
 
+def _expected(error: BaseException) -> bool:
+    """Whether `error` is flexlock's or MLflow's own (a message, not a bug to trace)."""
+    return isinstance(error, FlexLockError) or type(error).__module__.startswith("mlflow.")
+
+
 def _log_handler(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
@@ -177,13 +182,14 @@ def _log_handler(args: argparse.Namespace) -> int:
         attempted += 1
         try:
             function(save_dir)
-        except FlexLockError as error:
-            failures.append((save_dir, str(error)))
-            print(f"FAILED {save_dir}: {error}", file=sys.stderr)
         except Exception as error:
-            failures.append((save_dir, f"{type(error).__name__}: {error}"))
-            print(f"FAILED {save_dir}:", file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
+            if _expected(error):  # input or store problem: one line is enough
+                failures.append((save_dir, str(error)))
+                print(f"FAILED {save_dir}: {error}", file=sys.stderr)
+            else:  # a bug in the logging function: show where
+                failures.append((save_dir, f"{type(error).__name__}: {error}"))
+                print(f"FAILED {save_dir}:", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
         else:
             print(f"logged {save_dir}")
         if failures and args.fail_fast:
@@ -203,7 +209,13 @@ def _active_handler(args: argparse.Namespace) -> int:
     from flexlock.mlflow._query import active_runs
     from flexlock.mlflow._sheet import LOGICAL_RUN_ID_TAG
 
-    runs = active_runs(experiment=args.experiment, filter=args.filter)
+    try:
+        runs = active_runs(experiment=args.experiment, filter=args.filter)
+    except Exception as error:
+        if isinstance(error, FlexLockError) or not _expected(error):
+            raise
+        print(f"flexlock: error: {error}", file=sys.stderr)
+        return 1
     for run in runs:
         print(f"{run.info.run_id}  {run.data.tags.get(LOGICAL_RUN_ID_TAG, '?')}")
     print(f"{len(runs)} active run(s)", file=sys.stderr)
