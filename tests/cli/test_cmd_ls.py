@@ -126,3 +126,23 @@ def test_ls_piped_output_has_no_colour(sweep: Path) -> None:
 def test_ls_force_color_colours_even_when_piped(sweep: Path) -> None:
     result = flexlock_subprocess("ls", "results", cwd=sweep, env={"FORCE_COLOR": "1"})
     assert "\x1b[32msucceeded" in result.stdout
+
+
+def test_table_aligns_wide_characters_by_terminal_cells() -> None:
+    import io
+
+    from flexlock.cli._output import Printer
+
+    stream = io.StringIO()
+    Printer(stream, color=False).table(["name", "lr"], [["日本", "0.1"], ["ab", "0.2"]])
+    assert stream.getvalue().splitlines() == ["name  lr", "日本  0.1", "ab    0.2"]
+
+
+def test_no_color_wins_over_force_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from flexlock.cli._output import Printer
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert Printer(io.StringIO()).style("x", "red") == "x"

@@ -225,3 +225,26 @@ def test_require_ok_raises_exit_code_3_on_mismatch(project: Path) -> None:
     with pytest.raises(VerificationError, match=r"data/raw\.csv: missing") as caught:
         require_ok(verify(lock))
     assert caught.value.exit_code == 3
+
+
+def test_a_symlink_loop_in_a_data_directory_is_named(project: Path) -> None:
+    lock = record(Path("results/run"), data=["data/images"])
+    (project / "data" / "images" / "loop").symlink_to(project / "data")
+    check = data_check(verify(lock), "data/images")
+    assert (check.status, "symlink loop" in check.detail, "loop" in check.detail) == (
+        "unreadable",
+        True,
+        True,
+    )
+
+
+def test_fast_mode_names_a_symlink_loop(project: Path) -> None:
+    lock = record(Path("results/run"), data=["data/images"])
+    (project / "data" / "images" / "loop").symlink_to(project / "data")
+    check = data_check(verify(lock, fast=True), "data/images")
+    assert (check.status, "symlink loop" in check.detail) == ("unreadable", True)
+
+
+def test_fast_mode_of_an_untouched_glob_input_passes(project: Path) -> None:
+    lock = record(Path("results/run"), data=["data/images/*.png"])
+    assert verify(lock, fast=True).ok
