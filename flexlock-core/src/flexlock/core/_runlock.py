@@ -169,36 +169,28 @@ def _repo_key(root: Path) -> str:
     return os.path.relpath(root) if root.is_absolute() else str(root)
 
 
-def _unignored_save_dir(repo: Path, save_dir: Path | None) -> str | None:
-    """Return `save_dir` relative to the repo root if it is in `repo` and not ignored by git.
+def _outputs_in_code(record: RepoRecord, save_dir: Path | None) -> str | None:
+    """Return `save_dir` relative to the repo root if the capture recorded files under it.
 
-    Outputs there would otherwise be recorded as code changes, so every rerun
-    would see its own earlier run.lock and outputs as "code changed".
+    A save_dir inside the repo that git does not ignore would make the run's own
+    outputs (its earlier run.lock included) part of its code, so every rerun would
+    see "code changed". Reading the capture's status lines costs no extra git call.
     """
-    import subprocess
-
-    from flexlock.core._git import find_repo_root
-
     if save_dir is None:
         return None
-    target = save_dir.resolve()
-    if not target.is_relative_to(repo.resolve()):
+    try:
+        relative = save_dir.resolve().relative_to(Path(record.root).resolve()).as_posix()
+    except ValueError:
         return None
-    root = find_repo_root(repo)
-    result = subprocess.run(
-        ["git", "check-ignore", "-q", "--no-index", str(target)],
-        cwd=root,
-        capture_output=True,
-        check=False,  # exit 1 means "not ignored", an answer, not a failure
-    )
-    if result.returncode == 0:
+    prefix = f"{relative}/"
+    paths = [line[3:] for line in record.changes] + [skipped.path for skipped in record.skipped]
+    if relative == "." or not any(path.startswith(prefix) for path in paths):
         return None
-    relative = target.relative_to(root.resolve()).as_posix()
     _warn(
         "flexlock: save_dir %s is inside the git repository %s and not ignored; it is left out "
         "of the recorded code (add '%s/' to .gitignore to make this explicit)",
         save_dir,
-        root,
+        record.root,
         relative,
     )
     return relative
@@ -228,13 +220,20 @@ def _capture_repos(
     for key, repo in given:
         if not Path(repo).exists():
             raise GitError(f"repo {key!r} does not exist; pass the path of a git checkout")
-        exclude = options.exclude
-        outputs = _unignored_save_dir(Path(repo), save_dir)
-        if outputs is not None and outputs not in exclude:
-            exclude = (*exclude, outputs)
         record = capture_repo(
-            Path(repo), size_limit=options.size_limit, include=options.include, exclude=exclude
+            Path(repo),
+            size_limit=options.size_limit,
+            include=options.include,
+            exclude=options.exclude,
         )
+        outputs = _outputs_in_code(record, save_dir)
+        if outputs is not None:
+            record = capture_repo(
+                Path(repo),
+                size_limit=options.size_limit,
+                include=options.include,
+                exclude=(*options.exclude, outputs),
+            )
         if record.root in roots:
             continue  # the same checkout given twice (e.g. '.' and the script's default)
         roots.add(record.root)
