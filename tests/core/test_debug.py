@@ -131,6 +131,20 @@ def test_importing_it_loads_nothing_beyond_flexlock_core() -> None:
     assert "['flexlock.core._debug']" == done.stdout.strip()
 
 
+def test_callable_object_keeps_its_other_attributes() -> None:
+    class Command:
+        """A callable with methods, like a @clicfg-decorated main."""
+
+        def __call__(self, value: int) -> int:
+            return value + 1
+
+        def cli(self, argv: list[str]) -> int:
+            return len(argv)
+
+    wrapped = unsafe_debug(Command())
+    assert (3, 2, Command.__doc__) == (wrapped(2), wrapped.cli(["a", "b"]), wrapped.__doc__)
+
+
 # --- on: a real IPython shell in a subprocess ---------------------------------------
 
 PROCESS = """
@@ -577,3 +591,12 @@ def test_stacks_with_clicfg_in_either_order(tmp_path: Path, function: str) -> No
     (tmp_path / "clicfg_process.py").write_text(CLICFG_PROCESS)
     results, _ = _ipython(tmp_path, [f"import clicfg_process; clicfg_process.{function}()", "a"])
     assert "0" == results[1]["result"]
+
+
+@pytest.mark.needs_cli
+def test_debug_outside_clicfg_keeps_the_cli_entry_point(tmp_path: Path) -> None:
+    pytest.importorskip("flexlock.cli._clicfg", reason="@clicfg is not written yet")
+    (tmp_path / "clicfg_process.py").write_text(CLICFG_PROCESS)
+    cells = ["import clicfg_process", "clicfg_process.debug_outside.cli(['-o', 'param', '3'])"]
+    results, _ = _ipython(tmp_path, cells, debug=None)
+    assert "1" == results[1]["result"]  # exit code 1: the run failed, reported by @clicfg

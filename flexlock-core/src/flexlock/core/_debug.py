@@ -133,7 +133,31 @@ def unsafe_debug(func: _F | None = None) -> _F | Callable[[_F], _F]:
                 _on_failure(error)
                 raise
 
+    if not inspect.isfunction(func) and not inspect.ismethod(func):
+        # A callable object such as @clicfg's: keep its other attributes (`main.cli`).
+        return cast(_F, _CallableProxy(func, wrapper))
     return cast(_F, functools.wraps(func)(wrapper))
+
+
+class _CallableProxy:
+    """A decorated callable object: calls go through the debug wrapper, the rest to it."""
+
+    def __init__(self, wrapped: Callable[..., Any], call: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, wrapped)
+        self._debug_call = call
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        return self._debug_call(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__wrapped__, name)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        return self if instance is None else functools.partial(self, instance)
+
+    def __repr__(self) -> str:
+        return f"<unsafe_debug {self.__wrapped__!r}>"
 
 
 def _wrap_async_generator(func: Callable[..., Any]) -> Callable[..., Any]:
