@@ -157,6 +157,12 @@ def main() -> int:
         f"finishes all tasks in {done['array'] / done['separate']:.2f}x the time; flexlock's array "
         f"vs raw submitit: {done['array'] / done['submitit']:.2f}x (all done).",
         "",
+        "Reading: with one node the tasks run a few at a time, so the time to all done is the "
+        "time to start N Python processes on its CPUs, whatever the number of sbatch calls; an "
+        "array saves submission time and scheduler load (one job record, one sbatch), which "
+        "grows with N and with a busy controller. flexlock's extra time over raw submitit is "
+        "the job importing flexlock and the submitting script, and writing its result.",
+        "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
