@@ -624,6 +624,20 @@ def test_exclude_drops_its_paths(monorepo: Path) -> None:
     )
 
 
+def test_include_that_selects_nothing_is_an_error(monorepo: Path) -> None:
+    with pytest.raises(GitError, match="pathspecs projx select no file"):
+        capture_repo(monorepo, include=["projx"])
+
+
+def test_include_of_only_untracked_files_records_them(monorepo: Path) -> None:
+    (monorepo / "fresh").mkdir()
+    (monorepo / "fresh" / "new.py").write_text("new\n")
+
+    record = capture_repo(monorepo, include=["fresh"])
+
+    assert ["fresh/new.py"] == sorted(tree_files(monorepo, record.tree))
+
+
 def test_include_capture_leaves_user_state_unchanged(monorepo: Path) -> None:
     (monorepo / "proj" / "a.py").write_text("a2\n")
     before = user_state(monorepo)

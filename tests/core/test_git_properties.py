@@ -20,8 +20,12 @@ from tests.core.test_git import user_state
 
 # A small namespace of paths, so that random operations collide: a file becomes a
 # directory, a directory a symlink, a tracked file is deleted and re-created...
-PATHS = ["a.txt", "b.sh", "d", "d/c.txt", "d/e/f.txt", "link", "new/g.txt", "x.log", "keep.log"]
+PATHS = [
+    "a.txt", "b.sh", "d", "d/c.txt", "d/e/f.txt", "link", "new/g.txt", "x.log", "keep.log",
+    "with space.txt", "ünïcödé/ñ.txt",
+]  # fmt: skip
 LINK_TARGETS = ["a.txt", "d", "missing", "../outside", "d/c.txt"]
+IGNORE_RULES = ["*.log", "d/", "new/", "*.txt\n!a.txt", "!keep.log", ""]
 
 operations = st.lists(
     st.one_of(
@@ -30,6 +34,8 @@ operations = st.lists(
         st.tuples(st.just("symlink"), st.sampled_from(PATHS), st.sampled_from(LINK_TARGETS)),
         st.tuples(st.just("chmod"), st.sampled_from(PATHS), st.booleans()),
         st.tuples(st.just("stage"), st.sampled_from(PATHS)),
+        st.tuples(st.just("ignore"), st.sampled_from(IGNORE_RULES)),
+        st.tuples(st.just("commit"), st.just("")),
     ),
     max_size=12,
 )
@@ -90,6 +96,12 @@ def apply(repo: Path, operation: tuple[object, ...]) -> None:
     elif kind == "stage":  # the user's own `git add`, before the capture
         subprocess.run(
             ["git", "add", "-A", "--", relative], cwd=repo, capture_output=True, check=False
+        )
+    elif kind == "ignore":
+        (repo / ".gitignore").write_text(f"{relative}\n")
+    elif kind == "commit":  # moves HEAD: the snapshot's parent changes
+        subprocess.run(
+            ["git", "commit", "-q", "-m", "step"], cwd=repo, capture_output=True, check=False
         )
 
 

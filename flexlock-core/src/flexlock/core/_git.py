@@ -384,7 +384,12 @@ def _write_tree(
             # Only the selected paths, so the tree depends on nothing else. These
             # entries carry no stat data, so update-index re-hashes every path it is given.
             selected = _run(["ls-files", "--stage", "-z", "--", *specs], root).stdout
-            index_info = [selected, *index_info]
+            if not selected and not paths:  # most likely a typo: refuse to record nothing
+                raise GitError(
+                    f"the pathspecs {' '.join(specs)} select no file in {root}; include and "
+                    "exclude paths are git pathspecs relative to the repository root"
+                )
+            index_info = [selected, *index_info] if selected else index_info
         else:
             # copy2 keeps the index's mtime: git's racy-clean check compares file mtimes
             # with it, and a fresh mtime would let a same-size edit made in the same
