@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_cli_startup import _write_section
+from bench_cli_startup import _write_section, bytecode_env
 
 SCRIPT = """
 import attrs
@@ -58,7 +58,9 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """Run `command`; return (wall seconds, CPU seconds of it and its reaped children)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, check=False, env=bytecode_env(cwd)
+    )
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{command} failed:\n{result.stderr}")
@@ -116,7 +118,8 @@ def main() -> None:
         [
             "## Task lists (bench_tasks.py)",
             "",
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python {sys.version.split()[0]}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"Python {sys.version.split()[0]}, "
             f"{n} no-op tasks, `--n_jobs 2`, script in a git repo; {done} run sheets written.",
             "",
             "| measurement | wall s | CPU s |",
@@ -124,11 +127,14 @@ def main() -> None:
             f"| `python -c pass` (median of 5) | {pass_time:.3f} | |",
             f"| raw joblib, {n} no-op calls, n_jobs=2 | {joblib_wall:.2f} | {joblib_cpu:.2f} |",
             f"| flexlock first run | {first_wall:.2f} | {first_cpu:.2f} |",
-            f"| flexlock resume, all skipped (median of 3) | {resume_wall:.2f} | {resume_cpu:.2f} |",
+            f"| flexlock resume, all skipped (median of 3) | {resume_wall:.2f} "
+            f"| {resume_cpu:.2f} |",
             "",
             f"- overhead per task, first run: {per_task:.1f} ms wall "
-            f"({per_task / max(per_task_joblib, 1e-9):.0f}x raw joblib dispatch of {per_task_joblib:.2f} ms)",
-            f"- resume / first run: {resume_wall / first_wall:.1%} wall, {resume_cpu / first_cpu:.1%} CPU",
+            f"({per_task / max(per_task_joblib, 1e-9):.0f}x raw joblib dispatch of "
+            f"{per_task_joblib:.2f} ms)",
+            f"- resume / first run: {resume_wall / first_wall:.1%} wall, "
+            f"{resume_cpu / first_cpu:.1%} CPU",
             "",
         ]
     )

@@ -76,9 +76,11 @@ _FALSE_WORDS = frozenset({"false", "no", "off", "0", "n"})
 # -- fields of a config class ----------------------------------------------------------------
 
 
-@attrs.frozen
-class FieldSpec:
+class FieldSpec(typing.NamedTuple):
     """One field of a config class."""
+
+    # A NamedTuple, not attrs: class creation is on the `--help` path and attrs compiles
+    # several methods per class.
 
     name: str  # attribute name
     type: Any  # resolved annotation (Any when unknown)
@@ -200,30 +202,60 @@ def config_fields(cls: type) -> tuple[FieldSpec, ...]:
     return tuple(specs)
 
 
-@attrs.frozen
 class _Factory:
     """A default made by calling `factory()` (attrs Factory, dataclass default_factory)."""
 
-    factory: Any
+    __slots__ = ("factory",)
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
 
     def __call__(self) -> Any:
         return self.factory()
+
+    def __repr__(self) -> str:
+        return f"_Factory({self.factory!r})"
+
+
+@functools.cache
+def _class_bodies(filename: str) -> dict[str, list[Any]]:
+    """Parse a source file once; map each class's qualified name to its body statements."""
+    import ast
+    import linecache
+
+    # One parse per file instead of `inspect.getsource` per class, which re-parses the
+    # whole module each time: this keeps `--help` cheap for configs with many sections.
+    source = "".join(linecache.getlines(filename))
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    bodies: dict[str, list[Any]] = {}
+
+    def visit(nodes: list[Any], prefix: str) -> None:
+        for node in nodes:
+            if isinstance(node, ast.ClassDef):
+                bodies.setdefault(prefix + node.name, node.body)
+                visit(node.body, f"{prefix}{node.name}.")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(node.body, f"{prefix}{node.name}.<locals>.")
+
+    visit(tree.body, "")
+    return bodies
 
 
 def attribute_docstrings(cls: type) -> dict[str, str]:
     """Read attribute docstrings (a string literal after `name = value`) from class source."""
     import ast
     import inspect
-    import textwrap
 
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__[:-1]):
-        try:
-            source = textwrap.dedent(inspect.getsource(klass))
-            tree = ast.parse(source)
-        except (OSError, TypeError, SyntaxError):  # no source (REPL, C classes): no docs
+        module = sys.modules.get(klass.__module__)
+        filename = getattr(module, "__file__", None)
+        if not filename:  # no source (REPL, C classes): no docs
             continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        body = _class_bodies(filename).get(klass.__qualname__, [])
         for node, after in zip(body, [*body[1:], None], strict=False):
             target = None
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
