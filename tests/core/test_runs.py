@@ -163,6 +163,18 @@ def test_read_summary_of_an_invalid_sheet_reports_the_problem(tmp_path: Path) ->
     assert (summary.status, str(lock) in (summary.problem or "")) == ("invalid", True)
 
 
+def test_read_summary_refuses_duplicate_keys(tmp_path: Path) -> None:
+    lock = tmp_path / "run.lock"
+    lock.write_text("flexlock: 1\nid: x\nstatus: succeeded\nstatus: failed\ncreated: t\n")
+    assert "duplicate key 'status'" in (read_summary(lock).problem or "")
+
+
+def test_read_summary_keeps_an_unquoted_timestamp_a_string(tmp_path: Path) -> None:
+    lock = tmp_path / "run.lock"
+    lock.write_text("flexlock: 1\nid: x\nstatus: succeeded\ncreated: 2026-11-26T12:00:00Z\n")
+    assert read_summary(lock).created == "2026-11-26T12:00:00Z"
+
+
 def test_read_summary_refuses_aliases(tmp_path: Path) -> None:
     lock = tmp_path / "run.lock"
     lock.write_text(
@@ -173,7 +185,7 @@ def test_read_summary_refuses_aliases(tmp_path: Path) -> None:
 
 def test_read_summary_of_a_newer_schema_reports_the_upgrade(tmp_path: Path) -> None:
     lock = tmp_path / "run.lock"
-    lock.write_text("flexlock: 99\nid: x\nstatus: succeeded\ncreated: t\nconfig: {a: '&'}\n")
+    lock.write_text("flexlock: 99\nid: x\nstatus: succeeded\ncreated: t\n")
     assert "pip install --upgrade" in (read_summary(lock).problem or "")
 
 

@@ -182,22 +182,16 @@ def _read_header(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def _fast_load(text: str) -> Any:
-    """Parse a sheet header with libyaml when present, the pure-Python safe loader else."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
-
-
 def read_summary(path: str | os.PathLike[str]) -> RunSummary:
     """Read the header of the sheet at `path` into a `RunSummary`; never raise for a bad sheet.
 
-    A sheet that cannot be read comes back with status "invalid" and `problem` set.
-    Anchors and aliases (alias bombs) make it fall back to the strict full loader,
-    which refuses them; `flexlock show` and `verify` always read the whole sheet strictly.
+    The header is parsed with the sheet reader's strict rules (libyaml when present;
+    duplicate keys, anchors and aliases refused). A sheet that cannot be read comes
+    back with status "invalid" and `problem` set; `flexlock show` and `verify` read
+    the whole sheet.
     """
-    import yaml
+    from flexlock.core._lockfile import parse_yaml
+    from flexlock.core._model import SCHEMA_VERSION
 
     path = Path(path)
     try:
@@ -205,15 +199,15 @@ def read_summary(path: str | os.PathLike[str]) -> RunSummary:
     except (OSError, UnicodeDecodeError) as error:
         return RunSummary(path=path, problem=f"{path}: cannot read run.lock: {error}")
     try:
-        if "&" in header or "*" in header:
-            # Possibly an anchor/alias: let the strict loader judge the whole sheet.
-            return _full_summary(path)
-        raw = _fast_load(header)
-    except yaml.YAMLError:
-        # The header cut may have split something unusual: let the strict loader say what.
+        raw = parse_yaml(header, source=str(path))
+    except LockFileError:
+        # The cut may have split something unusual: the full read says what is wrong.
         return _full_summary(path)
     if not isinstance(raw, dict) or "id" not in raw:
         return RunSummary(path=path, problem=f"{path}: not a run.lock")
+    version = raw.get("flexlock")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        return _full_summary(path)  # the full reader's message says what to upgrade
     config = raw.get("config")
     error_record = raw.get("error")
     error_text = None
