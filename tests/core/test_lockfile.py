@@ -291,3 +291,24 @@ def test_write_atomic_leaves_no_temp_file_when_writing_fails(tmp_path: Path) -> 
     with pytest.raises(TypeError):
         write_atomic(target, "not bytes")  # type: ignore[arg-type]
     assert [] == list(tmp_path.iterdir())
+
+
+def test_reader_racing_a_writer_never_sees_a_partial_sheet(tmp_path: Path) -> None:
+    target = tmp_path / "run.lock"
+    write_atomic(target, b"version: 0\n" + b"x" * 200_000 + b"\nend\n")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    try:
+        assert "ready" == process.stdout.readline().strip()
+        seen = set()
+        for _ in range(300):
+            content = target.read_bytes()
+            assert content.endswith(b"\nend\n")
+            seen.add(content.split(b"\n", 1)[0])
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+    assert len(seen) > 1  # the reader really raced several writes
