@@ -349,3 +349,37 @@ def test_rerun_reason_upstream_changed(project: Path) -> None:
     _run_ok("results/a", prevs=["results/prep"])
     _run_ok("results/prep", data=["data/train.csv"])
     assert "upstream results/prep changed" == rerun_reason("results/a")
+
+
+def test_rerun_reason_captures_a_repo_once_per_process(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flexlock.core import _git
+
+    for index in range(5):
+        _run_ok(f"results/task{index}")
+    clear_capture_cache()
+    captures = []
+    real_capture = _git.capture_repo
+
+    def counting_capture(*args: object, **kwargs: object) -> object:
+        # A spy, not a mock: the real capture runs, the test only counts calls.
+        captures.append(args)
+        return real_capture(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_git, "capture_repo", counting_capture)
+    assert [None] * 5 == [rerun_reason(f"results/task{index}") for index in range(5)]
+    assert 1 == len(captures)
+
+
+def test_nested_call_without_repos_records_the_script_repo_once(project: Path) -> None:
+    (project / "train.py").write_text(
+        textwrap.dedent("""
+        from flexlock.core._runlock import runlock
+        with runlock({"save_dir": "results/n"}) as outer:
+            runlock({"save_dir": "results/n"}, data=["data/train.csv"])
+        """)
+    )
+    subprocess.run([sys.executable, "train.py"], cwd=project, check=True)
+    sheet = load(project / "results/n")
+    assert (["."], ["data/train.csv"]) == (list(sheet.code), list(sheet.data))

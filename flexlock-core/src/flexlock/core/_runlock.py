@@ -212,6 +212,8 @@ def _capture_repos(
                 "(pass repos=[...] to record one)"
             )
             return {}
+        if os.fspath(root) in set(known_roots):
+            return {}  # amending a run that already records this repo: no second capture
         given: list[tuple[str, PathLike]] = [(_repo_key(root), root)]
     else:
         given = [(os.fspath(repo), repo) for repo in repos]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -341,6 +342,7 @@ def preserve_previous(save_dir: str | os.PathLike[str], lock_file: Path) -> Path
     else:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(lock_file.stat().st_mtime))
         name = f"{stamp}-unreadable"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)  # a hand-edited header must not make a path
     target_dir = history_dir(save_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{name}.lock"
