@@ -481,6 +481,15 @@ def test_merge_in_progress_is_refused_listing_conflicted_paths(conflicted_repo: 
         capture_repo(conflicted_repo)
 
 
+def test_changes_beyond_max_changes_are_counted(git_repo: Path) -> None:
+    for index in range(5):
+        (git_repo / f"new{index}.txt").write_text("x\n")
+
+    record = capture_repo(git_repo, max_changes=2)
+
+    assert ("?? new0.txt", "?? new1.txt", "... and 3 more") == record.changes
+
+
 def test_refused_merge_leaves_index_unmerged(conflicted_repo: Path) -> None:
     before = user_state(conflicted_repo)
 

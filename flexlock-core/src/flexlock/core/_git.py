@@ -418,6 +418,18 @@ def _commit(root: Path, tree: str, head: str | None) -> str:
     return result.stdout.decode().strip()
 
 
+def _conflicts(root: Path, unmerged: list[str]) -> GitError:
+    shown = sorted(unmerged)[:20]
+    if len(unmerged) > len(shown):
+        shown.append(f"{len(unmerged) - len(shown)} more")
+    return GitError(
+        f"cannot record the code in {root}: a merge is in progress with unresolved conflicts "
+        f"in {', '.join(shown)} (or a rebase, cherry-pick or stash pop stopped on them); "
+        "resolve them and `git add` the files, or abort (`git merge --abort`, "
+        "`git rebase --abort`), then run again"
+    )
+
+
 # -- public API -------------------------------------------------------------------
 
 
@@ -461,14 +473,11 @@ def capture_repo(
     finally:
         config_output = config.communicate()[0]  # reaped even when status failed
     if status.unmerged:
-        raise GitError(
-            f"cannot record the code in {root}: a merge is in progress with unresolved "
-            f"conflicts in {', '.join(sorted(status.unmerged))}; resolve them and `git add` "
-            "the files (or `git merge --abort`), then run again"
-        )
+        raise _conflicts(root, status.unmerged)
     kept, skipped = _split_untracked(root, status.untracked, size_limit)
-    # Tracked paths first: a file that became a directory must leave the index
-    # before the untracked files inside that directory can enter it.
+    # Deletions (index_info) go in before any path is re-read, and tracked paths before
+    # untracked ones: a file that became a directory leaves the index before the new
+    # files inside that directory enter it.
     paths = status.update + kept
     submodules: dict[str, RepoRecord] = {}
     index_info = list(status.removed)
