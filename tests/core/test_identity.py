@@ -118,3 +118,7 @@ def test_config_changes_name_dotted_keys_with_old_and_new_values() -> None:
 
 def test_config_changes_see_int_versus_float() -> None:
     assert ["x: 1 → 1.0"] == config_changes({"x": 1}, {"x": 1.0})
+
+
+def test_top_level_keys_become_strings_as_the_sheet_schema_requires() -> None:
+    assert {"1": "a", "b": {2: "c"}} == config_to_dict({1: "a", "b": {2: "c"}})

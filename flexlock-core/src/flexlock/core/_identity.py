@@ -108,7 +108,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
             f"config of type {type(config).__name__} is not a mapping; pass an attrs instance, "
             "a dataclass, a dict or a class with class attributes"
         )
-    return plain
+    # Top-level keys are field names; the sheet's schema types them as strings.
+    return {str(key): value for key, value in plain.items()}
 
 
 def canonical_json(value: Any) -> str:
