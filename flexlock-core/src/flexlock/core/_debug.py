@@ -24,7 +24,6 @@ than raise a second error over the user's.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
@@ -229,7 +228,9 @@ def _on_failure(error: BaseException) -> None:
             return
         # A mark on the exception, not a module-level reference to it: that would
         # keep every frame's variables alive in a worker that runs on.
-        with contextlib.suppress(Exception):
+        import contextlib  # here: on 3.13 `import flexlock.core` does not load it
+
+        with contextlib.suppress(Exception):  # a class refusing attributes: handled each time
             setattr(error, _HANDLED, True)
         _handle(error, mode)
     except Exception as problem:  # the user's error must stay the one raised
@@ -307,9 +308,11 @@ def _library_prefixes() -> tuple[str, ...]:
     import sysconfig
 
     paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    with contextlib.suppress(AttributeError):  # site may be a stripped-down copy (virtualenv<20)
+    try:
         paths.update(site.getsitepackages())
         paths.add(site.getusersitepackages())
+    except AttributeError:  # site may be a stripped-down copy (virtualenv<20)
+        pass
     flexlock = sys.modules.get("flexlock")
     paths.update(getattr(flexlock, "__path__", ()))
     prefixes = {_as_prefix(path) for path in paths}
@@ -554,7 +557,9 @@ def _in_worker_process() -> bool:
 
 
 def _note(message: str) -> None:
-    with contextlib.suppress(Exception):
+    import contextlib
+
+    with contextlib.suppress(Exception):  # a closed stderr must not hide the user's error
         print(f"flexlock debug: {message}", file=sys.stderr, flush=True)
 
 
