@@ -263,6 +263,10 @@ class SlurmExecutor:
     def wait(self, submissions: Sequence[Submission]) -> Iterator[TaskResult]:
         """Yield a `TaskResult` per submission as each job finishes (any order)."""
         remaining = {s.job_id: s for s in submissions}
+        # Failed results whose job Slurm has not finalised yet: a task stopped by SIGTERM
+        # writes its result while Slurm still says RUNNING, and the report must carry the
+        # final state (TIMEOUT, CANCELLED, ...).
+        settling: dict[str, tuple[TaskResult, float]] = {}
         states: dict[str, str] = {}
         first_seen_final: dict[str, float] = {}
         last_known = dict.fromkeys(remaining, time.monotonic())
@@ -271,18 +275,28 @@ class SlurmExecutor:
         progress = _Progress(self.stream, f"job {','.join(arrays)}")
         interval, next_query = 1.0, 0.0
         try:
-            while remaining:
+            while remaining or settling:
                 for job_id, submission in list(remaining.items()):
                     if Path(submission.result_file).exists():
                         del remaining[job_id]
-                        result = self._collect(submission, states.get(job_id))
+                        result = self._collect(submission)
+                        if result.status == "failed" and states.get(job_id) not in FINAL_STATES:
+                            settling[job_id] = (result, time.monotonic())
+                            next_query = min(next_query, time.monotonic() + 1.0)
+                            continue
                         counts["done" if result.status == "succeeded" else "failed"] += 1
-                        yield result
+                        yield _with_state(result, states.get(job_id))
                 now = time.monotonic()
-                if remaining and now >= next_query:
-                    states.update(job_states(remaining))
+                if (remaining or settling) and now >= next_query:
+                    states.update(job_states([*remaining, *settling]))
                     interval = min(interval * 1.5, self.config.poll_interval_s)
-                    next_query = now + interval
+                    next_query = now + (1.0 if settling else interval)
+                    for job_id, (result, since) in list(settling.items()):
+                        state = states.get(job_id)
+                        if state in FINAL_STATES or now - since > _RESULT_GRACE_S:
+                            del settling[job_id]
+                            counts["failed"] += 1
+                            yield _with_state(result, state)
                     for job_id in list(remaining):
                         state = states.get(job_id)
                         if state is not None:
@@ -300,14 +314,14 @@ class SlurmExecutor:
                 counts["running"] = running
                 counts["pending"] = len(remaining) - running
                 progress.update(counts)
-                if remaining:
+                if remaining or settling:
                     time.sleep(0.5 if len(remaining) <= 200 else 2.0)
             progress.update(counts, force=True)
         except GeneratorExit:
             # The caller stopped reading (e.g. --fail_fast): nobody will collect the
             # remaining results, so their jobs stop too.
             progress.close()
-            _cancel(sorted(remaining), self.stream)
+            _cancel(sorted(remaining), self.stream)  # (settling jobs have their result)
             raise
         except KeyboardInterrupt:
             progress.close()
@@ -323,7 +337,7 @@ class SlurmExecutor:
 
     # -- results ----------------------------------------------------------------
 
-    def _collect(self, submission: Submission, state: str | None) -> TaskResult:
+    def _collect(self, submission: Submission) -> TaskResult:
         """Read a finished job's result file into a TaskResult."""
         import submitit
         from submitit.core.utils import FailedJobError, UncompletedJobError
@@ -347,7 +361,7 @@ class SlurmExecutor:
                 status="failed",
                 error=f"Slurm job {submission.job_id} could not run the task:\n{error}",
                 log_paths=logs,
-                details={**details, "state": state or "FAILED"},
+                details=details,
             )
         if not isinstance(result, TaskResult):
             return TaskResult(
@@ -368,12 +382,6 @@ class SlurmExecutor:
                 file=self.stream,
                 flush=True,
             )
-        if result.status == "failed":
-            final = job_states([submission.job_id]).get(submission.job_id, state)
-            if final in _STATE_HINTS and final != "FAILED":
-                merged["state"] = final
-                prefix = f"Slurm state {final} ({_STATE_HINTS[final]})"
-                result = attrs.evolve(result, error=f"{prefix}: {result.error or ''}".rstrip(": "))
         return attrs.evolve(result, log_paths=result.log_paths or logs, details=merged)
 
     def _code_changes(self, task: Task) -> str:
@@ -431,6 +439,17 @@ class SlurmExecutor:
                 "stderr": submission.stderr,
             },
         )
+
+
+def _with_state(result: TaskResult, state: str | None) -> TaskResult:
+    """Add Slurm's final state to a result; name it in the error when Slurm stopped the job."""
+    if state not in FINAL_STATES:
+        return result
+    result = attrs.evolve(result, details={**dict(result.details), "state": state})
+    if result.status != "failed" or state not in _STATE_HINTS or state == "FAILED":
+        return result
+    prefix = f"Slurm state {state} ({_STATE_HINTS[state]})"
+    return attrs.evolve(result, error=f"{prefix}: {result.error}" if result.error else prefix)
 
 
 def _current_trees(script: str | None) -> dict[str, str]:
