@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import attrs
 import pytest
 from flexlock.core._errors import GitError
 from flexlock.core._git import (
@@ -908,6 +909,20 @@ def test_keep_snapshot_of_a_pruned_snapshot_is_a_clear_error(dirty_repo: Path) -
     git(dirty_repo, "gc", "-q", "--prune=now")
 
     with pytest.raises(GitError, match=f"snapshot {record.snapshot} of run run-1 is not in"):
+        keep_snapshot(record, "run-1")
+
+
+def test_keep_snapshot_of_a_record_without_snapshot_is_an_error(git_repo: Path) -> None:
+    record = attrs.evolve(capture_repo(git_repo), snapshot=None)
+
+    with pytest.raises(GitError, match=f"code record of {git_repo.resolve()} has no snapshot"):
+        keep_snapshot(record, "run-1")
+
+
+def test_keep_snapshot_in_a_missing_repository_is_an_error(git_repo: Path, tmp_path: Path) -> None:
+    record = attrs.evolve(capture_repo(git_repo), root=str(tmp_path / "moved"))
+
+    with pytest.raises(GitError, match="moved of run run-1 does not exist here"):
         keep_snapshot(record, "run-1")
 
 
