@@ -47,11 +47,14 @@ __all__ = [
     "CacheShard",
     "Entry",
     "HashCacheWarning",
+    "StatKey",
     "default_cache_dir",
 ]
 
-#: An entry: (size, mtime_ns, inode, device, hex digest).
-Entry = tuple[int, int, int, int, str]
+#: What must be unchanged for an entry to be trusted: (size, mtime_ns, inode, device).
+StatKey = tuple[int, int, int, int]
+#: An entry: the file's `StatKey` when it was hashed, and its hex digest.
+Entry = tuple[StatKey, str]
 
 #: Files modified less than this long before hashing started are not cached (racy-clean rule).
 #: Two seconds covers the coarsest common timestamp granularity (FAT: 2 s; ext3, HFS+: 1 s)
