@@ -102,3 +102,52 @@ def test_diff_of_a_bad_path_exits_2_without_traceback(runs: Path) -> None:
         True,
         False,
     )
+
+
+SCRIPT = """
+import attrs
+from flexlock.cli._clicfg import clicfg
+
+
+@attrs.define
+class Config:
+    lr: float = 0.1
+    data: str = "${runlock_data:raw.csv}"
+    save_dir: str = "results/a"
+
+
+@clicfg
+def main(cfg: Config) -> None:
+    print(cfg.lr)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_ls_and_diff_explain_runs_written_by_a_real_clicfg_script(git_repo: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests._helpers import git
+
+    (git_repo / "train.py").write_text(SCRIPT)
+    (git_repo / "raw.csv").write_text("a,b\n1,2\n")
+    (git_repo / ".gitignore").write_text("results/\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "script")
+    for lr, save_dir in (("0.1", "results/a"), ("0.2", "results/b")):
+        subprocess.run(
+            [sys.executable, "train.py", "-o", f"lr={lr}", "-o", f"save_dir={save_dir}"],
+            cwd=git_repo,
+            check=True,
+            capture_output=True,
+        )
+    listing = flexlock_subprocess("ls", "results", "--columns", "lr", cwd=git_repo)
+    explained = flexlock_subprocess("diff", "results/a", "results/b", "--no-env", cwd=git_repo)
+    assert (
+        [line.split()[-1] for line in listing.stdout.splitlines()[1:]],
+        "lr        0.1 → 0.2" in explained.stdout,
+        "code" in explained.stdout,
+    ) == (["0.1", "0.2"], True, False)
