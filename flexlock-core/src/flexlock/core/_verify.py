@@ -164,23 +164,15 @@ def resolve_recorded(recorded: str, bases: list[Path]) -> Path:
 
 
 def find_manifest(lock_path: Path, data_name: str) -> str | None:
-    """Return the manifest text kept for data input `data_name` of the run, if any."""
-    directory = lock_path.parent / ".flexlock" / "manifests"
-    if not directory.is_dir():
-        return None
-    try:
-        from flexlock.core import _runlock
+    """Return the manifest text `runlock()` kept for data input `data_name` of the run, if any."""
+    from flexlock.core._runlock import manifest_path
 
-        namer = getattr(_runlock, "manifest_path", None)
-    except ImportError:
-        namer = None
-    if namer is not None:
-        try:
-            candidate = Path(namer(lock_path.parent, data_name))
-            return candidate.read_text(encoding="utf-8", errors="surrogateescape")
-        except (OSError, TypeError, ValueError):
-            return None
-    return None
+    try:
+        return manifest_path(lock_path.parent, data_name).read_text(
+            encoding="utf-8", errors="surrogateescape"
+        )
+    except OSError:
+        return None
 
 
 def verify(
