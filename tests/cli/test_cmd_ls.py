@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,6 @@ def test_ls_force_color_colours_even_when_piped(sweep: Path) -> None:
 
 
 def test_table_aligns_wide_characters_by_terminal_cells() -> None:
-    import io
-
     from flexlock.cli._output import Printer
 
     stream = io.StringIO()
@@ -139,10 +138,33 @@ def test_table_aligns_wide_characters_by_terminal_cells() -> None:
 
 
 def test_no_color_wins_over_force_color(monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
-
     from flexlock.cli._output import Printer
 
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert Printer(io.StringIO()).style("x", "red") == "x"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_table_on_a_terminal_shortens_the_widest_column_to_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flexlock.cli._output import Printer
+
+    monkeypatch.setenv("COLUMNS", "30")
+    stream = _Terminal()
+    Printer(stream, color=False).table(["status", "save_dir"], [["ok", "results/" + "x" * 40]])
+    assert stream.getvalue().splitlines()[1] == "ok      results/" + "x" * 13 + "…"  # 30 cells
+
+
+def test_table_piped_keeps_every_character(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flexlock.cli._output import Printer
+
+    monkeypatch.setenv("COLUMNS", "30")
+    stream = io.StringIO()
+    Printer(stream, color=False).table(["status", "save_dir"], [["ok", "results/" + "x" * 40]])
+    assert stream.getvalue().splitlines()[1] == "ok      results/" + "x" * 40
