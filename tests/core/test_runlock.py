@@ -383,3 +383,13 @@ def test_nested_call_without_repos_records_the_script_repo_once(project: Path) -
     subprocess.run([sys.executable, "train.py"], cwd=project, check=True)
     sheet = load(project / "results/n")
     assert (["."], ["data/train.csv"]) == (list(sheet.code), list(sheet.data))
+
+
+def test_sheet_is_finalised_in_place_after_the_script_changes_directory(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    run = runlock(Config(save_dir="results/a"), repos=["."], finalize_at_exit=False)
+    monkeypatch.chdir(tmp_path)
+    run.finish("succeeded")
+    assert "succeeded" == load(project / "results/a").status
+    assert not (tmp_path / "results").exists()

@@ -328,7 +328,9 @@ class Run:
         env: EnvRecord,
         options: RunOptions,
     ) -> None:
-        self.path = path
+        # Absolute, so a script that changes directory (or atexit, after a test
+        # restored the cwd) still finalises the sheet it started.
+        self.path = path.absolute()
         self.options = options
         self._save_dir = save_dir
         self._config = config
