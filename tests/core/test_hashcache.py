@@ -46,7 +46,7 @@ def _rewrite_keeping_stat(path: Path, content: bytes) -> None:
 
 
 def _segments(cache: Path) -> list[Path]:
-    return sorted(cache.glob("hashes/v1/*/*.seg"))
+    return sorted(cache.glob("hashes/v2/*/*.seg"))
 
 
 def _sha(content: bytes) -> str:
@@ -314,7 +314,7 @@ def test_concurrent_compactions_lose_nothing(tmp_path: Path, cache: Path) -> Non
     # Enough segments that every worker finds a compaction due and runs it at once.
     shard = CacheShard.open(f"directory:{data}", "sha256")
     for index in range(COMPACT_AFTER + 2):
-        shard.save({f"gone{index}": ((1, 1, 1, 1), "00")})
+        shard.save({f"gone{index}": b"stale key".ljust(32) + b"00"})
     assert [expected] * 6 * 5 == _run_workers(data, 6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -41,7 +41,13 @@ from itertools import chain, repeat
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from flexlock.core._errors import HashError
-from flexlock.core._hashcache import RACY_WINDOW_NS, CacheShard, Entry, StatKey
+from flexlock.core._hashcache import (
+    RACY_WINDOW_NS,
+    STAT_KEY_BYTES,
+    CacheShard,
+    Entry,
+    pack_stat_key,
+)
 from flexlock.core._model import DataRecord
 
 if TYPE_CHECKING:
@@ -89,8 +95,8 @@ class _Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
-# (path relative to the root, path to open, (size, mtime_ns, inode, device))
-_File = tuple[str, str, StatKey]
+# (path relative to the root, path to open, size, mtime_ns, packed (size, mtime, inode, device))
+_File = tuple[str, str, int, int, bytes]
 
 
 def available_algorithms() -> list[str]:
@@ -282,9 +288,9 @@ def _walk(
             # Mode bits tested inline: this loop runs once per file of a 1M-file tree.
             kind = info.st_mode & _S_IFMT
             if kind == _S_IFREG:
-                found.append(
-                    (rel, entry.path, (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev))
-                )
+                size, mtime = info.st_size, info.st_mtime_ns
+                key = pack_stat_key(size, mtime, info.st_ino, info.st_dev)
+                found.append((rel, entry.path, size, mtime, key))
             elif kind == _S_IFDIR:
                 for ancestor_device, ancestor_inode, where in ancestors:
                     if ancestor_device == info.st_dev and ancestor_inode == info.st_ino:
@@ -301,7 +307,8 @@ def _walk(
 
 def _file(rel: str, path: str, info: os.stat_result) -> _File:
     """Describe one regular file (outside the walk's inlined fast path)."""
-    return (rel, path, (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev))
+    size, mtime = info.st_size, info.st_mtime_ns
+    return (rel, path, size, mtime, pack_stat_key(size, mtime, info.st_ino, info.st_dev))
 
 
 def _glob_base(pattern: str) -> str:
@@ -346,9 +353,8 @@ def _collect_glob(pattern: str, excludes: _Excludes, found: list[_File]) -> None
 
 
 _REL = operator.itemgetter(0)
-_STAT_KEY = operator.itemgetter(2)
-_SIZE = operator.itemgetter(0)
-_MTIME = operator.itemgetter(1)
+_SIZE = operator.itemgetter(2)
+_MTIME = operator.itemgetter(3)
 
 
 def _sort_key(file: _File) -> bytes:
@@ -516,9 +522,8 @@ class _Hashed:
         return "".join(chain.from_iterable(zip(self.digests, repeat("  "), rels, repeat("\n"))))
 
     def record(self) -> DataRecord:
-        keys = list(map(_STAT_KEY, self.files))
-        size = sum(map(_SIZE, keys))
-        newest = max(map(_MTIME, keys), default=None)
+        size = sum(map(_SIZE, self.files))
+        newest = max(map(_MTIME, self.files), default=None)
         if self.kind == "file":
             return DataRecord(f"{self.algorithm}:{self.digests[0]}", size, None, newest)
         digest = hash_manifest(self.manifest(), algorithm=self.algorithm)
@@ -575,21 +580,23 @@ def _digest_files(
     entries: dict[str, Entry] = shard.entries if shard is not None else {}
     lookup = entries.get
     digests: list[str | None] = [
-        cached[1] if (cached := lookup(file[0])) is not None and cached[0] == file[2] else None
+        cached[STAT_KEY_BYTES:].decode()
+        if (cached := lookup(file[0])) is not None and cached.startswith(file[4])
+        else None
         for file in files
     ]
     missing = [index for index, digest in enumerate(digests) if digest is None]
-    large = [index for index in missing if files[index][2][0] >= PARALLEL_MIN_FILE_BYTES]
-    small = [index for index in missing if files[index][2][0] < PARALLEL_MIN_FILE_BYTES]
+    large = [index for index in missing if files[index][2] >= PARALLEL_MIN_FILE_BYTES]
+    small = [index for index in missing if files[index][2] < PARALLEL_MIN_FILE_BYTES]
 
     if meter is not None:
         meter.files_total = len(missing)
-        meter.bytes_total = sum(files[index][2][0] for index in missing)
+        meter.bytes_total = sum(files[index][2] for index in missing)
         meter.hashing = True
     on_chunk = meter.chunk if meter is not None else None
 
     def hash_one(index: int) -> str:
-        path, size = files[index][1], files[index][2][0]
+        path, size = files[index][1], files[index][2]
         digest, length = _hash_file(path, factory, on_chunk)
         if length != size:
             raise HashError(
@@ -628,9 +635,9 @@ def _digest_files(
 
         def entries_of(indices: Sequence[int] | range) -> dict[str, Entry]:
             return {
-                files[index][0]: (files[index][2], complete[index])
+                files[index][0]: files[index][4] + complete[index].encode()
                 for index in indices
-                if files[index][2][1] < trusted_before
+                if files[index][3] < trusted_before
             }
 
         shard.save(entries_of(missing), lambda: entries_of(range(len(files))))
