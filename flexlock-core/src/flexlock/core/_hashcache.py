@@ -16,7 +16,7 @@ byte-range locks (which its rollback journal relies on) are unreliable or slow. 
 - A process writes the entries it hashed as a new segment under a unique name (host, pid,
   random) through a temp file and `os.replace` (atomic on every POSIX filesystem, NFS
   included), so readers see whole segments or none.
-- When a shard has more than `COMPACT_AFTER` segments, the process that next hashes that root
+- When a shard has `COMPACT_AFTER` segments or more, the process that next hashes that root
   writes one segment with the entries of the files it just saw and deletes the segments it
   read. Two processes compacting at once leave two equivalent segments; nothing is lost and
   every entry is validated against a fresh `stat` anyway, so a stale segment can only cost a
@@ -67,7 +67,7 @@ pack_stat_key = struct.Struct("<QqQQ").pack
 #: Two seconds covers the coarsest common timestamp granularity (FAT: 2 s; ext3, HFS+: 1 s)
 #: and the small clock skew between an NFS client and its server.
 RACY_WINDOW_NS = 2_000_000_000
-#: A shard with more segments than this is compacted by the next process hashing its root.
+#: A shard with this many segments is compacted by the next process hashing its root.
 COMPACT_AFTER = 8
 #: Temp files older than this were left by a killed writer and are removed at compaction.
 _STALE_TEMP_NS = 3600 * 1_000_000_000
@@ -112,9 +112,8 @@ def default_cache_dir() -> Path:
 
 
 def _shard_name(root: str, algorithm: str) -> str:
-    return hashlib.sha256(f"{algorithm}\0{root}".encode("utf-8", "surrogateescape")).hexdigest()[
-        :32
-    ]
+    identity = f"{algorithm}\0{root}".encode("utf-8", "surrogateescape")
+    return hashlib.sha256(identity).hexdigest()[:32]
 
 
 def _encode_segment(root: str, algorithm: str, entries: dict[str, Entry]) -> bytes:
