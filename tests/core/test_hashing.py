@@ -17,6 +17,7 @@ from flexlock.core._hashing import (
     available_algorithms,
     hash_manifest,
     hash_path,
+    hash_path_with_manifest,
     parse_manifest,
     tree_manifest,
 )
@@ -137,6 +138,11 @@ def test_manifest_lists_each_file_with_its_digest(tmp_path: Path) -> None:
 def test_directory_hash_is_hash_of_its_manifest(tmp_path: Path) -> None:
     data = _tree(tmp_path / "data", {"a": b"1", "b/c": b"2"})
     assert hash_manifest(tree_manifest(data)) == hash_path(data).hash
+
+
+def test_record_and_manifest_from_one_walk_match_the_separate_calls(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {"a": b"1", "b/c": b"2"})
+    assert (hash_path(data), tree_manifest(data)) == hash_path_with_manifest(data)
 
 
 def test_manifest_is_sorted_by_path_bytes_not_per_directory(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "available_algorithms",
     "hash_manifest",
     "hash_path",
+    "hash_path_with_manifest",
     "parse_manifest",
     "tree_manifest",
 ]
@@ -760,3 +761,27 @@ def tree_manifest(
         progress=progress,
     )
     return hashed.manifest()
+
+
+def hash_path_with_manifest(
+    path: str | os.PathLike[str],
+    *,
+    algorithm: str = "sha256",
+    excludes: Sequence[str] = DEFAULT_EXCLUDES,
+    use_cache: bool = True,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> tuple[DataRecord, str]:
+    """Return `hash_path(path)` and `tree_manifest(path)` from one walk of the data.
+
+    Arguments and errors are those of `hash_path`.
+    """
+    hashed = _hash_input(
+        path,
+        algorithm=algorithm,
+        excludes=excludes,
+        use_cache=use_cache,
+        workers=workers,
+        progress=progress,
+    )
+    return hashed.record(), hashed.manifest()
