@@ -28,16 +28,19 @@ def _run_with_site(site: Path, code: str) -> str:
 
 def test_unknown_name_lists_installed_ones_and_first_party_provider(tmp_path: Path) -> None:
     _fake_distribution(tmp_path, "pbs-exec", "[flexlock.executors]\npbs = pbs_exec:factory\n")
+    # Every first-party plugin may be installed here, so register one more that is not.
     out = _run_with_site(tmp_path, textwrap.dedent("""
         from flexlock.core import load_plugin, PluginError
+        from flexlock.core._plugins import _PROVIDERS
+        _PROVIDERS[("flexlock.executors", "lsf")] = "flexlock-lsf"
         try:
-            load_plugin("flexlock.executors", "slurm")
+            load_plugin("flexlock.executors", "lsf")
         except PluginError as e:
             print(e)
     """))
-    assert "'slurm'" in out
+    assert "'lsf'" in out
     assert "pbs" in out
-    assert "pip install flexlock-slurm" in out
+    assert "pip install flexlock-lsf" in out
 
 
 def test_plugin_is_loaded_by_name_only_and_cached(tmp_path: Path) -> None:

@@ -27,9 +27,11 @@ from flexlock.core._version import __version__
 if TYPE_CHECKING:
     from flexlock.core._debug import (
         debug_down,
+        debug_exception,
         debug_frames,
         debug_up,
         load_debug_locals,
+        save_failure_locals,
         unsafe_debug,
     )
     from flexlock.core._diff import RunDiff, diff_runs
@@ -48,14 +50,16 @@ if TYPE_CHECKING:
     )
     from flexlock.core._plugins import load_plugin, plugin_names
     from flexlock.core._registry import register_data, register_prev
-    from flexlock.core._runlock import Run, rerun_reason, runlock
+    from flexlock.core._runlock import Run, compute_id, rerun_reason, runlock
     from flexlock.core._runs import find_runs
     from flexlock.core._verify import VerifyReport, verify
 
 # public name -> private module that defines it
 _LAZY = {
     **dict.fromkeys(
-        ["debug_down", "debug_frames", "debug_up", "load_debug_locals", "unsafe_debug"], "_debug"
+        ["debug_down", "debug_exception", "debug_frames", "debug_up", "load_debug_locals",
+         "save_failure_locals", "unsafe_debug"],
+        "_debug",
     ),
     **dict.fromkeys(["RunDiff", "diff_runs"], "_diff"),
     "capture_repo": "_git",
@@ -68,7 +72,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["load_plugin", "plugin_names"], "_plugins"),
     **dict.fromkeys(["register_data", "register_prev"], "_registry"),
-    **dict.fromkeys(["Run", "rerun_reason", "runlock"], "_runlock"),
+    **dict.fromkeys(["Run", "compute_id", "rerun_reason", "runlock"], "_runlock"),
     "find_runs": "_runs",
     **dict.fromkeys(["VerifyReport", "verify"], "_verify"),
 }
@@ -110,7 +114,9 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "capture_repo",
+    "compute_id",
     "debug_down",
+    "debug_exception",
     "debug_frames",
     "debug_up",
     "diff_runs",
@@ -126,6 +132,7 @@ __all__ = [
     "register_data",
     "register_prev",
     "rerun_reason",
+    "save_failure_locals",
     "runlock",
     "unsafe_debug",
     "verify",

@@ -557,6 +557,10 @@ def runlock(
     run_options = RunOptions.from_kwargs(options)
     redactor = run_options.redactor
     plain = config_to_dict(config)
+    only_active = active_run() if config is None and runlock_path is None else None
+    if only_active is not None:
+        # `runlock(data=..., prevs=...)` inside a run started by @clicfg: amend that run.
+        runlock_path = only_active.path
     lock_file, save_dir = _resolve_lock_file(plain, runlock_path)
     extra = registered()
     data = [*data]
@@ -647,13 +651,6 @@ def _current_tree(record: RepoRecord) -> RepoRecord | GitError:
     return _capture_cache[key]
 
 
-def _relative_to(sheet: RunLock, given: str) -> Path:
-    path = Path(given)
-    if path.is_absolute() or sheet.env is None or not Path(sheet.env.cwd).is_dir():
-        return path
-    return Path(sheet.env.cwd) / path
-
-
 def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | None:
     """Say why the run at `path` (a save_dir or run.lock) must run again, or None if it is done.
 
@@ -663,6 +660,7 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     process, data hashes use the hash cache (a `stat` per unchanged file).
     """
     from flexlock.core._hashing import hash_path
+    from flexlock.core._verify import base_directories, resolve_recorded
 
     file = lock_path(path)
     if not file.exists():
@@ -671,6 +669,9 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
         sheet = load(file)
     except LockFileError as error:
         return f"unreadable run.lock: {error}"
+    # Relative paths resolve as `flexlock verify` resolves them, so a moved or
+    # pulled project is judged the same way by both.
+    bases = base_directories(sheet, file)
     if sheet.status != "succeeded":
         return "last run failed" if sheet.status == "failed" else "last run did not finish"
     if config is not None:
@@ -691,7 +692,7 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     for key, data_record in sheet.data.items():
         algorithm = data_record.hash.partition(":")[0]
         try:
-            now = hash_path(_relative_to(sheet, key), algorithm=algorithm, use_cache=True)
+            now = hash_path(resolve_recorded(key, bases), algorithm=algorithm, use_cache=True)
         except FlexLockError:
             return f"data changed: {key} (no longer readable)"
         if now.hash != data_record.hash:
@@ -700,7 +701,7 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     ids = {}
     for key, prev in sheet.prevs.items():
         try:
-            upstream = load(_relative_to(sheet, prev.path))
+            upstream = load(resolve_recorded(prev.path, bases))
         except LockFileError:
             return f"upstream {key} changed (its run.lock is gone)"
         if upstream.id != prev.id or upstream.status != "succeeded":
