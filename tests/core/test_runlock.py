@@ -148,6 +148,20 @@ def test_nested_call_amends_the_active_run(project: Path) -> None:
     assert "succeeded" == load("results/a").status
 
 
+def test_bare_nested_call_amends_the_only_active_run(project: Path) -> None:
+    upstream = _run_ok("results/prep")
+    with runlock(Config(save_dir="results/a"), repos=["."]) as outer:
+        inner = runlock(data=["data/train.csv"], prevs=[upstream.parent])
+        assert inner is outer
+    sheet = load("results/a")
+    assert (["data/train.csv"], 1) == (list(sheet.data), len(sheet.prevs))
+
+
+def test_bare_call_without_an_active_run_names_the_fix(project: Path) -> None:
+    with pytest.raises(ConfigError, match="save_dir"):
+        runlock(data=["data/train.csv"])
+
+
 def test_nested_with_block_does_not_finish_the_outer_run(project: Path) -> None:
     with runlock(Config(save_dir="results/a"), repos=["."]) as outer:
         with runlock(Config(save_dir="results/a"), data=["data/train.csv"]):
