@@ -59,7 +59,7 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, check=False, env=bytecode_env(cwd)
+        command, cwd=cwd, capture_output=True, text=True, check=False, env=bytecode_env(cwd.parent)
     )
     wall = time.perf_counter() - start
     if result.returncode != 0:
@@ -82,12 +82,15 @@ def _git(repo: Path, *args: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=1000, help="number of tasks (default 1000)")
     args = parser.parse_args()
     n = args.tasks
     python = sys.executable
     with tempfile.TemporaryDirectory() as temp:
-        root = Path(temp)
+        # The repository is a subdirectory: the .pyc cache (in the temp dir) must not be
+        # part of the recorded code, or each new .pyc would count as a code change.
+        root = Path(temp) / "repo"
+        root.mkdir()
         (root / "process.py").write_text(SCRIPT)
         (root / ".gitignore").write_text("results/\n")
         _git(root, "init", "-q", "-b", "main")
