@@ -469,20 +469,3 @@ def test_no_progress_line_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stderr == ""
-
-
-def test_hashing_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
-    import gc
-
-    (tmp_path / "f").write_bytes(b"x")
-    states = []
-    try:
-        for enabled in (True, False):
-            gc.enable() if enabled else gc.disable()
-            hash_path(tmp_path / "f")
-            with pytest.raises(HashError):
-                hash_path(tmp_path / "missing")
-            states.append(gc.isenabled())
-    finally:
-        gc.enable()
-    assert [True, False] == states

@@ -241,11 +241,11 @@ class CacheShard:
 
 def _write_segment(directory: Path, data: bytes) -> None:
     """Publish `data` as a new segment: temp file, then an atomic rename to a unique name."""
-    import secrets
-    import socket
-
     directory.mkdir(parents=True, exist_ok=True)
-    unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    # os.uname/os.urandom rather than socket/secrets: their imports cost a fresh process
+    # more than the whole write of a one-entry segment.
+    host = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
+    unique = f"{host}-{os.getpid()}-{os.urandom(4).hex()}"
     temp = directory / f"{_TEMP_PREFIX}{unique}"
     try:
         with temp.open("xb") as stream:

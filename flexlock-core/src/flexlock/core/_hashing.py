@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-import gc
 import hashlib
 import operator
 import os
@@ -544,23 +543,16 @@ def _hash_input(
     factory = _hasher_factory(algorithm)
     exclude = _Excludes(excludes)
     started_ns = time.time_ns()
-    # Loading the cache and walking allocate a few tuples per file and no reference cycles;
-    # the cyclic GC would only re-scan them over and over (~8% of a warm 100k-file run).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    meter = None
+    kind, info = _classify(path)
+    shard = CacheShard.open(f"{kind}:{os.path.abspath(path)}", algorithm) if use_cache else None
+    found: list[_File] = []
+    meter = _Progress(path, sys.stderr, found) if _wants_progress(progress) else None
     try:
-        kind, info = _classify(path)
-        shard = CacheShard.open(f"{kind}:{os.path.abspath(path)}", algorithm) if use_cache else None
-        found: list[_File] = []
-        meter = _Progress(path, sys.stderr, found) if _wants_progress(progress) else None
         files = _collect(path, kind, info, exclude, found=found)
         digests = _digest_files(
             files, factory, shard=shard, started_ns=started_ns, workers=workers, meter=meter
         )
     finally:
-        if gc_was_enabled:
-            gc.enable()
         if meter is not None:
             meter.close()
     return _Hashed(kind, files, digests, algorithm)
