@@ -134,6 +134,13 @@ def build_parser(prog: str, config_class: type, description: str | None) -> argp
         action="store_true",
         help="print the merged config as YAML (changes from defaults marked) and exit",
     )
+    _flag(
+        config,
+        "resume",
+        action="store_true",
+        help="skip the run if its save_dir already holds a succeeded run with this config and "
+        "unchanged code, data and upstream runs (task lists always do this; --force reruns)",
+    )
     tasks = parser.add_argument_group("task lists")
     _flag(
         tasks,
@@ -465,9 +472,9 @@ class CliFunction(Generic[R]):
                 raise ConfigError(
                     f"--{flag} applies to task lists; add --tasks FILE or --sweep KEY=V1,V2"
                 )
-        return self._run_single(tree, print_config=args.print_config)
+        return self._run_single(tree, print_config=args.print_config, resume=args.resume)
 
-    def _run_single(self, tree: ConfigTree, *, print_config: bool) -> int:
+    def _run_single(self, tree: ConfigTree, *, print_config: bool, resume: bool = False) -> int:
         from flexlock.cli._config import to_plain
         from flexlock.cli._runner import build_resolved, execute
         from flexlock.core._registry import clear
@@ -481,15 +488,31 @@ class CliFunction(Generic[R]):
         save_dir = _save_dir_of(instance)
         # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
         plain = to_plain(instance) if save_dir else {}
+        if resume and save_dir:
+            from flexlock.core._runlock import rerun_reason
+
+            reason = rerun_reason(save_dir, config=instance)
+            if reason is None:
+                print(f"{self._prog()}: {save_dir} is up to date, skipped (drop --resume to rerun)",
+                      file=sys.stderr)
+                return 0
+            print(f"{self._prog()}: running {save_dir}: {reason}", file=sys.stderr)
         repos = script_repos(self.function) if save_dir else None
         try:
             execute(self.function, instance, plain, save_dir, repos=repos, capture=False)
         except FlexLockError:
             raise
-        except Exception:
+        except Exception as error:
             import traceback
 
+            from flexlock.cli._runner import save_locals
+            from flexlock.core._debug import debug_exception
+
             traceback.print_exc()
+            # The failure ends here as exit code 1, so an outer @unsafe_debug never sees it:
+            # inject/pdb (FLEXLOCK_DEBUG) and keep the frame's variables next to the sheet now.
+            save_locals(error, save_dir)
+            debug_exception(error)
             sheet = f"; run sheet: {Path(save_dir) / 'run.lock'}" if save_dir else ""
             print(f"{self._prog()}: the run failed{sheet}", file=sys.stderr)
             return 1

@@ -231,20 +231,18 @@ class TaskRunner:
         except KeyboardInterrupt:
             raise  # the executor stops; the sheet was finalised `failed` by runlock
         except Exception as error:
-            _save_locals(error, task.save_dir)
+            save_locals(error, task.save_dir)
             return TaskResult(
                 task=task, status="failed", error=error_summary(error), log_paths=log_paths
             )
         return TaskResult(task=task, status="succeeded", log_paths=log_paths)
 
 
-def _save_locals(error: BaseException, save_dir: str | None) -> None:
+def save_locals(error: BaseException, save_dir: str | None) -> None:
     """Keep the failing frame's variables for `flexlock debug` when FLEXLOCK_DEBUG is set."""
-    if not os.environ.get("FLEXLOCK_DEBUG") or save_dir is None:
-        return
-    try:
-        from flexlock.core._debug import save_failure_locals  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+    from flexlock.core._debug import debug_enabled, save_failure_locals
+
+    if save_dir is None or not debug_enabled():
         return
     with contextlib.suppress(Exception):  # debugging aids must never mask the real failure
         save_failure_locals(error, Path(save_dir))

@@ -5,7 +5,8 @@
 
 from flexlock.core._version import __version__
 from flexlock.mlflow._lock import LoggedRun, mlflow_lock, reconcile
-from flexlock.mlflow._query import active_filter, active_run_for, active_runs
+from flexlock.mlflow._query import active_filter, active_run_for, active_runs, runs_for
+from flexlock.mlflow._sheet import logical_run_key
 
 __all__ = [
     "LoggedRun",
@@ -13,6 +14,8 @@ __all__ = [
     "active_filter",
     "active_run_for",
     "active_runs",
+    "logical_run_key",
     "mlflow_lock",
     "reconcile",
+    "runs_for",
 ]
