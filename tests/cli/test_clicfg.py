@@ -264,6 +264,55 @@ def test_failing_main_exits_1_and_sheet_failed(workdir: Path) -> None:
     )
 
 
+def test_resume_skips_an_up_to_date_single_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert recorded.cli(["-o", "param", "3"]) == 0
+    first = load(workdir / "results/p3/run.lock").created
+    capsys.readouterr()
+    assert recorded.cli(["-o", "param", "3", "--resume"]) == 0
+    assert "up to date, skipped" in capsys.readouterr().err
+    assert load(workdir / "results/p3/run.lock").created == first
+
+
+def test_resume_reruns_a_failed_run_and_says_why(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert recorded.cli(["-o", "param", "-1"]) == 1
+    Path(workdir / "results/p-1").rename(workdir / "results/p4")
+    capsys.readouterr()
+    assert recorded.cli(["-o", "param", "4", "--resume"]) == 0
+    assert "last run failed" in capsys.readouterr().err
+    assert load(workdir / "results/p4/run.lock").status == "succeeded"
+
+
+def test_failed_single_run_saves_locals_when_debugging(workdir: Path) -> None:
+    from flexlock.core._debug import load_debug_locals
+
+    (workdir / "process.py").write_text(textwrap.dedent("""
+        import attrs
+        from flexlock.cli import clicfg
+
+        @attrs.define
+        class Config:
+            param: int = 1
+            save_dir: str = "results/p${param}"
+
+        @clicfg(config_class=Config)
+        def main(cfg):
+            ratio = 1 / (cfg.param - cfg.param)
+
+        if __name__ == "__main__":
+            main(Config())
+    """))
+    env = {**os.environ, "FLEXLOCK_DEBUG": "1"}
+    result = subprocess.run([sys.executable, "process.py", "-o", "param", "5"], cwd=workdir, env=env,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 1, result.stderr
+    loaded = load_debug_locals(workdir / "results/p5", namespace={})
+    assert loaded["cfg"].param == 5
+
+
 def test_python_call_returns_result_and_records(workdir: Path) -> None:
     assert recorded(Recorded(param=2)) == "done"
     assert load(workdir / "results/p2/run.lock").status == "succeeded"
