@@ -81,6 +81,10 @@ def test_reserved_sbatch_option_is_refused() -> None:
         slurm_config({"additional_parameters": {"array": "0-3"}})
 
 
+def test_without_signal_delay_the_warning_signal_is_harmless() -> None:
+    assert {"signal": "URG@90"} == slurm_config({}).to_submitit()["additional_parameters"]
+
+
 def test_single_setup_line_becomes_a_list() -> None:
     assert slurm_config({"setup": "module load cuda"}).setup == ("module load cuda",)
 

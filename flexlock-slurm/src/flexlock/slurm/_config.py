@@ -155,7 +155,8 @@ class SlurmConfig:
         setup: shell lines run in the batch script before the task (module loads, ...).
         additional_parameters: any other sbatch option, `{mail_type: END}` -> `--mail-type=END`.
         job_name: Slurm job name (`--job-name`).
-        signal_delay_s: seconds before the time limit at which Slurm warns the job (USR2).
+        signal_delay_s: ask Slurm to send USR2 this many seconds before the time limit
+            (logged in the job's stderr); unset, no warning signal is sent.
         log_dir: where job scripts, logs and result files go (must be on a shared filesystem).
         max_array_size: split arrays into at most this many tasks (the cluster's
             `MaxArraySize` always applies too).
@@ -212,8 +213,16 @@ class SlurmConfig:
             )
         if self.setup:
             parameters["setup"] = list(self.setup)
-        if self.additional_parameters:
-            parameters["additional_parameters"] = dict(self.additional_parameters)
+        additional = dict(self.additional_parameters)
+        if self.signal_delay_s is None:
+            # submitit always asks Slurm for a USR2 warning before the time limit, and
+            # Slurm may send it up to 60 s early: with a short limit it can arrive while
+            # the job's Python is still starting, before any handler exists, and USR2's
+            # default action kills the task (exit 140, state FAILED instead of TIMEOUT).
+            # Unless the user asks for the warning, it is SIGURG, ignored by default.
+            additional["signal"] = "URG@90"
+        if additional:
+            parameters["additional_parameters"] = additional
         return parameters
 
 

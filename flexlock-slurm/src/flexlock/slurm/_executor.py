@@ -38,6 +38,9 @@ __all__ = ["SlurmExecutor", "Submission", "slurm_executor"]
 # A job Slurm calls finished may still be writing its result file (and a shared
 # filesystem may show it late): wait this long before reporting "no result".
 _RESULT_GRACE_S = 20.0
+# A failed result is held back this long for Slurm's final state of its job (a job
+# stopped by SIGTERM may stay COMPLETING for a while on a busy node).
+_SETTLE_S = 60.0
 # A job that neither sacct nor squeue knows for this long has vanished.
 _VANISHED_S = 180.0
 
@@ -258,7 +261,9 @@ class SlurmExecutor:
                 f"  cancel:  scancel {ids}",
                 "  each task writes its run.lock (status running/succeeded/failed) in its save_dir",
             ]
-        print("\n".join(lines), file=self.stream, flush=True)
+        # On a terminal, start from a clean line: the CLI may have drawn its own status line.
+        clear = "\r\x1b[2K" if self.stream.isatty() else ""
+        print(clear + "\n".join(lines), file=self.stream, flush=True)
 
     def wait(self, submissions: Sequence[Submission]) -> Iterator[TaskResult]:
         """Yield a `TaskResult` per submission as each job finishes (any order)."""
@@ -293,7 +298,7 @@ class SlurmExecutor:
                     next_query = now + (1.0 if settling else interval)
                     for job_id, (result, since) in list(settling.items()):
                         state = states.get(job_id)
-                        if state in FINAL_STATES or now - since > _RESULT_GRACE_S:
+                        if state in FINAL_STATES or now - since > _SETTLE_S:
                             del settling[job_id]
                             counts["failed"] += 1
                             yield _with_state(result, state)
@@ -443,8 +448,8 @@ class SlurmExecutor:
 
 def _with_state(result: TaskResult, state: str | None) -> TaskResult:
     """Add Slurm's final state to a result; name it in the error when Slurm stopped the job."""
-    if state not in FINAL_STATES:
-        return result
+    if state not in FINAL_STATES or state == "COMPLETED":
+        return result  # COMPLETED says nothing the task's own status does not
     result = attrs.evolve(result, details={**dict(result.details), "state": state})
     if result.status != "failed" or state not in _STATE_HINTS or state == "FAILED":
         return result
