@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from flexlock.core._lockfile import load
 
+from flexlock.core._lockfile import load
 from tests._helpers import git
 
 pytestmark = [pytest.mark.slurm]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flexlock.core._errors import ConfigError
 from flexlock.slurm._config import SlurmConfig, parse_time, slurm_config
 from flexlock.slurm._executor import slurm_executor

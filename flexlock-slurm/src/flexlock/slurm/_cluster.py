@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 
 import attrs
+
 from flexlock.core._errors import ConfigError
 
 __all__ = [

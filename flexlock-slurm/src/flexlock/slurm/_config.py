@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from flexlock.core._errors import ConfigError
 
 __all__ = ["SlurmConfig", "parse_time", "slurm_config"]

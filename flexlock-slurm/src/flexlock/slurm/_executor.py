@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import attrs
+
 from flexlock.cli._executor import Task, TaskResult, TaskRunner
 from flexlock.core._errors import ConfigError, FlexLockError
 from flexlock.slurm._cluster import (

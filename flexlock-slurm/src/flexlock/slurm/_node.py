@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from flexlock.cli._executor import Task, TaskResult, TaskRunner
 
 __all__ = ["MainModule", "NodeCall", "SlurmTermination", "link_logs", "pickle_runner"]
