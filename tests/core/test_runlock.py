@@ -315,6 +315,17 @@ def test_unignored_save_dir_in_the_repo_is_left_out_of_the_code(project: Path) -
     assert first == load(_run_ok("results/a")).id  # its own outputs do not change its code
 
 
+def test_other_runs_in_unignored_dirs_are_left_out_of_the_code(project: Path) -> None:
+    (project / ".gitignore").write_text("data/\n")
+    _run_ok("results/task=1")
+    _run_ok("results/task=2")  # a sibling task: its outputs are not task 1's code
+    (project / "results" / "task=2" / "model.bin").write_bytes(b"weights")
+    assert rerun_reason("results/task=1", Config(save_dir="results/task=1")) is None
+    (project / "train.py").write_text("print('changed code')\n")
+    clear_capture_cache()  # captures are cached per process
+    assert "code changed in ." == rerun_reason("results/task=1", Config(save_dir="results/task=1"))
+
+
 # -- rerun_reason ------------------------------------------------------------------
 
 

@@ -356,12 +356,12 @@ def current_lock(
     bases = base_directories(lock, lock_path, base)
     code = {}
     if lock.code:
-        from flexlock.core._git import capture_repo
+        from flexlock.core._runlock import recapture
 
         for key, repo in lock.code.items():
             root = repo.root if Path(repo.root).is_dir() else resolve_recorded(key, bases)
             try:
-                code[key] = capture_repo(root, include=repo.include, exclude=repo.exclude)
+                code[key] = recapture(repo, root)
             except FlexLockError:
                 continue
     data = {}

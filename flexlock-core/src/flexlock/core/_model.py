@@ -63,6 +63,8 @@ class RepoRecord:
     skipped: tuple[SkippedFile, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # run directories inside the repo (not ignored) that were left out of `tree`
+    outputs: tuple[str, ...] = ()
     submodules: dict[str, RepoRecord] = attrs.field(factory=dict)
 
 

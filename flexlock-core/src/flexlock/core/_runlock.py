@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -59,6 +60,7 @@ __all__ = [
     "active_run",
     "compute_id",
     "manifest_path",
+    "recapture",
     "rerun_reason",
     "runlock",
 ]
@@ -169,31 +171,46 @@ def _repo_key(root: Path) -> str:
     return os.path.relpath(root) if root.is_absolute() else str(root)
 
 
-def _outputs_in_code(record: RepoRecord, save_dir: Path | None) -> str | None:
-    """Return `save_dir` relative to the repo root if the capture recorded files under it.
+def _outputs_in_code(record: RepoRecord, save_dir: Path | None, *, warn: bool = True) -> list[str]:
+    """Return run directories the capture recorded as code, relative to the repo root.
 
-    A save_dir inside the repo that git does not ignore would make the run's own
-    outputs (its earlier run.lock included) part of its code, so every rerun would
-    see "code changed". Reading the capture's status lines costs no extra git call.
+    Run outputs inside the repo that git does not ignore would be part of the
+    code: this run's own save_dir (its earlier run.lock included) and other runs'
+    directories, e.g. the sibling tasks of a task list sharing `results/`. Then
+    every rerun would see "code changed" and resume would never skip. So they
+    are left out: this save_dir, and every untracked directory holding a run.lock.
     """
-    if save_dir is None:
-        return None
-    try:
-        relative = save_dir.resolve().relative_to(Path(record.root).resolve()).as_posix()
-    except ValueError:
-        return None
-    prefix = f"{relative}/"
-    paths = [line[3:] for line in record.changes] + [skipped.path for skipped in record.skipped]
-    if relative == "." or not any(path.startswith(prefix) for path in paths):
-        return None
-    _warn(
-        "flexlock: save_dir %s is inside the git repository %s and not ignored; it is left out "
-        "of the recorded code (add '%s/' to .gitignore to make this explicit)",
-        save_dir,
-        record.root,
-        relative,
+    untracked = [line[3:] for line in record.changes if line.startswith("??")]
+    untracked += [skipped.path for skipped in record.skipped]
+    if not untracked:
+        return []
+    root = Path(record.root).resolve()
+    outputs = []
+    if save_dir is not None:
+        try:
+            relative = save_dir.resolve().relative_to(root).as_posix()
+        except ValueError:
+            relative = "."
+        if relative != "." and any(path.startswith(f"{relative}/") for path in untracked):
+            outputs.append(relative)
+    # One git call finds other runs' sheets, even when the change list was capped.
+    listing = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--others", "--exclude-standard", "--",
+         ":(glob)**/run.lock"],
+        capture_output=True, check=False,
     )
-    return relative
+    for name in os.fsdecode(listing.stdout).split("\0"):
+        parent = name.rpartition("/")[0]
+        if parent and not any(parent == o or parent.startswith(f"{o}/") for o in outputs):
+            outputs.append(parent)
+    if outputs and warn:
+        _warn(
+            "flexlock: run directories inside the git repository %s are not ignored (%s); they "
+            "are left out of the recorded code (add them to .gitignore to make this explicit)",
+            record.root,
+            ", ".join(outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else ""),
+        )
+    return outputs
 
 
 def _capture_repos(
@@ -229,13 +246,16 @@ def _capture_repos(
             exclude=options.exclude,
         )
         outputs = _outputs_in_code(record, save_dir)
-        if outputs is not None:
+        if outputs:
             record = capture_repo(
                 Path(repo),
                 size_limit=options.size_limit,
                 include=options.include,
-                exclude=(*options.exclude, outputs),
+                exclude=(*options.exclude, *outputs),
             )
+            # Kept apart from the user's excludes: which run directories exist changes
+            # from run to run, and rerun_reason recomputes them (see _current_tree).
+            record = attrs.evolve(record, exclude=tuple(options.exclude), outputs=tuple(outputs))
         if record.root in roots:
             continue  # the same checkout given twice (e.g. '.' and the script's default)
         roots.add(record.root)
@@ -638,17 +658,34 @@ _capture_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], RepoRecord | 
 
 def _current_tree(record: RepoRecord) -> RepoRecord | GitError:
     """Capture `record`'s repo now, once per process (many runs share one checkout)."""
-    from flexlock.core._git import capture_repo
 
     key = (record.root, tuple(record.include), tuple(record.exclude))
     if key not in _capture_cache:
         try:
-            _capture_cache[key] = capture_repo(
-                Path(record.root), include=record.include, exclude=record.exclude
-            )
+            _capture_cache[key] = recapture(record)
         except GitError as error:
             _capture_cache[key] = error
     return _capture_cache[key]
+
+
+def recapture(record: RepoRecord, root: PathLike | None = None) -> RepoRecord:
+    """Capture `record`'s repo (at `root`, default its recorded root) as runlock captured it.
+
+    Same include/exclude pathspecs; the run directories that exist now are left
+    out, as the run left out those of its time, so `tree` compares like for like.
+
+    Raises:
+        GitError: the repo cannot be captured.
+    """
+    from flexlock.core._git import capture_repo
+
+    where = Path(root if root is not None else record.root)
+    current = capture_repo(where, include=record.include, exclude=record.exclude)
+    outputs = _outputs_in_code(current, None, warn=False)
+    if outputs:
+        current = capture_repo(where, include=record.include, exclude=(*record.exclude, *outputs))
+        current = attrs.evolve(current, exclude=record.exclude, outputs=tuple(outputs))
+    return current
 
 
 def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | None:

@@ -485,7 +485,7 @@ def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Pat
 
 def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
     from flexlock.core._errors import GitError
-    from flexlock.core._git import capture_repo
+    from flexlock.core._runlock import recapture
 
     root = Path(record.root)
     if not root.is_dir():
@@ -499,7 +499,7 @@ def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
             detail=f"repository not found at {record.root} nor {root}",
         )
     try:
-        current = capture_repo(root, include=record.include, exclude=record.exclude)
+        current = recapture(record, root)
     except GitError as error:
         return CodeCheck(name, str(root), "unreadable", record.tree, detail=str(error))
     problems = _repo_differences(record, current)
