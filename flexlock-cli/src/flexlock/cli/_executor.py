@@ -54,7 +54,11 @@ TaskRunner = Callable[[Task], TaskResult]
 
 
 class Executor(Protocol):
-    """Runs tasks somewhere and reports each result as it finishes."""
+    """Runs tasks somewhere and reports each result as it finishes.
+
+    An executor that shows its own live progress line sets a class attribute
+    `draws_progress = True`; the CLI then keeps its own line off the terminal.
+    """
 
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
         """Run every task with `run_task`, yielding results as they finish."""

@@ -426,6 +426,9 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     repos = script_repos(decorated.function) if any(t.save_dir for t in pending) else None
     runner = TaskRunner(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
     progress = Progress(len(pending), parallel)
+    # An executor that draws its own live line (e.g. slurm's pending/running counts) keeps
+    # the terminal: two lines redrawn in place would overwrite each other.
+    progress.enabled = progress.enabled and not getattr(executor, "draws_progress", False)
     reported: set[int] = set()
     interrupted = stopped = False
     started = time.time() - 1.0  # sheets written by this run have a later mtime

@@ -7,5 +7,13 @@ flexlock.slurm` does not import submitit.
 from flexlock.core._version import __version__
 from flexlock.slurm._config import SlurmConfig, slurm_config
 from flexlock.slurm._executor import SlurmExecutor, slurm_executor
+from flexlock.slurm._node import SlurmTermination
 
-__all__ = ["SlurmConfig", "SlurmExecutor", "__version__", "slurm_config", "slurm_executor"]
+__all__ = [
+    "SlurmConfig",
+    "SlurmExecutor",
+    "SlurmTermination",
+    "__version__",
+    "slurm_config",
+    "slurm_executor",
+]
