@@ -1,4 +1,4 @@
-"""Test matrix: Python 3.10-3.13 x install sets (core, cli, all), from built wheels; lint; typecheck.
+"""Test matrix: Python 3.10-3.13 x install sets (core, cli, all) from built wheels; lint; types.
 
 Interpreters come from pyenv (never downloaded). `nox -s "tests-3.11(all)"` runs one cell.
 """
@@ -26,7 +26,9 @@ def _build_wheels(session: nox.Session, names: list[str]) -> list[str]:
     out = Path(session.create_tmp()) / "wheels"
     session.install("build")
     for name in names:
-        session.run("python", "-m", "build", "--wheel", "--outdir", str(out), str(ROOT / name), silent=True)
+        session.run(
+            "python", "-m", "build", "--wheel", "--outdir", str(out), str(ROOT / name), silent=True
+        )
     return [str(next(out.glob(f"{name.replace('-', '_')}-*.whl"))) for name in names]
 
 
@@ -39,10 +41,17 @@ def tests(session: nox.Session, install_set: str) -> None:
     if install_set == "all":
         session.install("-r", str(ROOT / "requirements-test.txt"))
     else:
-        session.install("pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ipython>=8.12", "cloudpickle>=3.0")
+        session.install(
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "ipython>=8.12",
+            "cloudpickle>=3.0",
+        )
     # Run from the tests' parent but import flexlock from the wheels, never from src/.
-    session.run("python", "-m", "pytest", *session.posargs,
-                env={"FLEXLOCK_INSTALL_SET": install_set})
+    session.run(
+        "python", "-m", "pytest", *session.posargs, env={"FLEXLOCK_INSTALL_SET": install_set}
+    )
 
 
 @nox.session(python="3.11")
@@ -56,15 +65,37 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every distribution."""
-    session.install("mypy", "types-PyYAML", "-e", "./flexlock-core", "-e", "./flexlock-cli",
-                    "-e", "./flexlock-mlflow", "-e", "./flexlock-slurm")
-    session.run("mypy", "flexlock-core/src", "flexlock-cli/src", "flexlock-mlflow/src", "flexlock-slurm/src")
+    session.install(
+        "mypy",
+        "types-PyYAML",
+        "-e",
+        "./flexlock-core",
+        "-e",
+        "./flexlock-cli",
+        "-e",
+        "./flexlock-mlflow",
+        "-e",
+        "./flexlock-slurm",
+    )
+    session.run(
+        "mypy", "flexlock-core/src", "flexlock-cli/src", "flexlock-mlflow/src", "flexlock-slurm/src"
+    )
 
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Run every benchmark; results go to benchmarks/results/."""
-    session.install("-e", "./flexlock-core", "-e", "./flexlock-cli", "-e", "./flexlock-mlflow",
-                    "-e", "./flexlock-slurm", "-r", str(ROOT / "requirements-test.txt"))
+    session.install(
+        "-e",
+        "./flexlock-core",
+        "-e",
+        "./flexlock-cli",
+        "-e",
+        "./flexlock-mlflow",
+        "-e",
+        "./flexlock-slurm",
+        "-r",
+        str(ROOT / "requirements-test.txt"),
+    )
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)

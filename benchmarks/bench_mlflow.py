@@ -136,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, root: Path, url: str) -> int:
     """Time every variant against the server at `url`, interleaved."""
     os.environ["MLFLOW_TRACKING_URI"] = url
-    from flexlock.mlflow._lock import mlflow_lock
     from mlflow import MlflowClient
     from mlflow.entities import Param
+
+    from flexlock.mlflow._lock import mlflow_lock
 
     client = MlflowClient()
     experiment = f"bench-{uuid.uuid4().hex[:8]}"

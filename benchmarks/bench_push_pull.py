@@ -1,4 +1,4 @@
-"""Push then pull of a 3-stage lineage with N small files, vs a plain `rclone copy` of the same files.
+"""Push then pull of a 3-stage lineage of N small files vs a plain `rclone copy` of them.
 
     python benchmarks/bench_push_pull.py [--files 10000]
 
@@ -23,15 +23,23 @@ RESULTS = Path(__file__).parent / "results" / "push_pull.md"
 
 
 def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def _make_lineage(root: Path, n_files: int) -> Path:
     from flexlock.core import EnvRecord, PrevRecord, RepoRecord, RunLock, dump
     from flexlock.core._hashing import hash_path
 
-    os.environ.update({"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-                       "GIT_COMMITTER_EMAIL": "b@b"})
+    os.environ.update(
+        {
+            "GIT_AUTHOR_NAME": "b",
+            "GIT_AUTHOR_EMAIL": "b@b",
+            "GIT_COMMITTER_NAME": "b",
+            "GIT_COMMITTER_EMAIL": "b@b",
+        }
+    )
     _git(root, "init", "-q", "--bare", "origin.git")
     work = root / "work"
     work.mkdir()
@@ -40,9 +48,15 @@ def _make_lineage(root: Path, n_files: int) -> Path:
     _git(work, "add", ".")
     _git(work, "commit", "-q", "-m", "c")
     _git(work, "remote", "add", "origin", str(root / "origin.git"))
-    repo = RepoRecord(root=str(work), commit=_git(work, "rev-parse", "HEAD"), branch="main", remote=None,
-                      dirty=False, tree=_git(work, "rev-parse", "HEAD^{tree}"),
-                      snapshot=_git(work, "rev-parse", "HEAD"))
+    repo = RepoRecord(
+        root=str(work),
+        commit=_git(work, "rev-parse", "HEAD"),
+        branch="main",
+        remote=None,
+        dirty=False,
+        tree=_git(work, "rev-parse", "HEAD^{tree}"),
+        snapshot=_git(work, "rev-parse", "HEAD"),
+    )
     data = work / "data"
     for index in range(n_files):
         sub = data / f"{index // 1000:03d}"
@@ -54,12 +68,22 @@ def _make_lineage(root: Path, n_files: int) -> Path:
         save_dir.mkdir(parents=True)
         (save_dir / "out.txt").write_text(stage)
         lock = RunLock(
-            id="sha256:" + hashlib.sha256(stage.encode()).hexdigest(), status="succeeded",
-            created="2026-11-27T00:00:00Z", save_dir=f"results/{stage}", code={".": repo},
+            id="sha256:" + hashlib.sha256(stage.encode()).hexdigest(),
+            status="succeeded",
+            created="2026-11-27T00:00:00Z",
+            save_dir=f"results/{stage}",
+            code={".": repo},
             data={"data": hash_path(data)} if stage == "prepare" else {},
-            prevs={} if prev is None else {f"results/{prev[0]}": PrevRecord(
-                id=prev[1].id, path=f"results/{prev[0]}/run.lock", lock=prev[1])},
-            env=EnvRecord(python="", implementation="", platform="", hostname="", user="", cwd=str(work)),
+            prevs={}
+            if prev is None
+            else {
+                f"results/{prev[0]}": PrevRecord(
+                    id=prev[1].id, path=f"results/{prev[0]}/run.lock", lock=prev[1]
+                )
+            },
+            env=EnvRecord(
+                python="", implementation="", platform="", hostname="", user="", cwd=str(work)
+            ),
         )
         dump(lock, save_dir / "run.lock")
         prev = (stage, lock)
@@ -76,24 +100,44 @@ def main() -> None:
         root = Path(scratch)
         work = _make_lineage(root, args.files)
         started = time.perf_counter()
-        subprocess.run(["rclone", "copy", str(work / "data"), f"store:{root}/plain/data"], check=True)
+        subprocess.run(
+            ["rclone", "copy", str(work / "data"), f"store:{root}/plain/data"], check=True
+        )
         subprocess.run(["rclone", "copy", str(work / "data"), str(root / "plain-back")], check=True)
         plain = time.perf_counter() - started
         started = time.perf_counter()
-        out = subprocess.run([*flexlock, "push", "results/evaluate", "--data-remote", f"store:{root}/remote"],
-                             cwd=work, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [*flexlock, "push", "results/evaluate", "--data-remote", f"store:{root}/remote"],
+            cwd=work,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         pushed = time.perf_counter() - started
         tag = out.split("flexlock pull ")[1].split()[0]
         started = time.perf_counter()
-        subprocess.run([*flexlock, "pull", tag, "--data-remote", f"store:{root}/remote", "--into",
-                        str(root / "restored"), "--repo", str(root / "origin.git")], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                *flexlock,
+                "pull",
+                tag,
+                "--data-remote",
+                f"store:{root}/remote",
+                "--into",
+                str(root / "restored"),
+                "--repo",
+                str(root / "origin.git"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         pulled = time.perf_counter() - started
         shutil.rmtree(root / "restored")
     lines = [
         "# push + pull of a 3-stage lineage vs plain rclone copy (up + down)",
         "",
-        f"files: {args.files} x 512 B, local rclone remote; `python benchmarks/bench_push_pull.py --files {args.files}`",
+        f"files: {args.files} x 512 B, local rclone remote; "
+        f"`python benchmarks/bench_push_pull.py --files {args.files}`",
         "",
         "| what | seconds | ratio to plain rclone |",
         "|---|---|---|",

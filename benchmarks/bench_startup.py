@@ -27,7 +27,11 @@ CASES = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "import flexlock.core": [sys.executable, "-c", "import flexlock.core"],
     "import flexlock.cli": [sys.executable, "-c", "import flexlock.cli"],
-    "from flexlock.core import runlock": [sys.executable, "-c", "from flexlock.core import runlock"],
+    "from flexlock.core import runlock": [
+        sys.executable,
+        "-c",
+        "from flexlock.core import runlock",
+    ],
     "flexlock --help": [sys.executable, "-m", "flexlock.cli._main", "--help"],
 }
 
@@ -37,13 +41,20 @@ def _cpu_and_wall(command: list[str], env: dict[str, str]) -> tuple[float, float
     before = os.times()
     subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
     after = os.times()
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
     return cpu, time.perf_counter() - started
 
 
 def _importtime_total(env: dict[str, str]) -> float:
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import flexlock.core"], env=env,
-                         capture_output=True, text=True, check=True).stderr
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import flexlock.core"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     match = re.search(r"\|\s*(\d+) \| flexlock\.core\s*$", out, re.MULTILINE)
     return int(match.group(1)) / 1e6 if match else float("nan")
 
@@ -77,11 +88,16 @@ def main() -> None:
     for name in CASES:
         cpu = statistics.median(c for c, _ in samples[name])
         wall = statistics.median(w for _, w in samples[name])
-        lines.append(f"| `{name}` | {wall * 1e3:.1f} | {wall / base_wall:.2f} | {cpu * 1e3:.1f} | "
-                     f"{cpu / base_cpu:.2f} |")
+        lines.append(
+            f"| `{name}` | {wall * 1e3:.1f} | {wall / base_wall:.2f} | {cpu * 1e3:.1f} | "
+            f"{cpu / base_cpu:.2f} |"
+        )
     total = statistics.median(importtime)
-    lines += ["", f"`python -X importtime -c 'import flexlock.core'` cumulative for flexlock.core: "
-              f"{total * 1e3:.1f} ms = {total / base_wall:.2f}x the wall time of `python -c pass`"]
+    lines += [
+        "",
+        f"`python -X importtime -c 'import flexlock.core'` cumulative for flexlock.core: "
+        f"{total * 1e3:.1f} ms = {total / base_wall:.2f}x the wall time of `python -c pass`",
+    ]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,7 +1,7 @@
 """Write docs/cli-reference.md from the installed `flexlock` command's own help.
 
-    python scripts/gen_cli_reference.py          # rewrite the page
-    python scripts/gen_cli_reference.py --check  # exit 1 if the page is stale (used by the tests)
+python scripts/gen_cli_reference.py          # rewrite the page
+python scripts/gen_cli_reference.py --check  # exit 1 if the page is stale (used by the tests)
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def render() -> str:
         "# `flexlock` command reference",
         "",
         "Generated from the code by `python scripts/gen_cli_reference.py`; a test fails when this",
-        "page and the command disagree. `@clicfg` scripts have their own flags: see [cli.md](cli.md).",
+        "page and the command disagree. `@clicfg` scripts have their own flags: "
+        "see [cli.md](cli.md).",
         "",
         "```text",
         _help([]),

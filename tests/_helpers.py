@@ -28,11 +28,13 @@ def git(cwd: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def run_python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None,
-               check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run `python -c code` in a fresh interpreter of the test environment."""
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
-                          text=True, check=check)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=check
+    )
 
 
 def has_executable(name: str) -> bool:

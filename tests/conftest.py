@@ -10,7 +10,9 @@ from tests._helpers import git
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _hermetic_git(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No global/system git config, a fixed author, no signing, for every test."""
     home = tmp_path_factory.getbasetemp() / "git-home"
     home.mkdir(exist_ok=True)
@@ -65,7 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if wanted is None:
         return
     if wanted not in _PARTS_OF_SET:
-        raise pytest.UsageError(f"FLEXLOCK_INSTALL_SET={wanted!r}: expected one of {sorted(_PARTS_OF_SET)}")
+        raise pytest.UsageError(
+            f"FLEXLOCK_INSTALL_SET={wanted!r}: expected one of {sorted(_PARTS_OF_SET)}"
+        )
     missing = [part for part in _PARTS_OF_SET[wanted] if not installed(part)]
     if missing:
         raise pytest.UsageError(

@@ -31,8 +31,9 @@ def _needs(source: str) -> list[str]:
     return sorted(set(re.findall(r"flexlock\.(core|cli|mlflow|slurm)", source)))
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p)],
-                         ids=lambda p: str(p.relative_to(REPO_ROOT)))
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: str(p.relative_to(REPO_ROOT))
+)
 def test_python_blocks_of_page_run(page: Path, tmp_path: Path) -> None:
     import importlib.util
 
@@ -42,6 +43,12 @@ def test_python_blocks_of_page_run(page: Path, tmp_path: Path) -> None:
             pytest.skip(f"{page.name} uses flexlock-{part}, not installed in this install set")
     script = tmp_path / "page.py"
     script.write_text(source, encoding="utf-8")
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert 0 == result.returncode, f"{page.name}:\n{result.stdout}\n{result.stderr}"

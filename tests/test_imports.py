@@ -22,7 +22,9 @@ def _top_level(modules: set[str]) -> set[str]:
 
 def test_import_core_loads_no_plugin_and_no_heavy_library() -> None:
     loaded = _loaded_after("import flexlock.core")
-    assert set() == {m for m in loaded if m.startswith(("flexlock.cli", "flexlock.mlflow", "flexlock.slurm"))}
+    assert set() == {
+        m for m in loaded if m.startswith(("flexlock.cli", "flexlock.mlflow", "flexlock.slurm"))
+    }
     assert set() == _top_level(loaded) & set(HEAVY)
 
 
@@ -50,4 +52,8 @@ def test_every_public_core_name_resolves() -> None:
 
 def test_import_core_loads_only_what_is_used() -> None:
     loaded = _loaded_after("from flexlock.core import runlock")
-    assert set() == {m for m in loaded if m in {"flexlock.core._debug", "flexlock.core._verify", "flexlock.core._diff"}}
+    assert set() == {
+        m
+        for m in loaded
+        if m in {"flexlock.core._debug", "flexlock.core._verify", "flexlock.core._diff"}
+    }

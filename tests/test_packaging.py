@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from tests._helpers import REPO_ROOT
 
@@ -27,8 +27,11 @@ def _shared_version() -> str:
 def test_every_distribution_has_the_shared_version() -> None:
     version = _shared_version()
     versions = {"flexlock": _project(REPO_ROOT / "pyproject.toml")["version"]}
-    versions |= {f"flexlock-{p}": _project(REPO_ROOT / f"flexlock-{p}/pyproject.toml")["version"] for p in PARTS}
-    assert {name: version for name in versions} == versions
+    versions |= {
+        f"flexlock-{p}": _project(REPO_ROOT / f"flexlock-{p}/pyproject.toml")["version"]
+        for p in PARTS
+    }
+    assert dict.fromkeys(versions, version) == versions
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -36,7 +39,9 @@ def test_sibling_pins_are_exact_and_current(part: str) -> None:
     version = _shared_version()
     deps = _project(REPO_ROOT / f"flexlock-{part}/pyproject.toml")["dependencies"]
     siblings = [d for d in deps if d.startswith("flexlock")]
-    assert all(re.fullmatch(r"flexlock-[a-z]+==" + re.escape(version), d) for d in siblings), siblings
+    assert all(re.fullmatch(r"flexlock-[a-z]+==" + re.escape(version), d) for d in siblings), (
+        siblings
+    )
 
 
 def test_meta_extras_point_at_the_sibling_folders() -> None:

@@ -1,6 +1,6 @@
 """Log train runs to MLflow, separately from training: re-run it whenever you change it.
 
-    flexlock mlflow log log_runs.py:log_run results/train/*
+flexlock mlflow log log_runs.py:log_run results/train/*
 """
 
 from __future__ import annotations

@@ -21,17 +21,48 @@ PY = sys.executable
 FLEXLOCK = [PY, "-m", "flexlock.cli._main"]
 
 STEPS = [
-    ("prepare the data", [PY, "prepare.py", "--config", "conf/pipeline.yml", "--experiment", "prepare",
-                          "--resume"]),
-    ("train one model per learning rate, 2 at a time",
-     [PY, "train.py", "--config", "conf/pipeline.yml", "--experiment", "train",
-      "--tasks", "conf/lrs.txt", "--task_to", "optim.lr", "--n_jobs", "2"]),
-    ("evaluate every trained model", [PY, "evaluate.py", "--config", "conf/pipeline.yml",
-                                      "--experiment", "evaluate", "--resume"]),
-    ("log the train runs to MLflow (local store ./mlflow.db)",
-     [*FLEXLOCK, "mlflow", "log", "log_runs.py:log_run", "results/train/*/"]),
+    (
+        "prepare the data",
+        [PY, "prepare.py", "--config", "conf/pipeline.yml", "--experiment", "prepare", "--resume"],
+    ),
+    (
+        "train one model per learning rate, 2 at a time",
+        [
+            PY,
+            "train.py",
+            "--config",
+            "conf/pipeline.yml",
+            "--experiment",
+            "train",
+            "--tasks",
+            "conf/lrs.txt",
+            "--task_to",
+            "optim.lr",
+            "--n_jobs",
+            "2",
+        ],
+    ),
+    (
+        "evaluate every trained model",
+        [
+            PY,
+            "evaluate.py",
+            "--config",
+            "conf/pipeline.yml",
+            "--experiment",
+            "evaluate",
+            "--resume",
+        ],
+    ),
+    (
+        "log the train runs to MLflow (local store ./mlflow.db)",
+        [*FLEXLOCK, "mlflow", "log", "log_runs.py:log_run", "results/train/*/"],
+    ),
     ("show the evaluation's run sheet and its lineage", [*FLEXLOCK, "show", "results/evaluate"]),
-    ("verify that data, code and upstream runs still match", [*FLEXLOCK, "verify", "results/evaluate"]),
+    (
+        "verify that data, code and upstream runs still match",
+        [*FLEXLOCK, "verify", "results/evaluate"],
+    ),
 ]
 
 
@@ -47,7 +78,11 @@ def main() -> int:
     for title, command in STEPS:
         print(f"\n### {title}\n$ {_shown(command)}", flush=True)
         # Expand globs as a shell would, once the earlier steps have made the directories.
-        expanded = [m for word in command for m in (sorted(glob.glob(word)) if "*" in word else [word])]
+        expanded = [
+            m
+            for word in command
+            for m in (sorted(glob.glob(word)) if "*" in word else [word])  # noqa: PTH207 - shell-style patterns
+        ]
         result = subprocess.run(expanded, check=False)
         if result.returncode != 0:
             print(f"demo: step failed with exit code {result.returncode}", file=sys.stderr)

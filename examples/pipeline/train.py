@@ -28,7 +28,7 @@ class Config:
 
 
 def load_rows(path: str) -> list[tuple[float, float]]:
-    with open(path, newline="") as handle:
+    with Path(path).open(newline="") as handle:
         return [(float(row["x"]), float(row["y"])) for row in csv.DictReader(handle)]
 
 

@@ -21,7 +21,9 @@ PAGE = REPO_ROOT / "docs" / "cli-reference.md"
 def _commands() -> dict[str, argparse.ArgumentParser]:
     from flexlock.cli._main import build_parser
 
-    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
     return dict(subparsers.choices)
 
 
@@ -34,7 +36,9 @@ def _sections() -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _all_installed() -> None:
     if not all(importlib.util.find_spec(f"flexlock.{p}") for p in ("mlflow", "slurm")):
-        pytest.skip("the reference lists every distribution's subcommands: needs the all install set")
+        pytest.skip(
+            "the reference lists every distribution's subcommands: needs the all install set"
+        )
 
 
 def test_reference_has_a_section_per_installed_command() -> None:
@@ -44,7 +48,14 @@ def test_reference_has_a_section_per_installed_command() -> None:
 def test_reference_lists_every_option_of_every_command() -> None:
     sections = _sections()
     missing = {
-        name: [opt for action in parser._actions for opt in action.option_strings if opt not in sections[name]]
+        name: [
+            opt
+            for action in parser._actions
+            for opt in action.option_strings
+            if opt not in sections[name]
+        ]
         for name, parser in _commands().items()
     }
-    assert {} == {name: opts for name, opts in missing.items() if opts}, "run scripts/gen_cli_reference.py"
+    assert {} == {name: opts for name, opts in missing.items() if opts}, (
+        "run scripts/gen_cli_reference.py"
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
+
 from flexlock.cli._clicfg import clicfg, split_overrides
 from flexlock.core._lockfile import load
 
@@ -289,7 +290,8 @@ def test_resume_reruns_a_failed_run_and_says_why(
 def test_failed_single_run_saves_locals_when_debugging(workdir: Path) -> None:
     from flexlock.core._debug import load_debug_locals
 
-    (workdir / "process.py").write_text(textwrap.dedent("""
+    (workdir / "process.py").write_text(
+        textwrap.dedent("""
         import attrs
         from flexlock.cli import clicfg
 
@@ -304,10 +306,18 @@ def test_failed_single_run_saves_locals_when_debugging(workdir: Path) -> None:
 
         if __name__ == "__main__":
             main(Config())
-    """))
+    """)
+    )
     env = {**os.environ, "FLEXLOCK_DEBUG": "1"}
-    result = subprocess.run([sys.executable, "process.py", "-o", "param", "5"], cwd=workdir, env=env,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        [sys.executable, "process.py", "-o", "param", "5"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert result.returncode == 1, result.stderr
     loaded = load_debug_locals(workdir / "results/p5", namespace={})
     assert loaded["cfg"].param == 5

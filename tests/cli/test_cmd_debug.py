@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from flexlock.cli._main import main
 from flexlock.core._debug import save_failure_locals
 

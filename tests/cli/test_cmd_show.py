@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flexlock.core._lockfile import load
 
+from flexlock.core._lockfile import load
 from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_sheet
 
 

@@ -9,6 +9,9 @@ from typing import Any, Literal, Optional
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from flexlock.cli._config import (
     ConfigTree,
     Text,
@@ -19,8 +22,6 @@ from flexlock.cli._config import (
     load_yaml_file,
 )
 from flexlock.core._errors import ConfigError
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 class Color(enum.Enum):

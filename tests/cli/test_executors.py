@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from flexlock.cli._executor import Task
 from flexlock.cli._executors import local, serial
 from flexlock.core._errors import ConfigError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flexlock.cli._config import Text
 from flexlock.cli._interpolation import interpolate
 from flexlock.core._errors import ConfigError

@@ -10,7 +10,9 @@ import pytest
 from flexlock.cli._main import main
 
 
-def test_version_flag_prints_every_installed_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_flag_prints_every_installed_distribution(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert 0 == exit_info.value.code
@@ -27,8 +29,12 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_console_script_is_installed_and_lists_subcommands() -> None:
-    result = subprocess.run([sys.executable, "-m", "flexlock.cli._main", "--help"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "flexlock.cli._main", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "version" in result.stdout
 
 

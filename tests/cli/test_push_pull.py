@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from flexlock.core import (
-    DataRecord,
     EnvRecord,
     FlexLockError,
     PrevRecord,
@@ -56,13 +55,25 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _repo_record(work: Path) -> RepoRecord:
-    return RepoRecord(root=str(work), commit=git(work, "rev-parse", "HEAD"), branch="main",
-                      remote=str(work.parent / "origin.git"), dirty=False,
-                      tree=git(work, "rev-parse", "HEAD^{tree}"), snapshot=git(work, "rev-parse", "HEAD"))
+    return RepoRecord(
+        root=str(work),
+        commit=git(work, "rev-parse", "HEAD"),
+        branch="main",
+        remote=str(work.parent / "origin.git"),
+        dirty=False,
+        tree=git(work, "rev-parse", "HEAD^{tree}"),
+        snapshot=git(work, "rev-parse", "HEAD"),
+    )
 
 
-def _write_run(work: Path, save_dir: str, *, data: list[str], prevs: dict[str, RunLock],
-               run_id: str | None = None) -> RunLock:
+def _write_run(
+    work: Path,
+    save_dir: str,
+    *,
+    data: list[str],
+    prevs: dict[str, RunLock],
+    run_id: str | None = None,
+) -> RunLock:
     from flexlock.core._hashing import hash_path
 
     (work / save_dir).mkdir(parents=True, exist_ok=True)
@@ -76,9 +87,18 @@ def _write_run(work: Path, save_dir: str, *, data: list[str], prevs: dict[str, R
         config={"save_dir": save_dir},
         code={".": _repo_record(work)},
         data={path: hash_path(work / path) for path in data},
-        prevs={path: PrevRecord(id=prev.id, path=f"{path}/run.lock", lock=prev) for path, prev in prevs.items()},
-        env=EnvRecord(python="3.11", implementation="CPython", platform="linux", hostname="h", user="u",
-                      cwd=str(work)),
+        prevs={
+            path: PrevRecord(id=prev.id, path=f"{path}/run.lock", lock=prev)
+            for path, prev in prevs.items()
+        },
+        env=EnvRecord(
+            python="3.11",
+            implementation="CPython",
+            platform="linux",
+            hostname="h",
+            user="u",
+            cwd=str(work),
+        ),
     )
     dump(lock, work / save_dir / "run.lock")
     return lock
@@ -97,11 +117,16 @@ def _pull(tag: str, remote: str, into: Path, **kwargs: object):
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".git" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.parts
+    }
 
 
-def test_push_then_pull_restores_code_data_and_upstream_byte_for_byte(project: Path, tmp_path: Path) -> None:
+def test_push_then_pull_restores_code_data_and_upstream_byte_for_byte(
+    project: Path, tmp_path: Path
+) -> None:
     remote = f"store:{tmp_path}/remote"
     runs = _push(project, "results/train", remote=remote)
     assert ["results/prepare", "results/train"] == [r.lock.save_dir for r in runs]
@@ -156,8 +181,9 @@ def test_unknown_rclone_remote_is_a_clear_error(project: Path) -> None:
         _push(project, "results/train", remote="nosuchremote:bucket")
 
 
-def test_interrupted_push_is_never_complete_and_rerun_converges(project: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_push_is_never_complete_and_rerun_converges(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import flexlock.cli._push as push_module
 
     remote = f"store:{tmp_path}/remote"
@@ -185,7 +211,9 @@ def test_data_changed_since_the_run_is_refused(project: Path, tmp_path: Path) ->
 
 
 def test_upstream_changed_since_consumed_is_refused(project: Path) -> None:
-    _write_run(project, "results/prepare", data=["data/raw.csv"], prevs={}, run_id="sha256:" + "e" * 64)
+    _write_run(
+        project, "results/prepare", data=["data/raw.csv"], prevs={}, run_id="sha256:" + "e" * 64
+    )
     with pytest.raises(FlexLockError, match="upstream run changed"):
         _push(project, "results/train", remote="store:/nonexistent")
 
@@ -197,15 +225,20 @@ def test_upstream_cycle_is_refused(project: Path) -> None:
     b = load(project / "results/prepare")
     import attrs
 
-    dump(attrs.evolve(b, prevs={"results/train": PrevRecord(id=a.id, path="results/train/run.lock", lock=a)}),
-         project / "results/prepare/run.lock")
-    with pytest.raises(FlexLockError, match="cycle|changed"):
+    dump(
+        attrs.evolve(
+            b, prevs={"results/train": PrevRecord(id=a.id, path="results/train/run.lock", lock=a)}
+        ),
+        project / "results/prepare/run.lock",
+    )
+    with pytest.raises(FlexLockError, match=r"cycle|changed"):
         resolve_lineage([project / "results/train"])
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_remote_file_is_detected_and_not_moved_into_place(project: Path, tmp_path: Path,
-                                                                  damage: str) -> None:
+def test_damaged_remote_file_is_detected_and_not_moved_into_place(
+    project: Path, tmp_path: Path, damage: str
+) -> None:
     remote = f"store:{tmp_path}/remote"
     runs = _push(project, "results/prepare", remote=remote)
     victim = next((tmp_path / "remote").rglob("raw.csv"))
@@ -222,8 +255,9 @@ def test_damaged_remote_file_is_detected_and_not_moved_into_place(project: Path,
 
 
 @pytest.mark.parametrize("bad_path", ["../evil", "/etc/evil", "a//b", "a\\\\b", "run/../../x"])
-def test_unsafe_manifest_paths_are_rejected_before_any_write(project: Path, tmp_path: Path,
-                                                             bad_path: str) -> None:
+def test_unsafe_manifest_paths_are_rejected_before_any_write(
+    project: Path, tmp_path: Path, bad_path: str
+) -> None:
     remote = f"store:{tmp_path}/remote"
     runs = _push(project, "results/prepare", remote=remote)
     manifest = next((tmp_path / "remote").rglob("flexlock-manifest.json"))
@@ -253,11 +287,15 @@ def test_pull_of_unknown_tag_names_the_remote_and_tag(tmp_path: Path) -> None:
         _pull("flexlock/000000000000", f"store:{tmp_path}/remote", tmp_path / "x")
 
 
-def test_cli_push_and_pull_exit_codes(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_push_and_pull_exit_codes(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from flexlock.cli._main import main
 
     remote = f"store:{tmp_path}/remote"
     assert 0 == main(["push", "results/train", "--data-remote", remote])
     tag = capsys.readouterr().out.split("flexlock pull ")[1].split()[0]
     assert 0 == main(["pull", tag, "--data-remote", remote, "--into", str(tmp_path / "r")])
-    assert 2 == main(["pull", "flexlock/ffffffffffff", "--data-remote", remote, "--into", str(tmp_path / "s")])
+    assert 2 == main(
+        ["pull", "flexlock/ffffffffffff", "--data-remote", remote, "--into", str(tmp_path / "s")]
+    )

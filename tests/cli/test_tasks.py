@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
+
 from flexlock.cli._clicfg import clicfg
 from flexlock.cli._tasks import task_label
 from flexlock.core._lockfile import load

@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 
 import pytest
+
 from flexlock.core import _debug
 from flexlock.core._debug import debug_frames, debug_up, unsafe_debug
 from flexlock.core._errors import FlexLockError

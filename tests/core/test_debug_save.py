@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from flexlock.core._debug import (
     DEBUG_DIR,
     debug_enabled,

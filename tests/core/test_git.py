@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import attrs
 import pytest
+
 from flexlock.core._errors import GitError
 from flexlock.core._git import (
     REF_PREFIX,
@@ -25,7 +26,6 @@ from flexlock.core._git import (
     snapshot_ref,
     strip_credentials,
 )
-
 from tests._helpers import git
 
 # -- helpers ------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flexlock.core._git import capture_repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flexlock.core._git import capture_repo
 from tests._helpers import git
 from tests.core.test_git import user_state
 

@@ -7,6 +7,7 @@ import enum
 from pathlib import Path
 
 import attrs
+
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 
 BASE = (

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from flexlock.core._errors import LockFileError
 from flexlock.core._lockfile import dump, dumps, load, loads, sweep_temp_files, write_atomic
 from flexlock.core._model import (
@@ -22,8 +25,6 @@ from flexlock.core._model import (
     RunLock,
     SkippedFile,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 TRICKY = [
     "no",

@@ -22,14 +22,19 @@ def _fake_distribution(site: Path, name: str, entry_points: str) -> None:
 def _run_with_site(site: Path, code: str) -> str:
     import os
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
     return run_python(code, env=env).stdout
 
 
 def test_unknown_name_lists_installed_ones_and_first_party_provider(tmp_path: Path) -> None:
     _fake_distribution(tmp_path, "pbs-exec", "[flexlock.executors]\npbs = pbs_exec:factory\n")
     # Every first-party plugin may be installed here, so register one more that is not.
-    out = _run_with_site(tmp_path, textwrap.dedent("""
+    out = _run_with_site(
+        tmp_path,
+        textwrap.dedent("""
         from flexlock.core import load_plugin, PluginError
         from flexlock.core._plugins import _PROVIDERS
         _PROVIDERS[("flexlock.executors", "lsf")] = "flexlock-lsf"
@@ -37,20 +42,29 @@ def test_unknown_name_lists_installed_ones_and_first_party_provider(tmp_path: Pa
             load_plugin("flexlock.executors", "lsf")
         except PluginError as e:
             print(e)
-    """))
+    """),
+    )
     assert "'lsf'" in out
     assert "pbs" in out
     assert "pip install flexlock-lsf" in out
 
 
 def test_plugin_is_loaded_by_name_only_and_cached(tmp_path: Path) -> None:
-    (tmp_path / "good_plugin.py").write_text("LOADS = []\nLOADS.append(1)\ndef factory(): return 'made'\n")
-    _fake_distribution(tmp_path, "good-plugin", """
+    (tmp_path / "good_plugin.py").write_text(
+        "LOADS = []\nLOADS.append(1)\ndef factory(): return 'made'\n"
+    )
+    _fake_distribution(
+        tmp_path,
+        "good-plugin",
+        """
         [flexlock.executors]
         good = good_plugin:factory
         broken = no_such_module_xyz:factory
-    """)
-    out = _run_with_site(tmp_path, textwrap.dedent("""
+    """,
+    )
+    out = _run_with_site(
+        tmp_path,
+        textwrap.dedent("""
         import sys
         from flexlock.core import load_plugin, plugin_names
         print("broken" in plugin_names("flexlock.executors"), "good_plugin" in sys.modules)
@@ -58,13 +72,18 @@ def test_plugin_is_loaded_by_name_only_and_cached(tmp_path: Path) -> None:
         second = load_plugin("flexlock.executors", "good")
         import good_plugin
         print(first(), first is second, good_plugin.LOADS, "no_such_module_xyz" in sys.modules)
-    """))
+    """),
+    )
     assert ["True False", "made True [1] False"] == out.split("\n")[:2]
 
 
 def test_broken_plugin_error_names_its_distribution(tmp_path: Path) -> None:
-    _fake_distribution(tmp_path, "broken-dist", "[flexlock.executors]\nbroken = no_such_module_xyz:f\n")
-    out = _run_with_site(tmp_path, textwrap.dedent("""
+    _fake_distribution(
+        tmp_path, "broken-dist", "[flexlock.executors]\nbroken = no_such_module_xyz:f\n"
+    )
+    out = _run_with_site(
+        tmp_path,
+        textwrap.dedent("""
         import warnings
         from flexlock.core._plugins import iter_plugins, load_plugin
         from flexlock.core import PluginError
@@ -76,7 +95,8 @@ def test_broken_plugin_error_names_its_distribution(tmp_path: Path) -> None:
             warnings.simplefilter("always")
             names = [n for n, _ in iter_plugins("flexlock.executors")]
         print("broken" in names, any("broken-dist" in str(w.message) for w in caught))
-    """))
+    """),
+    )
     first, second = out.strip().split("\n")[-2:]
     assert "broken-dist" in first
     assert "no_such_module_xyz" in first
@@ -90,5 +110,5 @@ def test_plugin_error_is_a_usage_error() -> None:
 def test_unknown_name_without_first_party_provider_suggests_installing(tmp_path: Path) -> None:
     from flexlock.core import load_plugin
 
-    with pytest.raises(PluginError, match="'nope'.*Install the package that provides it"):
+    with pytest.raises(PluginError, match=r"'nope'.*Install the package that provides it"):
         load_plugin("flexlock.executors", "nope")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flexlock.core._redact import REDACTED, Redactor, redact, redact_text
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from flexlock.core._errors import (
     ConfigError,
     GitError,
@@ -22,7 +23,6 @@ from flexlock.core._lockfile import load
 from flexlock.core._redact import REDACTED
 from flexlock.core._registry import clear, register_data, register_prev
 from flexlock.core._runlock import clear_capture_cache, manifest_path, rerun_reason, runlock
-
 from tests._helpers import git
 
 

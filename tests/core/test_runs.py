@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from flexlock.core._errors import LockFileError
 from flexlock.core._lockfile import dump
 from flexlock.core._model import EnvRecord, ErrorRecord, PrevRecord, RunLock, Status

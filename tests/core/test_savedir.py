@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from flexlock.core._errors import RunInProgressError
 from flexlock.core._lockfile import dump
 from flexlock.core._model import RunLock

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from flexlock.core._errors import LockFileError, VerificationError
 from flexlock.core._runlock import runlock
 from flexlock.core._verify import require_ok, verify
-
 from tests._helpers import git
 
 

@@ -20,19 +20,36 @@ pytestmark = pytest.mark.slow
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """Copy examples/pipeline into its own git repo and run the demo twice."""
     work = tmp_path_factory.mktemp("demo") / "pipeline"
-    shutil.copytree(REPO_ROOT / "examples" / "pipeline", work,
-                    ignore=shutil.ignore_patterns("results", "mlruns", "mlflow.db", "__pycache__"))
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "MLFLOW_TRACKING_URI": "",
-           "GIT_CONFIG_GLOBAL": str(work.parent / "gitconfig")}
+    shutil.copytree(
+        REPO_ROOT / "examples" / "pipeline",
+        work,
+        ignore=shutil.ignore_patterns("results", "mlruns", "mlflow.db", "__pycache__"),
+    )
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "MLFLOW_TRACKING_URI": "",
+        "GIT_CONFIG_GLOBAL": str(work.parent / "gitconfig"),
+    }
     env.pop("MLFLOW_TRACKING_URI")
     (work / ".gitignore").write_text("results/\nmlruns/\nmlflow.db\n__pycache__/\n")
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "pipeline"]):
         subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True)
     runs = []
     for _ in range(2):
-        result = subprocess.run([sys.executable, "run_demo.py"], cwd=work, env=env, capture_output=True,
-                                text=True, timeout=900, check=False)
+        result = subprocess.run(
+            [sys.executable, "run_demo.py"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
         assert 0 == result.returncode, result.stdout + result.stderr
         runs.append(result.stdout + result.stderr)
     return work, runs[0], runs[1]
@@ -40,11 +57,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
 
 def test_every_stage_writes_a_succeeded_sheet(demo: tuple[Path, str, str]) -> None:
     work, _, _ = demo
-    sheets = sorted(p.parent.relative_to(work).as_posix() for p in (work / "results").rglob("run.lock")
-                    if ".flexlock" not in p.parts)
-    assert ["results/evaluate", "results/prepare", "results/train/optim.lr=0.01",
-            "results/train/optim.lr=0.05", "results/train/optim.lr=0.1",
-            "results/train/optim.lr=0.3"] == sheets
+    sheets = sorted(
+        p.parent.relative_to(work).as_posix()
+        for p in (work / "results").rglob("run.lock")
+        if ".flexlock" not in p.parts
+    )
+    assert [
+        "results/evaluate",
+        "results/prepare",
+        "results/train/optim.lr=0.01",
+        "results/train/optim.lr=0.05",
+        "results/train/optim.lr=0.1",
+        "results/train/optim.lr=0.3",
+    ] == sheets
     assert {"succeeded"} == {load(work / s).status for s in sheets}
 
 
@@ -88,6 +113,11 @@ def test_mlflow_holds_one_active_run_per_train_dir(demo: tuple[Path, str, str]) 
 def test_verify_and_show_pass_on_the_result(demo: tuple[Path, str, str]) -> None:
     work, first, _ = demo
     assert "results/prepare" in first  # the lineage tree printed by `flexlock show`
-    result = subprocess.run([sys.executable, "-m", "flexlock.cli._main", "verify", "results/evaluate"],
-                            cwd=work, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "flexlock.cli._main", "verify", "results/evaluate"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert 0 == result.returncode, result.stdout + result.stderr

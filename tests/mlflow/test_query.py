@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from flexlock.core._errors import ConfigError
 from flexlock.mlflow._lock import mlflow_lock
 from flexlock.mlflow._query import active_filter, active_run_for, active_runs
-from mlflow import MlflowClient
-
 from tests._helpers import run_python
 from tests.mlflow.conftest import SheetFactory
 

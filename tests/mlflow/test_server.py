@@ -7,10 +7,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from flexlock.mlflow._lock import mlflow_lock
-from flexlock.mlflow._query import active_run_for, newest_first, runs_for
 from mlflow import MlflowClient
 
+from flexlock.mlflow._lock import mlflow_lock
+from flexlock.mlflow._query import active_run_for, newest_first, runs_for
 from tests.mlflow import _race
 from tests.mlflow.conftest import SheetFactory
 

@@ -7,6 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import _validate_param_name
+
 from flexlock.core._model import DataRecord, EnvRecord, RepoRecord, RunLock
 from flexlock.mlflow._sheet import (
     MAX_KEY_LENGTH,
@@ -20,10 +25,6 @@ from flexlock.mlflow._sheet import (
     truncate,
     unique_keys,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from mlflow.exceptions import MlflowException
-from mlflow.utils.validation import _validate_param_name
 
 pytestmark = pytest.mark.needs_mlflow
 

@@ -493,8 +493,10 @@ class CliFunction(Generic[R]):
 
             reason = rerun_reason(save_dir, config=instance)
             if reason is None:
-                print(f"{self._prog()}: {save_dir} is up to date, skipped (drop --resume to rerun)",
-                      file=sys.stderr)
+                print(
+                    f"{self._prog()}: {save_dir} is up to date, skipped (drop --resume to rerun)",
+                    file=sys.stderr,
+                )
                 return 0
             print(f"{self._prog()}: running {save_dir}: {reason}", file=sys.stderr)
         repos = script_repos(self.function) if save_dir else None

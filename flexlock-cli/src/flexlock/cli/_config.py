@@ -31,6 +31,7 @@ from pathlib import Path, PurePath
 from typing import Any, Literal, Union
 
 import attrs
+
 from flexlock.core._errors import ConfigError
 
 __all__ = [

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
+
 from flexlock.cli._executor import Task, TaskResult, TaskRunner
 from flexlock.core._errors import ConfigError
 

@@ -35,7 +35,12 @@ def installed_versions() -> dict[str, str]:
 
 class _VersionAction(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print every installed flexlock distribution and exit")
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            help="print every installed flexlock distribution and exit",
+        )
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         for name, version in installed_versions().items():

@@ -16,8 +16,6 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from flexlock.core import FlexLockError, RunLock, VerificationError, loads
-from flexlock.core._lockfile import write_atomic
 from flexlock.cli._rclone import RcloneError, rclone
 from flexlock.cli._transfer import (
     MANIFEST_NAME,
@@ -28,6 +26,8 @@ from flexlock.cli._transfer import (
     safe_relative,
     sha256_file,
 )
+from flexlock.core import FlexLockError, RunLock, VerificationError, loads
+from flexlock.core._lockfile import write_atomic
 
 __all__ = ["pull"]
 
@@ -45,18 +45,25 @@ def _read_markers(base: str, tag: str, allow_incomplete: bool) -> tuple[RunLock,
     manifest_text = _fetch_text(f"{base}/{MANIFEST_NAME}", what=f"reading the manifest of {tag}")
     lock_text = _fetch_text(f"{base}/{MARKER_NAME}", what=f"reading the run.lock of {tag}")
     if manifest_text is None:
-        raise FlexLockError(f"{tag} not found on {base.rsplit('/', 2)[0]}: no {MANIFEST_NAME} (was it pushed?)")
+        raise FlexLockError(
+            f"{tag} not found on {base.rsplit('/', 2)[0]}: no {MANIFEST_NAME} (was it pushed?)"
+        )
     if lock_text is None and not allow_incomplete:
         raise FlexLockError(
-            f"{tag} on {base} is incomplete (no run.lock completion marker): its push did not finish; "
+            f"{tag} on {base} is incomplete (no run.lock completion marker): its push did "
+            "not finish; "
             "run flexlock push again, or pass --allow-incomplete"
         )
     manifest = Manifest.loads(manifest_text, source=f"{base}/{MANIFEST_NAME}")
     if lock_text is None:
-        raise FlexLockError(f"{tag}: --allow-incomplete cannot restore a run whose run.lock was never uploaded")
+        raise FlexLockError(
+            f"{tag}: --allow-incomplete cannot restore a run whose run.lock was never uploaded"
+        )
     lock = loads(lock_text, source=f"{base}/{MARKER_NAME}")
     if lock.id != manifest.run_id:
-        raise VerificationError(f"{tag}: run.lock id {lock.id} does not match the manifest's {manifest.run_id}")
+        raise VerificationError(
+            f"{tag}: run.lock id {lock.id} does not match the manifest's {manifest.run_id}"
+        )
     return lock, manifest, lock_text
 
 
@@ -86,19 +93,35 @@ def _inside(root: Path, path: Path) -> bool:
     return real == real_root or real.is_relative_to(real_root)
 
 
-def _restore_data(lock: RunLock, manifest: Manifest, base: str, into: Path, report: Callable[[str], None],
-                  *, symlink_store: Path | None) -> None:
+def _restore_data(
+    lock: RunLock,
+    manifest: Manifest,
+    base: str,
+    into: Path,
+    report: Callable[[str], None],
+    *,
+    symlink_store: Path | None,
+) -> None:
     plan = {rel: _destination(lock, manifest, rel) for rel in manifest.files}
     for rel, target in plan.items():
         if not _inside(into, into / target):
-            raise FlexLockError(f"{manifest.tag}: {rel} would be restored outside {into} ({target}); refused")
+            raise FlexLockError(
+                f"{manifest.tag}: {rel} would be restored outside {into} ({target}); refused"
+            )
     if symlink_store is not None:
         source_root = symlink_store / manifest.tag
-        bad = [rel for rel, (size, digest) in manifest.files.items()
-               if not (source_root / rel).is_file() or (source_root / rel).is_symlink()
-               or (source_root / rel).stat().st_size != size or sha256_file(source_root / rel) != digest]
+        bad = [
+            rel
+            for rel, (size, digest) in manifest.files.items()
+            if not (source_root / rel).is_file()
+            or (source_root / rel).is_symlink()
+            or (source_root / rel).stat().st_size != size
+            or sha256_file(source_root / rel) != digest
+        ]
         if bad:
-            raise VerificationError(f"{manifest.tag}: store files do not match the manifest: {', '.join(bad[:10])}")
+            raise VerificationError(
+                f"{manifest.tag}: store files do not match the manifest: {', '.join(bad[:10])}"
+            )
         for rel, target in plan.items():
             source = source_root / rel
             # A read-only store: an edit through the link must fail, not change the archive.
@@ -116,12 +139,29 @@ def _restore_data(lock: RunLock, manifest: Manifest, base: str, into: Path, repo
     staging.mkdir(parents=True, exist_ok=True)
     # rclone re-copies any staged file whose size or time differs, so a killed pull resumes safely.
     # --skip-links: a symlink on the remote is never materialised (it could point anywhere).
-    rclone(["copy", base, str(staging), "--exclude", f"/{MANIFEST_NAME}", "--exclude", f"/{MARKER_NAME}",
-            "--skip-links"], what=f"downloading {manifest.tag}", progress=True)
+    rclone(
+        [
+            "copy",
+            base,
+            str(staging),
+            "--exclude",
+            f"/{MANIFEST_NAME}",
+            "--exclude",
+            f"/{MARKER_NAME}",
+            "--skip-links",
+        ],
+        what=f"downloading {manifest.tag}",
+        progress=True,
+    )
     bad = []
     for rel, (size, digest) in sorted(manifest.files.items()):
         staged = staging / rel
-        if staged.is_symlink() or not staged.is_file() or staged.stat().st_size != size or sha256_file(staged) != digest:
+        if (
+            staged.is_symlink()
+            or not staged.is_file()
+            or staged.stat().st_size != size
+            or sha256_file(staged) != digest
+        ):
             bad.append(rel)
     if bad:
         for rel in bad:
@@ -134,17 +174,24 @@ def _restore_data(lock: RunLock, manifest: Manifest, base: str, into: Path, repo
     for rel, target in plan.items():
         destination = into / target
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if destination.exists() and not destination.is_symlink() and sha256_file(destination) == manifest.files[rel][1]:
+        if (
+            destination.exists()
+            and not destination.is_symlink()
+            and sha256_file(destination) == manifest.files[rel][1]
+        ):
             continue
         if destination.exists() or destination.is_symlink():
-            raise FlexLockError(f"{destination} already exists with other content; pull into an empty directory")
-        os.replace(staging / rel, destination)
+            raise FlexLockError(
+                f"{destination} already exists with other content; pull into an empty directory"
+            )
+        (staging / rel).replace(destination)
     shutil.rmtree(staging, ignore_errors=True)
     report(f"restored {len(plan)} file(s) of {manifest.tag}, all sha256 verified")
 
 
-def _restore_code(lock: RunLock, tag: str, into: Path, repos: Mapping[str, str],
-                  report: Callable[[str], None]) -> None:
+def _restore_code(
+    lock: RunLock, tag: str, into: Path, repos: Mapping[str, str], report: Callable[[str], None]
+) -> None:
     for key, record in lock.code.items():
         url = repos.get(key) or repos.get("*") or record.remote
         if url is None:
@@ -154,21 +201,53 @@ def _restore_code(lock: RunLock, tag: str, into: Path, repos: Mapping[str, str],
         destination = into / "code" / name
         if not (destination / ".git").exists():
             destination.parent.mkdir(parents=True, exist_ok=True)
-            _git(None, "clone", "--quiet", "--no-checkout", url, str(destination), what=f"cloning {url}")
-        _git(destination, "fetch", "--quiet", url, f"+refs/tags/{tag}:refs/tags/{tag}",
-             what=f"fetching tag {tag} from {url}")
-        _git(destination, "checkout", "--quiet", "--detach", f"refs/tags/{tag}", what=f"checking out {tag}")
-        tree = _git(destination, "rev-parse", "HEAD^{tree}", what="reading the restored tree").strip()
+            _git(
+                None,
+                "clone",
+                "--quiet",
+                "--no-checkout",
+                url,
+                str(destination),
+                what=f"cloning {url}",
+            )
+        _git(
+            destination,
+            "fetch",
+            "--quiet",
+            url,
+            f"+refs/tags/{tag}:refs/tags/{tag}",
+            what=f"fetching tag {tag} from {url}",
+        )
+        _git(
+            destination,
+            "checkout",
+            "--quiet",
+            "--detach",
+            f"refs/tags/{tag}",
+            what=f"checking out {tag}",
+        )
+        tree = _git(
+            destination, "rev-parse", "HEAD^{tree}", what="reading the restored tree"
+        ).strip()
         if tree != record.tree:
-            raise VerificationError(f"{tag}: restored code of {key} has tree {tree}, the sheet records {record.tree}")
+            raise VerificationError(
+                f"{tag}: restored code of {key} has tree {tree}, the sheet records {record.tree}"
+            )
         report(f"restored code of {key} at {tag} into {destination}")
 
 
 def _git(cwd: Path | None, *args: str, what: str) -> str:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
     command = ["git", *(["-C", str(cwd)] if cwd else []), *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-                            check=False, timeout=600)
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=600,
+    )
     if result.returncode != 0:
         raise FlexLockError(f"{what} failed: {result.stderr.strip()[-500:]}")
     return result.stdout
@@ -201,7 +280,9 @@ def pull(
     if symlink:
         store = Path(data_remote)
         if ":" in data_remote.split("/", 1)[0] or not store.is_dir():
-            raise FlexLockError(f"--symlink needs the data remote to be a local directory, not {data_remote!r}")
+            raise FlexLockError(
+                f"--symlink needs the data remote to be a local directory, not {data_remote!r}"
+            )
     seen: set[str] = set()
 
     def restore(current_tag: str) -> RunLock:
@@ -215,7 +296,10 @@ def pull(
                     restore(prev_tag)
         for key in lock.data:
             if restored_path(key, lock).parts[0] == "_absolute":
-                report(f"note: absolute data path {key} is restored under {into / restored_path(key, lock)}")
+                report(
+                    f"note: absolute data path {key} is restored under "
+                    f"{into / restored_path(key, lock)}"
+                )
         _restore_data(lock, manifest, base, into, report, symlink_store=store)
         _restore_code(lock, current_tag, into, repos or {}, report)
         sheet = into / restored_path(lock.save_dir or manifest.save_dir, lock) / "run.lock"

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import attrs
 
-from flexlock.core import FlexLockError, RunLock, load
 from flexlock.cli._rclone import rclone, rclone_json
 from flexlock.cli._transfer import (
     MANIFEST_NAME,
@@ -35,6 +34,7 @@ from flexlock.cli._transfer import (
     sha256_file,
     walk_files,
 )
+from flexlock.core import FlexLockError, RunLock, load
 
 __all__ = ["PushedRun", "push", "resolve_lineage"]
 
@@ -95,7 +95,9 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
                 f"now {lock.id}); push the run that consumed the current one, or restore it"
             )
         if lock.status != "succeeded":
-            raise FlexLockError(f"{lock_path}: run is {lock.status}, only succeeded runs can be pushed")
+            raise FlexLockError(
+                f"{lock_path}: run is {lock.status}, only succeeded runs can be pushed"
+            )
         save_dir = _save_dir_of(key)
         for prev in lock.prevs.values():
             prev_path = _locate_prev(prev.path, lock, save_dir)
@@ -103,7 +105,8 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
                 prev_path = prev_path / "run.lock"
             if not prev_path.is_file():
                 raise FlexLockError(
-                    f"upstream run.lock {prev.path} of {lock_path} is missing (looked at {prev_path}); "
+                    f"upstream run.lock {prev.path} of {lock_path} is missing "
+                    f"(looked at {prev_path}); "
                     "restore it (e.g. flexlock pull) before pushing"
                 )
             visit(prev_path, (*stack, key), prev.id)
@@ -117,8 +120,15 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
 
 
 def _git(root: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **_GIT_BATCH_ENV}, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        ["git", "-C", root, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **_GIT_BATCH_ENV},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def _data_location(path_as_given: str, lock: RunLock) -> Path:
@@ -139,16 +149,21 @@ def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list
         for repo_key, repo in run.lock.code.items():
             snapshot = repo.snapshot or repo.commit
             if snapshot is None:
-                raise FlexLockError(f"run {run.tag}: repo {repo_key} has no snapshot commit to push")
+                raise FlexLockError(
+                    f"run {run.tag}: repo {repo_key} has no snapshot commit to push"
+                )
             tags = wanted.setdefault(repo.root, {})
             tags[run.tag] = snapshot
     to_push: dict[str, list[tuple[str, str]]] = {}
     for root, tags in wanted.items():
         if not Path(root).is_dir():
-            raise FlexLockError(f"repo {root} recorded in the sheet is not on this machine; push from where it ran")
+            raise FlexLockError(
+                f"repo {root} recorded in the sheet is not on this machine; push from where it ran"
+            )
         if _git(root, "remote", "get-url", git_remote).returncode != 0:
             raise FlexLockError(
-                f"repo {root} has no git remote {git_remote!r}: add one (git remote add {git_remote} URL) "
+                f"repo {root} has no git remote {git_remote!r}: add one "
+                f"(git remote add {git_remote} URL) "
                 "or pass --git-remote NAME"
             )
         for snapshot in tags.values():
@@ -157,7 +172,8 @@ def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list
         listing = _git(root, "ls-remote", "--tags", git_remote, *(f"refs/tags/{t}" for t in tags))
         if listing.returncode != 0:
             raise FlexLockError(
-                f"repo {root}: git remote {git_remote!r} is unreachable or needs interactive credentials: "
+                f"repo {root}: git remote {git_remote!r} is unreachable or needs interactive "
+                "credentials: "
                 f"{listing.stderr.strip()[-400:]}"
             )
         remote_tags = dict(
@@ -174,7 +190,9 @@ def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list
                     f"not at this run's snapshot {snapshot[:12]}; refusing to overwrite it"
                 )
         if pending and _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-            raise FlexLockError(f"repo {root} is a shallow clone; run: git -C {root} fetch --unshallow")
+            raise FlexLockError(
+                f"repo {root} is a shallow clone; run: git -C {root} fetch --unshallow"
+            )
         to_push[root] = pending
     return to_push
 
@@ -188,13 +206,14 @@ def _check_data_unchanged(run: PushedRun) -> None:
         current = hash_path(str(location), algorithm=algorithm)
         if current.hash != record.hash:
             raise FlexLockError(
-                f"data input {key} of run {run.tag} changed since the run (recorded {record.hash[:19]}…, "
+                f"data input {key} of run {run.tag} changed since the run "
+                f"(recorded {record.hash[:19]}…, "
                 f"now {current.hash[:19]}…); nothing was pushed for it"
             )
 
 
 def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
-    """Copy a run's save_dir and data inputs in one rclone call; return the manifest of what must be there.
+    """Copy a run's save_dir and data inputs in one rclone call; return their manifest.
 
     The remote layout is staged as a tree of symlinks (followed by `--copy-links`),
     so one rclone process uploads everything: rclone's start-up cost is paid once per run.
@@ -218,8 +237,14 @@ def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
             folder = f"data/{index}"
             location = _data_location(key, run.lock)
             if _is_glob(key):
-                matches = sorted(Path(m) for m in glob.glob(str(location), recursive=True) if Path(m).is_file())
-                anchor = Path(os.path.commonpath([str(m.parent) for m in matches])) if matches else location
+                # The user's pattern, expanded as hashing expands it (absolute, `**`).
+                pattern_matches = glob.glob(str(location), recursive=True)  # noqa: PTH207
+                matches = sorted(Path(m) for m in pattern_matches if Path(m).is_file())
+                anchor = (
+                    Path(os.path.commonpath([str(m.parent) for m in matches]))
+                    if matches
+                    else location
+                )
                 for match in matches:
                     place(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
                 data[key] = (folder, "glob")
@@ -230,17 +255,31 @@ def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
             else:
                 place(location, f"{folder}/{location.name}")
                 data[key] = (folder, "file")
-        rclone(["copy", str(stage), f"{remote.rstrip('/')}/{run.tag}", "--copy-links", "--immutable",
-                "--checksum"], what=f"uploading {run.tag} ({run.save_dir})", progress=progress)
+        rclone(
+            [
+                "copy",
+                str(stage),
+                f"{remote.rstrip('/')}/{run.tag}",
+                "--copy-links",
+                "--immutable",
+                "--checksum",
+            ],
+            what=f"uploading {run.tag} ({run.save_dir})",
+            progress=progress,
+        )
     save_dir = run.lock.save_dir or str(run.save_dir)
     return Manifest(run_id=run.lock.id, tag=run.tag, save_dir=save_dir, files=files, data=data)
 
 
 def remote_hashes(base: str) -> dict[str, tuple[int, str | None]]:
     """Return {relative path: (size, sha256 or None)} of every file under a remote folder."""
-    entries = rclone_json(["lsjson", "-R", "--files-only", "--hash", "--hash-type", "sha256", base],
-                          what=f"listing {base}")
-    return {e["Path"]: (int(e["Size"]), (e.get("Hashes") or {}).get("sha256")) for e in entries or []}
+    entries = rclone_json(
+        ["lsjson", "-R", "--files-only", "--hash", "--hash-type", "sha256", base],
+        what=f"listing {base}",
+    )
+    return {
+        e["Path"]: (int(e["Size"]), (e.get("Hashes") or {}).get("sha256")) for e in entries or []
+    }
 
 
 def verify_remote(manifest: Manifest, base: str) -> None:
@@ -252,7 +291,9 @@ def verify_remote(manifest: Manifest, base: str) -> None:
     found = remote_hashes(base)
     if any(found.get(path, (0, None))[1] is None for path in manifest.files if path in found):
         listing = rclone(["hashsum", "sha256", "--download", base], what=f"hashing {base}").stdout
-        downloaded = dict(reversed(line.split("  ", 1)) for line in listing.splitlines() if "  " in line)
+        downloaded = dict(
+            reversed(line.split("  ", 1)) for line in listing.splitlines() if "  " in line
+        )
         found = {path: (size, downloaded.get(path)) for path, (size, _) in found.items()}
     problems = []
     for path, (size, digest) in sorted(manifest.files.items()):
@@ -261,11 +302,15 @@ def verify_remote(manifest: Manifest, base: str) -> None:
         elif found[path] != (size, digest):
             problems.append(f"different {path}")
     if problems:
-        raise FlexLockError(f"remote copy of {manifest.tag} does not match: " + ", ".join(problems[:10]))
+        raise FlexLockError(
+            f"remote copy of {manifest.tag} does not match: " + ", ".join(problems[:10])
+        )
 
 
-def _push_tags(root: str, git_remote: str, pending: Sequence[tuple[str, str]], progress: bool) -> None:
-    """Push snapshot commits as tags with GitPython (progress on a TTY), atomically, never forced."""
+def _push_tags(
+    root: str, git_remote: str, pending: Sequence[tuple[str, str]], progress: bool
+) -> None:
+    """Push snapshot commits as tags with GitPython: atomically, never forced, TTY progress."""
     if not pending:
         return
     import git
@@ -278,8 +323,14 @@ def _push_tags(root: str, git_remote: str, pending: Sequence[tuple[str, str]], p
             infos = remote.push(refspec=refspecs, atomic=True, progress=_git_progress(progress))
             infos.raise_if_error()
         except git.GitCommandError as error:
-            raise FlexLockError(f"repo {root}: pushing tags to {git_remote!r} failed: {error.stderr.strip()}") from None
-        rejected = [info.summary.strip() for info in infos if info.flags & (info.ERROR | info.REJECTED | info.REMOTE_REJECTED)]
+            raise FlexLockError(
+                f"repo {root}: pushing tags to {git_remote!r} failed: {error.stderr.strip()}"
+            ) from None
+        rejected = [
+            info.summary.strip()
+            for info in infos
+            if info.flags & (info.ERROR | info.REJECTED | info.REMOTE_REJECTED)
+        ]
         if rejected:
             raise FlexLockError(f"repo {root}: remote rejected tags: {'; '.join(rejected)}")
 
@@ -303,7 +354,7 @@ def push(
     progress: bool = True,
     report: Callable[[str], None] = print,
 ) -> list[PushedRun]:
-    """Publish runs and their upstream runs (code as tags, data with rclone); return what was pushed.
+    """Publish runs and their upstream runs (code as tags, data with rclone); return them.
 
     Raises:
         FlexLockError: at the first problem; whatever was uploaded before it is
@@ -328,9 +379,25 @@ def push(
         with tempfile.TemporaryDirectory() as scratch:
             manifest_file = Path(scratch) / MANIFEST_NAME
             manifest_file.write_text(manifest.dumps(), encoding="utf-8")
-            rclone(["copyto", str(manifest_file), f"{base}/{MANIFEST_NAME}", "--immutable", "--checksum"],
-                   what=f"uploading the manifest of {run.tag}")
-        rclone(["copyto", str(run.save_dir / "run.lock"), f"{base}/{MARKER_NAME}", "--immutable", "--checksum"],
-               what=f"uploading the run.lock of {run.tag}")
+            rclone(
+                [
+                    "copyto",
+                    str(manifest_file),
+                    f"{base}/{MANIFEST_NAME}",
+                    "--immutable",
+                    "--checksum",
+                ],
+                what=f"uploading the manifest of {run.tag}",
+            )
+        rclone(
+            [
+                "copyto",
+                str(run.save_dir / "run.lock"),
+                f"{base}/{MARKER_NAME}",
+                "--immutable",
+                "--checksum",
+            ],
+            what=f"uploading the run.lock of {run.tag}",
+        )
         report(f"pushed {run.tag} ({run.save_dir})")
     return runs

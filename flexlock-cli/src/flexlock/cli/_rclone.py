@@ -51,8 +51,14 @@ def _errors_from_log(stderr: str) -> list[str]:
     return errors
 
 
-def rclone(args: Sequence[str], *, what: str, progress: bool = False, check: bool = True,
-           timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+def rclone(
+    args: Sequence[str],
+    *,
+    what: str,
+    progress: bool = False,
+    check: bool = True,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `rclone ARGS` and raise `RcloneError` (naming `what`) if its log reports errors.
 
     With `progress` on a terminal, rclone's one-line stats go to our stderr.
@@ -62,11 +68,22 @@ def rclone(args: Sequence[str], *, what: str, progress: bool = False, check: boo
         command += ["--progress", "--stats-one-line"]
     # No prompt can ever block a batch job: rclone asks for nothing without a TTY on stdin.
     env = {**os.environ, "RCLONE_ASK_PASSWORD": "false"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
     errors = _errors_from_log(result.stderr)
     if check and (errors or result.returncode != 0):
-        detail = "; ".join(errors[:5]) or result.stderr.strip()[-500:] or f"exit code {result.returncode}"
+        detail = (
+            "; ".join(errors[:5])
+            or result.stderr.strip()[-500:]
+            or f"exit code {result.returncode}"
+        )
         raise RcloneError(f"{what} failed: {detail}")
     return result
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from flexlock.cli._config import ConfigTree, build, to_plain
 from flexlock.cli._executor import Task, TaskResult
 from flexlock.core._errors import FlexLockError

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
 from flexlock.cli._executor import Task, TaskResult
 from flexlock.core._errors import ConfigError, FlexLockError, RunInProgressError

@@ -101,18 +101,25 @@ class Manifest:
 
     def dumps(self) -> str:
         """Render as deterministic JSON."""
-        return json.dumps(
-            {
-                "flexlock_manifest": 1,
-                "run_id": self.run_id,
-                "tag": self.tag,
-                "save_dir": self.save_dir,
-                "data": {key: {"folder": f, "kind": k} for key, (f, k) in sorted(self.data.items())},
-                "files": {key: {"size": s, "sha256": h} for key, (s, h) in sorted(self.files.items())},
-            },
-            indent=1,
-            sort_keys=True,
-        ) + "\n"
+        return (
+            json.dumps(
+                {
+                    "flexlock_manifest": 1,
+                    "run_id": self.run_id,
+                    "tag": self.tag,
+                    "save_dir": self.save_dir,
+                    "data": {
+                        key: {"folder": f, "kind": k} for key, (f, k) in sorted(self.data.items())
+                    },
+                    "files": {
+                        key: {"size": s, "sha256": h} for key, (s, h) in sorted(self.files.items())
+                    },
+                },
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n"
+        )
 
     @classmethod
     def loads(cls, text: str, *, source: str) -> Manifest:
@@ -127,8 +134,13 @@ class Manifest:
                 key: (str(safe_relative(value["folder"])), str(value["kind"]))
                 for key, value in raw["data"].items()
             }
-            return cls(run_id=str(raw["run_id"]), tag=str(raw["tag"]), save_dir=str(raw["save_dir"]),
-                       files=files, data=data)
+            return cls(
+                run_id=str(raw["run_id"]),
+                tag=str(raw["tag"]),
+                save_dir=str(raw["save_dir"]),
+                files=files,
+                data=data,
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise FlexLockError(f"{source}: malformed manifest ({error})") from None
 

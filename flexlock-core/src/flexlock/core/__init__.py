@@ -57,8 +57,15 @@ if TYPE_CHECKING:
 # public name -> private module that defines it
 _LAZY = {
     **dict.fromkeys(
-        ["debug_down", "debug_exception", "debug_frames", "debug_up", "load_debug_locals",
-         "save_failure_locals", "unsafe_debug"],
+        [
+            "debug_down",
+            "debug_exception",
+            "debug_frames",
+            "debug_up",
+            "load_debug_locals",
+            "save_failure_locals",
+            "unsafe_debug",
+        ],
         "_debug",
     ),
     **dict.fromkeys(["RunDiff", "diff_runs"], "_diff"),
@@ -66,8 +73,16 @@ _LAZY = {
     "hash_path": "_hashing",
     **dict.fromkeys(["dump", "dumps", "load", "loads"], "_lockfile"),
     **dict.fromkeys(
-        ["SCHEMA_VERSION", "DataRecord", "EnvRecord", "ErrorRecord", "PrevRecord", "RepoRecord",
-         "RunLock", "SkippedFile"],
+        [
+            "SCHEMA_VERSION",
+            "DataRecord",
+            "EnvRecord",
+            "ErrorRecord",
+            "PrevRecord",
+            "RepoRecord",
+            "RunLock",
+            "SkippedFile",
+        ],
         "_model",
     ),
     **dict.fromkeys(["load_plugin", "plugin_names"], "_plugins"),
@@ -132,8 +147,8 @@ __all__ = [
     "register_data",
     "register_prev",
     "rerun_reason",
-    "save_failure_locals",
     "runlock",
+    "save_failure_locals",
     "unsafe_debug",
     "verify",
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
+
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
 
 __all__ = ["Change", "RunDiff", "current_lock", "diff_current", "diff_locks", "diff_runs"]

@@ -86,7 +86,7 @@ def load_plugin(group: str, name: str) -> Any:
 
 
 def iter_plugins(group: str) -> list[tuple[str, Any]]:
-    """Load every plugin in `group`; broken ones are skipped with a warning naming their distribution."""
+    """Load every plugin in `group`; a broken one is skipped, warning with its distribution."""
     loaded = []
     for name in plugin_names(group):
         try:

@@ -25,7 +25,8 @@ class Registered:
 
 
 _registered: contextvars.ContextVar[Registered] = contextvars.ContextVar(
-    "flexlock_registered", default=Registered()  # noqa: B039 - frozen, so sharing the default is safe
+    "flexlock_registered",
+    default=Registered(),  # noqa: B039 - frozen, so sharing the default is safe
 )
 
 
@@ -38,7 +39,7 @@ def register_data(path: str) -> str:
 
 
 def register_prev(path: str) -> str:
-    """Record `path` as an upstream run (dir or run.lock) of the current run and return it unchanged."""
+    """Record `path` as an upstream run (dir or run.lock) of this run; return it unchanged."""
     current = _registered.get()
     if path not in current.prevs:
         _registered.set(attrs.evolve(current, prevs=(*current.prevs, path)))

@@ -33,6 +33,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import attrs
+
 from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 from flexlock.core._lockfile import dump, load, lock_path, write_atomic
@@ -195,9 +196,19 @@ def _outputs_in_code(record: RepoRecord, save_dir: Path | None, *, warn: bool = 
             outputs.append(relative)
     # One git call finds other runs' sheets, even when the change list was capped.
     listing = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--others", "--exclude-standard", "--",
-         ":(glob)**/run.lock"],
-        capture_output=True, check=False,
+        [
+            "git",
+            "-C",
+            str(root),
+            "ls-files",
+            "-z",
+            "--others",
+            "--exclude-standard",
+            "--",
+            ":(glob)**/run.lock",
+        ],
+        capture_output=True,
+        check=False,
     )
     for name in os.fsdecode(listing.stdout).split("\0"):
         parent = name.rpartition("/")[0]

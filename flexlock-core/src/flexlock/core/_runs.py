@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from flexlock.core._errors import LockFileError
 
 __all__ = [

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
+
 from flexlock.core._model import RunLock
 
 __all__ = ["LineageNode", "lineage", "lineage_edges", "to_dot", "to_mermaid", "to_plain"]

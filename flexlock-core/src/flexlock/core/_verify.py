@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
+
 from flexlock.core._errors import LockFileError
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
 

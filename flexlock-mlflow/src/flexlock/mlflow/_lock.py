@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from flexlock.core._errors import ConfigError, LockFileError
 from flexlock.core._lockfile import load
 from flexlock.core._model import RunLock
