@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -35,6 +36,9 @@ from flexlock.cli._transfer import (
     walk_files,
 )
 from flexlock.core import FlexLockError, RunLock, load
+
+if TYPE_CHECKING:
+    import git
 
 __all__ = ["PushedRun", "push", "resolve_lineage"]
 
@@ -176,9 +180,12 @@ def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list
                 "credentials: "
                 f"{listing.stderr.strip()[-400:]}"
             )
-        remote_tags = dict(
-            reversed(line.split("\t", 1)) for line in listing.stdout.splitlines() if "\t" in line
-        )
+        # ls-remote lines are "<sha>\t<ref>"
+        remote_tags = {
+            ref: sha
+            for sha, _, ref in (line.partition("\t") for line in listing.stdout.splitlines())
+            if ref
+        }
         pending = []
         for tag, snapshot in tags.items():
             existing = remote_tags.get(f"refs/tags/{tag}")
@@ -291,9 +298,12 @@ def verify_remote(manifest: Manifest, base: str) -> None:
     found = remote_hashes(base)
     if any(found.get(path, (0, None))[1] is None for path in manifest.files if path in found):
         listing = rclone(["hashsum", "sha256", "--download", base], what=f"hashing {base}").stdout
-        downloaded = dict(
-            reversed(line.split("  ", 1)) for line in listing.splitlines() if "  " in line
-        )
+        # sha256sum-style lines: "<hex>  <path>"
+        downloaded = {
+            path: digest
+            for digest, _, path in (line.partition("  ") for line in listing.splitlines())
+            if path
+        }
         found = {path: (size, downloaded.get(path)) for path, (size, _) in found.items()}
     problems = []
     for path, (size, digest) in sorted(manifest.files.items()):
@@ -335,11 +345,11 @@ def _push_tags(
             raise FlexLockError(f"repo {root}: remote rejected tags: {'; '.join(rejected)}")
 
 
-def _git_progress(show: bool) -> object:
+def _git_progress(show: bool) -> git.RemoteProgress:
     """A GitPython progress handler: one updating line on a terminal, silent otherwise."""
     import git
 
-    class OneLine(git.RemoteProgress):  # type: ignore[misc]
+    class OneLine(git.RemoteProgress):
         def update(self, *args: object, **kwargs: object) -> None:
             print(f"\r  git: {self._cur_line}", end="", file=sys.stderr, flush=True)
 

@@ -68,7 +68,7 @@ def sha256_file(path: Path) -> str:
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
     with path.open("rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):  # type: ignore[attr-defined]
+        while count := handle.readinto(buffer):
             digest.update(view[:count])
     return digest.hexdigest()
 
