@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 
 from flexlock.cli import clicfg
-from flexlock.core import runlock
+from flexlock.core import runlock, unsafe_debug
 
 
 @attrs.define
@@ -17,9 +17,15 @@ class Config:
     save_dir: str = "results/evaluate"
 
 
+# With FLEXLOCK_DEBUG=1, a failure keeps main's variables: in IPython
+# (`import evaluate; evaluate.main()`) they land in your session, in a plain
+# `python evaluate.py` pdb opens at the failing line.
+@unsafe_debug
 @clicfg(config_class=Config)
 def main(cfg: Config) -> None:
     train_dirs = sorted(p.parent for p in Path(cfg.train_root).glob("*/run.lock"))
+    if not train_dirs:
+        raise FileNotFoundError(f"no trained models under {cfg.train_root}: run train.py first")
     # An explicit runlock() inside main amends the sheet the wrapper started:
     # every train run becomes an upstream run of this evaluation.
     runlock(prevs=train_dirs)

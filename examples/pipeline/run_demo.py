@@ -60,6 +60,16 @@ STEPS = [
     ),
     ("show the evaluation's run sheet and its lineage", [*FLEXLOCK, "show", "results/evaluate"]),
     (
+        "explain how two train runs differ",
+        [
+            *FLEXLOCK,
+            "diff",
+            "results/train/optim.lr=0.01",
+            "results/train/optim.lr=0.3",
+            "--no-env",
+        ],
+    ),
+    (
         "verify that data, code and upstream runs still match",
         [*FLEXLOCK, "verify", "results/evaluate"],
     ),

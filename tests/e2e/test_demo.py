@@ -98,16 +98,14 @@ def test_second_run_skips_finished_stages_and_says_so(demo: tuple[Path, str, str
     assert second.count("up to date") >= 2
 
 
-def test_mlflow_holds_one_active_run_per_train_dir(demo: tuple[Path, str, str]) -> None:
+def test_mlflow_holds_one_active_run_per_train_dir(
+    demo: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flexlock.mlflow import active_runs
 
     work, _, _ = demo
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    try:
-        active = active_runs()
-    finally:
-        del os.environ["MLFLOW_TRACKING_URI"]
-    assert 4 == len(active)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+    assert 4 == len(active_runs())
 
 
 def test_verify_and_show_pass_on_the_result(demo: tuple[Path, str, str]) -> None:
@@ -121,3 +119,44 @@ def test_verify_and_show_pass_on_the_result(demo: tuple[Path, str, str]) -> None
         check=False,
     )
     assert 0 == result.returncode, result.stdout + result.stderr
+
+
+# Last: it edits log_runs.py, so the code no longer matches the recorded runs.
+def test_relogging_after_changing_log_run_supersedes_the_old_logs(
+    demo: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flexlock.mlflow import active_run_for, runs_for
+
+    work, _, _ = demo
+    script = work / "log_runs.py"
+    script.write_text(
+        script.read_text().replace(
+            'mlflow.log_metric("w", model["w"])',
+            'mlflow.log_metric("w", model["w"])\n        mlflow.log_metric("b", model["b"])',
+        )
+    )
+    train_dirs = sorted(str(p) for p in (work / "results/train").iterdir())
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flexlock.cli._main",
+            "mlflow",
+            "log",
+            "log_runs.py:log_run",
+            *train_dirs,
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 0 == result.returncode, result.stdout + result.stderr
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+    for train_dir in train_dirs:
+        runs = runs_for(train_dir)
+        active = active_run_for(train_dir)
+        assert active is not None
+        # two logs per run (demo run twice) plus this one; only the newest is active
+        assert (3, runs[0].info.run_id) == (len(runs), active.info.run_id)
+        assert "b" in active.data.metrics
