@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+
 from flexlock.core import _hashcache
 from flexlock.core._hashcache import (
     COMPACT_AFTER,

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from flexlock.core._errors import HashError
 from flexlock.core._hashing import (
     DEFAULT_EXCLUDES,
@@ -22,7 +23,6 @@ from flexlock.core._hashing import (
     tree_manifest,
 )
 from flexlock.core._model import DataRecord
-
 from tests._helpers import REPO_ROOT, has_executable
 
 

@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from flexlock.core import _hashing
-from flexlock.core._hashing import hash_path, parse_manifest, tree_manifest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+from flexlock.core import _hashing
+from flexlock.core._hashing import hash_path, parse_manifest, tree_manifest
 
 # Names that are legal on Linux and hard for a manifest: spaces, a backslash, a newline,
 # non-ASCII, a leading dash. "." and ".." cannot occur (no dot alone), nor excluded names.
