@@ -274,13 +274,26 @@ def _capture_repos(
     return captured
 
 
-def _hash_data(data: Iterable[PathLike], options: RunOptions) -> dict[str, DataRecord]:
-    from flexlock.core._hashing import hash_path
+@attrs.frozen
+class _Hashed:
+    """Data records, and the file manifests of directory/glob inputs (kept for verify)."""
 
-    return {
-        os.fspath(path): hash_path(path, algorithm=options.algorithm, use_cache=True)
-        for path in data
-    }
+    records: dict[str, DataRecord]
+    manifests: dict[str, str]
+
+
+def _hash_data(data: Iterable[PathLike], options: RunOptions) -> _Hashed:
+    from flexlock.core._hashing import hash_path_with_manifest
+
+    records: dict[str, DataRecord] = {}
+    manifests: dict[str, str] = {}
+    for path in data:
+        # One walk gives both: the manifest of a directory is what its hash covers.
+        record, manifest = hash_path_with_manifest(path, algorithm=options.algorithm)
+        records[os.fspath(path)] = record
+        if record.files is not None:
+            manifests[os.fspath(path)] = manifest
+    return _Hashed(records, manifests)
 
 
 def _load_prevs(prevs: Iterable[PathLike]) -> dict[str, PrevRecord]:
@@ -354,7 +367,7 @@ class Run:
         save_dir: str,
         config: dict[str, Any],
         code: dict[str, RepoRecord],
-        data: dict[str, DataRecord],
+        data: _Hashed,
         prevs: dict[str, PrevRecord],
         env: EnvRecord,
         options: RunOptions,
@@ -366,7 +379,8 @@ class Run:
         self._save_dir = save_dir
         self._config = config
         self._code = code
-        self._data = data
+        self._data = dict(data.records)
+        self._manifests = dict(data.manifests)
         self._prevs = prevs
         self._env = env
         self._created = _utc_now()
@@ -424,10 +438,11 @@ class Run:
             if config is not None and not self._config:
                 self._config = self.options.redactor(config_to_dict(config))
             self._code.update(code)
-            self._data.update(hashed)
+            self._data.update(hashed.records)
             self._prevs.update(upstream)
             self.lock = self._build()
-            self._write_inputs(hashed)
+            self._manifests.update(hashed.manifests)
+            self._write_inputs(hashed.manifests)
             self._pin_snapshots()
             dump(self.lock, self.path)
         return self
@@ -511,23 +526,18 @@ class Run:
         try:
             sweep_save_dir(self.path.parent)
             preserve_previous(self.path.parent, self.path)
-            self._write_inputs(self._data)
+            self._write_inputs(self._manifests)
             self._pin_snapshots()
             dump(self.lock, self.path)
         except BaseException:
             self._save_lock.release()
             raise
 
-    def _write_inputs(self, data: Mapping[str, DataRecord]) -> None:
+    def _write_inputs(self, manifests: Mapping[str, str]) -> None:
         """Keep the file manifest of each directory/glob input next to the sheet, for verify."""
         if not self.options.manifests:
             return
-        from flexlock.core._hashing import tree_manifest
-
-        for key, record in data.items():
-            if record.files is None:
-                continue
-            text = tree_manifest(key, algorithm=self.options.algorithm)
+        for key, text in manifests.items():
             write_atomic(
                 manifest_path(self.path.parent, key), text.encode("utf-8", "surrogateescape")
             )
