@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     )
     from flexlock.core._diff import RunDiff, diff_runs
     from flexlock.core._git import capture_repo
-    from flexlock.core._hashing import hash_path
+    from flexlock.core._hashing import available_algorithms, hash_path, tree_manifest
     from flexlock.core._lockfile import dump, dumps, load, loads
     from flexlock.core._model import (
         SCHEMA_VERSION,
@@ -64,13 +64,14 @@ _LAZY = {
             "debug_up",
             "load_debug_locals",
             "save_failure_locals",
+            "tree_manifest",
             "unsafe_debug",
         ],
         "_debug",
     ),
     **dict.fromkeys(["RunDiff", "diff_runs"], "_diff"),
     "capture_repo": "_git",
-    "hash_path": "_hashing",
+    **dict.fromkeys(["available_algorithms", "hash_path", "tree_manifest"], "_hashing"),
     **dict.fromkeys(["dump", "dumps", "load", "loads"], "_lockfile"),
     **dict.fromkeys(
         [
@@ -128,6 +129,7 @@ __all__ = [
     "VerificationError",
     "VerifyReport",
     "__version__",
+    "available_algorithms",
     "capture_repo",
     "compute_id",
     "debug_down",
@@ -149,6 +151,7 @@ __all__ = [
     "rerun_reason",
     "runlock",
     "save_failure_locals",
+    "tree_manifest",
     "unsafe_debug",
     "verify",
 ]
