@@ -1,13 +1,21 @@
 """Test matrix: Python 3.10-3.13 x install sets (core, cli, all) from built wheels; lint; types.
 
-Interpreters come from pyenv (never downloaded). `nox -s "tests-3.11(all)"` runs one cell.
+Interpreters come from pyenv (never downloaded). One cell:
+`nox -s "tests-3.11(install_set='all')"`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
+
+# Interpreters come from pyenv's installed versions (never downloaded): put their
+# bin directories on PATH so nox finds python3.10 ... python3.13 by name.
+_PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+for _bin in sorted(_PYENV_VERSIONS.glob("3.*/bin"), reverse=True):
+    os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ['PATH']}"
 
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
