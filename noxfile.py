@@ -7,6 +7,7 @@ Interpreters come from pyenv (never downloaded). One cell:
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import nox
@@ -55,10 +56,17 @@ def tests(session: nox.Session, install_set: str) -> None:
             "hypothesis>=6.100",
             "ipython>=8.12",
             "cloudpickle>=3.0",
+            "tomli; python_version < '3.11'",
         )
-    # Run from the tests' parent but import flexlock from the wheels, never from src/.
+    # Import flexlock from the wheels, never from src/; temp dirs outside the checkout,
+    # since tests need directories that are not inside any git repository.
+    scratch = tempfile.mkdtemp(prefix="flexlock-nox-")
     session.run(
-        "python", "-m", "pytest", *session.posargs, env={"FLEXLOCK_INSTALL_SET": install_set}
+        "python",
+        "-m",
+        "pytest",
+        *session.posargs,
+        env={"FLEXLOCK_INSTALL_SET": install_set, "TMPDIR": scratch},
     )
 
 
