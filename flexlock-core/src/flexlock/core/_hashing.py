@@ -124,7 +124,8 @@ def _hasher_factory(algorithm: str) -> Callable[[], _Hasher]:
                 f"hash algorithm {algorithm!r} needs the {module} package, which is not"
                 f" installed: {install}"
             ) from None
-        return blake3
+        optional: Callable[[], _Hasher] = blake3  # typed here: blake3 may be absent for mypy
+        return optional
     raise HashError(
         f"unknown hash algorithm {algorithm!r}; available here: {', '.join(available_algorithms())}"
     )
