@@ -15,12 +15,15 @@ import nox
 # Interpreters come from pyenv's installed versions (never downloaded): put their
 # bin directories on PATH so nox finds python3.10 ... python3.13 by name.
 _PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-for _bin in sorted(_PYENV_VERSIONS.glob("3.*/bin"), reverse=True):
-    os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ['PATH']}"
 
-nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
-nox.options.error_on_missing_interpreters = True
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.parent.name.split(".") if part.isdigit())
+
+
+# Newest last, so it ends up first on PATH and plain `python3` is the newest one.
+for _bin in sorted(_PYENV_VERSIONS.glob("3.*/bin"), key=_version_key):
+    os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ['PATH']}"
 
 ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
