@@ -101,7 +101,8 @@ def main() -> int:
         "\nDone. Where to look:\n"
         f"  run sheets:  {HERE}/results/*/run.lock (and results/train/*/run.lock)\n"
         "  lineage:     flexlock show results/evaluate --format mermaid\n"
-        f"  MLflow UI:   mlflow ui --backend-store-uri sqlite:///{HERE}/mlflow.db\n"
+        f"  MLflow UI:   mlflow ui --backend-store-uri sqlite:///{HERE}/mlflow.db"
+        "  (the UI needs `pip install mlflow`)\n"
         "  why rerun?:  flexlock diff results/evaluate\n"
         "Run the demo again: finished stages are skipped."
     )
