@@ -266,7 +266,18 @@ def test_unsafe_manifest_paths_are_rejected_before_any_write(
     into = tmp_path / "restored"
     with pytest.raises(FlexLockError, match="unsafe path"):
         _pull(runs[-1].tag, remote, into)
-    assert [] == [p for p in into.rglob("*") if p.is_file()] if into.exists() else True
+    assert [] == ([p for p in into.rglob("*") if p.is_file()] if into.exists() else [])
+
+
+def test_glob_input_comes_back_at_its_own_path(project: Path, tmp_path: Path) -> None:
+    (project / "data" / "a1").mkdir()
+    (project / "data" / "a1" / "x.csv").write_text("x\n")
+    _write_run(project, "results/globbed", data=["data/a*/x.csv"], prevs={})
+    remote = f"store:{tmp_path}/remote"
+    runs = _push(project, "results/globbed", remote=remote)
+    into = tmp_path / "restored"
+    _pull(runs[-1].tag, remote, into)
+    assert b"x\n" == (into / "data" / "a1" / "x.csv").read_bytes()
 
 
 def test_symlink_mode_links_to_a_read_only_store(project: Path, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from flexlock.cli._transfer import (
     MANIFEST_NAME,
     MARKER_NAME,
     Manifest,
+    glob_anchor,
     restored_path,
     run_tag,
     safe_relative,
@@ -79,10 +80,7 @@ def _destination(lock: RunLock, manifest: Manifest, remote_rel: str) -> Path:
             if kind == "file":
                 return target
             if kind == "glob":
-                anchor = Path(restored_path(key, lock)).parent
-                while any(c in anchor.as_posix() for c in "*?["):
-                    anchor = anchor.parent
-                return anchor / inner
+                return Path(glob_anchor(target)) / inner
             return target / inner
     raise FlexLockError(f"{manifest.tag}: manifest file {remote_rel} belongs to no recorded input")
 

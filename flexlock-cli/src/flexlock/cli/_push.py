@@ -31,6 +31,7 @@ from flexlock.cli._transfer import (
     MANIFEST_NAME,
     MARKER_NAME,
     Manifest,
+    glob_anchor,
     run_tag,
     sha256_file,
     walk_files,
@@ -247,11 +248,7 @@ def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
                 # The user's pattern, expanded as hashing expands it (absolute, `**`).
                 pattern_matches = glob.glob(str(location), recursive=True)  # noqa: PTH207
                 matches = sorted(Path(m) for m in pattern_matches if Path(m).is_file())
-                anchor = (
-                    Path(os.path.commonpath([str(m.parent) for m in matches]))
-                    if matches
-                    else location
-                )
+                anchor = glob_anchor(location)
                 for match in matches:
                     place(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
                 data[key] = (folder, "glob")

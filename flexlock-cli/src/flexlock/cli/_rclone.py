@@ -56,8 +56,6 @@ def rclone(
     *,
     what: str,
     progress: bool = False,
-    check: bool = True,
-    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `rclone ARGS` and raise `RcloneError` (naming `what`) if its log reports errors.
 
@@ -74,11 +72,10 @@ def rclone(
         text=True,
         env=env,
         stdin=subprocess.DEVNULL,
-        timeout=timeout,
         check=False,
     )
     errors = _errors_from_log(result.stderr)
-    if check and (errors or result.returncode != 0):
+    if errors or result.returncode != 0:
         detail = (
             "; ".join(errors[:5])
             or result.stderr.strip()[-500:]

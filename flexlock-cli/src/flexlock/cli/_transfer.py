@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import attrs
@@ -28,6 +28,7 @@ from flexlock.core import FlexLockError, RunLock
 __all__ = [
     "MANIFEST_NAME",
     "Manifest",
+    "glob_anchor",
     "restored_path",
     "run_tag",
     "safe_relative",
@@ -143,6 +144,17 @@ class Manifest:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise FlexLockError(f"{source}: malformed manifest ({error})") from None
+
+
+def glob_anchor(pattern: PurePath) -> PurePath:
+    """Return the directory a glob input's files are stored relative to: its non-glob prefix.
+
+    Push and pull both use it, so `data/a*/x.csv` comes back as `data/a1/x.csv`.
+    """
+    anchor = pattern.parent
+    while any(char in anchor.as_posix() for char in "*?["):
+        anchor = anchor.parent
+    return anchor
 
 
 def walk_files(root: Path) -> Iterator[Path]:
