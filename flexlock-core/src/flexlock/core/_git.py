@@ -91,6 +91,10 @@ _PRIVATE = ("-c", "core.splitIndex=false")
 _REF_LOCK_RETRIES = 50
 _REF_LOCK_PAUSE = 0.05
 
+# A file changed this recently may change again within the same timestamp tick
+# unnoticed (git's "racy clean" problem); NFS clocks are coarse, hence seconds.
+_RACY_WINDOW_NS = 2_000_000_000
+
 
 # -- running git ----------------------------------------------------------------
 
@@ -430,6 +434,61 @@ def _conflicts(root: Path, unmerged: list[str]) -> GitError:
     )
 
 
+# -- reusing a capture -----------------------------------------------------------
+
+_Stamp = tuple[int, int, int, int, int] | None  # size, mtime, ctime, inode, mode; None: gone
+
+
+class _Reusable(NamedTuple):
+    """A capture and what must still hold for it to describe the working tree again."""
+
+    root: Path
+    specs: tuple[str, ...]
+    status: bytes  # the raw `git status` output the capture was built from
+    stamps: tuple[_Stamp, ...]  # of every changed path, which git status only names
+    paths: tuple[bytes, ...]
+    record: RepoRecord
+
+
+# Captures kept for `capture_repo(reuse=True)`, per (start dir, options). A process that
+# records many runs of one checkout (a task list's worker) then runs `git status` once per
+# run instead of the 5-7 git processes of a capture.
+_reusable: dict[tuple[object, ...], _Reusable] = {}
+
+
+def _stamps(root: Path, paths: Sequence[bytes]) -> tuple[_Stamp, ...]:
+    stamps: list[_Stamp] = []
+    for path in paths:
+        try:
+            st = os.lstat(root / os.fsdecode(path))
+        except OSError:
+            stamps.append(None)
+            continue
+        stamps.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
+    return tuple(stamps)
+
+
+def _status_args(specs: Sequence[str]) -> list[str]:
+    return [
+        "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all",
+        "--ignore-submodules=none", "--no-renames", "--", *specs,
+    ]  # fmt: skip
+
+
+def _reuse(key: tuple[object, ...]) -> RepoRecord | None:
+    """Return the kept capture for `key` if the working tree is still exactly as it was."""
+    kept = _reusable.get(key)
+    if kept is None:
+        return None
+    try:
+        status = _run(_status_args(kept.specs), kept.root).stdout
+    except GitError:
+        return None  # the full capture says what is wrong
+    if status == kept.status and _stamps(kept.root, kept.paths) == kept.stamps:
+        return kept.record
+    return None
+
+
 # -- public API -------------------------------------------------------------------
 
 
@@ -440,6 +499,7 @@ def capture_repo(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     max_changes: int = MAX_CHANGES,
+    reuse: bool = False,
 ) -> RepoRecord:
     """Record the exact working tree of the git repository containing `path`.
 
@@ -455,21 +515,29 @@ def capture_repo(
             the tree then holds only those paths. Default: the whole repository.
         exclude: Git pathspecs left out of the record.
         max_changes: Keep at most this many status lines in `changes`.
+        reuse: Return this process's last capture with the same arguments when `git status`
+            and the changed files' stat data (size, times, inode) show nothing changed
+            since; one git process instead of five to seven. Files changed within 2 s of
+            a capture make it not reusable (a same-tick edit could go unnoticed).
 
     Raises:
         GitError: not a git working tree, git missing, repository owned by another user
             (safe.directory), or a merge with unresolved conflicts in progress.
     """
-    location = _locate(_start_dir(path))
+    start = _start_dir(path)
+    key = (os.fspath(start.resolve()), size_limit, tuple(include), tuple(exclude), max_changes)
+    if reuse:
+        unchanged = _reuse(key)
+        if unchanged is not None:
+            return unchanged
+    started_ns = time.time_ns()
+    location = _locate(start)
     root = location.root
     specs = _pathspecs(include, exclude)
     config = _start_config(root)
     try:
-        status_args = [
-            "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all",
-            "--ignore-submodules=none", "--no-renames", "--", *specs,
-        ]  # fmt: skip
-        status = _parse_status(_run(status_args, root).stdout)
+        status_output = _run(_status_args(specs), root).stdout
+        status = _parse_status(status_output)
     finally:
         config_output = config.communicate()[0]  # reaped even when status failed
     if status.unmerged:
@@ -498,7 +566,7 @@ def capture_repo(
     changes = status.changes
     if len(changes) > max_changes:
         changes = [*changes[:max_changes], f"... and {len(changes) - max_changes} more"]
-    return RepoRecord(
+    record = RepoRecord(
         root=os.fspath(root),
         commit=status.head,
         branch=status.branch,
@@ -512,6 +580,24 @@ def capture_repo(
         exclude=tuple(exclude),
         submodules=submodules,
     )
+    if reuse:
+        _keep(key, _Reusable(root, tuple(specs), status_output, (), (), record), status, started_ns)
+    return record
+
+
+def _keep(key: tuple[object, ...], kept: _Reusable, status: _Status, started_ns: int) -> None:
+    """Keep a capture for reuse, unless a changed file is too recent to be judged by stat."""
+    if kept.record.submodules or (kept.root / ".gitmodules").exists():
+        return  # a submodule's own working tree is not in this status: capture every time
+    # Status names changed paths; their contents are judged by stat. Deleted paths need
+    # nothing: recreating one changes the status.
+    paths = (*status.update, *status.untracked)
+    stamps = _stamps(kept.root, paths)
+    newest = started_ns - _RACY_WINDOW_NS
+    if any(stamp is not None and max(stamp[1], stamp[2]) >= newest for stamp in stamps):
+        _reusable.pop(key, None)
+        return
+    _reusable[key] = kept._replace(stamps=stamps, paths=paths)
 
 
 def snapshot_ref(run_id: str) -> str:
