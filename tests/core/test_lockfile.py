@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flexlock.core import _lockfile
 from flexlock.core._errors import LockFileError
 from flexlock.core._lockfile import dump, dumps, load, loads, sweep_temp_files, write_atomic
 from flexlock.core._model import (
@@ -131,6 +132,32 @@ run_locks = sheets(
 @given(run_locks)
 def test_loads_of_dumps_returns_an_equal_sheet(lock: RunLock) -> None:
     assert lock == loads(dumps(lock))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(run_locks)
+def test_rendering_keys_apart_gives_the_whole_document(lock: RunLock) -> None:
+    # dumps renders each top-level key on its own (and keeps the text of repeated
+    # ones): with either emitter, that must be the text of the whole mapping.
+    data = _lockfile.to_dict(lock)
+    for dumper in _lockfile._dumpers():
+        options = {**_lockfile._DUMP_OPTIONS, "Dumper": dumper}
+        try:
+            whole = yaml.dump(data, **options)
+        except UnicodeEncodeError:  # libyaml and lone surrogates: dumps uses the other one
+            continue
+        assert whole == "".join(yaml.dump({key: value}, **options) for key, value in data.items())
+    assert dumps(lock) == dumps(lock)  # the second time from kept texts
+
+
+def test_kept_section_text_is_not_reused_for_an_equal_but_different_value() -> None:
+    # 1 == 1.0 == True and -0.0 == 0.0 in Python; their YAML differs.
+    texts = {
+        dumps(RunLock(id="sha256:0", status="running", created="now", config={"k": value}))
+        for value in (1, 1.0, True, 0.0, -0.0, [1], (1,))
+    }
+
+    assert 6 == len(texts)  # a list and a tuple are both written as a YAML list
 
 
 @pytest.mark.parametrize("value", TRICKY)

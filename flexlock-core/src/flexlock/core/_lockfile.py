@@ -331,11 +331,9 @@ def load(path: str | os.PathLike[str]) -> RunLock:
     return loads(text, source=str(path))
 
 
-def dumps(lock: RunLock) -> str:
-    """Render a `RunLock` as YAML text that `loads` reads back equal."""
+def _render(data: dict[str, Any]) -> str:
     import yaml
 
-    data = to_dict(lock)
     *fast, portable = _dumpers()
     for dumper in fast:
         try:
@@ -347,13 +345,50 @@ def dumps(lock: RunLock) -> str:
     return portable_text
 
 
+def _frozen(value: Any) -> Any:
+    """Return a hashable key equal only for values that render the same YAML."""
+    if isinstance(value, dict):
+        return (dict, tuple((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return (list, tuple(_frozen(item) for item in value))
+    return (type(value), repr(value) if isinstance(value, float) else value)  # -0.0 == 0.0
+
+
+# Rendering is most of a dump's cost (PyYAML builds a node per value in Python), and
+# the big sections repeat: a run writes its sheet twice with the same env, code and
+# prevs, and a task list's worker writes every task's sheet with the same env (every
+# installed package). A block mapping's text is its keys' texts one after the other,
+# so each top-level key is rendered on its own and its text kept, keyed by its value.
+_SECTIONS_KEPT = 32
+_sections: dict[Any, str] = {}
+
+
+def _render_section(key: str, value: Any) -> str:
+    cache_key = (key, _frozen(value))
+    text = _sections.pop(cache_key, None)
+    if text is None:
+        text = _render({key: value})
+        if len(_sections) >= _SECTIONS_KEPT:
+            del _sections[next(iter(_sections))]  # the least recently used
+    _sections[cache_key] = text
+    return text
+
+
+def dumps(lock: RunLock) -> str:
+    """Render a `RunLock` as YAML text that `loads` reads back equal."""
+    return "".join(_render_section(key, value) for key, value in to_dict(lock).items())
+
+
 def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
     """Write `lock` to `path` atomically."""
     write_atomic(Path(path), dumps(lock).encode("utf-8"))
 
 
-def write_atomic(path: Path, content: bytes) -> None:
-    """Replace `path` with `content` so that readers see the old or the new file, never a mix."""
+def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `content` so that readers see the old or the new file, never a mix.
+
+    `durable=False` skips the fsyncs, for caches that a crash may lose.
+    """
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -361,14 +396,16 @@ def write_atomic(path: Path, content: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         Path(temp_name).replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
             Path(temp_name).unlink()
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
 
 
 def fsync_directory(directory: Path) -> None:
