@@ -19,6 +19,7 @@ from flexlock.core._errors import (
     LockFileError,
     RunInProgressError,
 )
+from flexlock.core._inputs import RunInputs, inputs_path, kept_inputs, read_inputs
 from flexlock.core._lockfile import load
 from flexlock.core._redact import REDACTED
 from flexlock.core._registry import clear, register_data, register_prev
@@ -418,3 +419,72 @@ def test_sheet_is_finalised_in_place_after_the_script_changes_directory(
     run.finish("succeeded")
     assert "succeeded" == load(project / "results/a").status
     assert not (tmp_path / "results").exists()
+
+
+# -- kept identity inputs (what resuming reads instead of the sheet) -------------------
+
+
+def test_finished_run_keeps_its_identity_inputs_beside_the_sheet(project: Path) -> None:
+    path = _run_ok("results/a", data=["data/images"])
+
+    assert RunInputs.of(load(path)) == kept_inputs(path)
+
+
+def test_rewritten_sheet_is_read_again_not_taken_from_the_kept_inputs(project: Path) -> None:
+    path = _run_ok("results/a")
+    path.write_text(path.read_text().replace("lr: 0.1", "lr: 0.3"))  # same size, by hand
+
+    assert kept_inputs(path) is None
+    assert 0.3 == read_inputs(path).config["lr"]
+    assert "run.lock id does not match its contents (edited by hand?)" == rerun_reason(
+        "results/a", Config(save_dir="results/a", lr=0.3)
+    )
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"format": 99}', ""])
+def test_damaged_kept_inputs_only_cost_a_full_read(project: Path, damage: str) -> None:
+    path = _run_ok("results/a")
+    inputs_path(path).write_text(damage)
+
+    assert kept_inputs(path) is None
+    assert rerun_reason("results/a", Config(save_dir="results/a")) is None
+    assert "config changed: lr: 0.1 → 0.2" == rerun_reason(
+        "results/a", Config(save_dir="results/a", lr=0.2)
+    )
+
+
+def test_failed_run_keeps_inputs_that_say_so(project: Path) -> None:
+    with pytest.raises(RuntimeError), runlock(Config(save_dir="results/a"), repos=["."]):
+        raise RuntimeError
+
+    assert "failed" == kept_inputs(Path("results/a/run.lock")).status  # type: ignore[union-attr]
+
+
+def test_tuples_kept_as_json_lists_are_no_config_change(project: Path) -> None:
+    config = {"save_dir": "results/a", "sizes": (1, 2), "nested": {"pair": ("a", 1.5)}}
+    with runlock(config, repos=["."]):
+        pass
+
+    assert kept_inputs(Path("results/a/run.lock")) is not None
+    assert rerun_reason("results/a", config) is None
+
+
+def test_config_with_integer_keys_is_not_kept_and_still_done(project: Path) -> None:
+    # JSON would turn the keys into strings, which a config comparison sees as a
+    # change: such a run would rerun forever. Its sheet is read instead.
+    config = {"save_dir": "results/a", "by_step": {1: 0.5, 2: 0.25}}
+    with runlock(config, repos=["."]):
+        pass
+
+    assert kept_inputs(Path("results/a/run.lock")) is None
+    assert rerun_reason("results/a", config) is None
+
+
+def test_upstream_read_through_its_kept_inputs_still_detects_a_rerun(project: Path) -> None:
+    _run_ok("results/prep")
+    _run_ok("results/a", prevs=["results/prep"])
+    assert rerun_reason("results/a") is None
+
+    _run_ok("results/prep", data=["data/train.csv"])
+
+    assert "upstream results/prep changed" == rerun_reason("results/a")

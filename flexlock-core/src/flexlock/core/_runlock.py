@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import functools
 import hashlib
 import os
 import re
@@ -36,6 +37,7 @@ import attrs
 
 from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
+from flexlock.core._inputs import CodeInputs, RunInputs, kept_inputs, read_inputs, write_inputs
 from flexlock.core._lockfile import dump, load, lock_path, write_atomic
 from flexlock.core._model import (
     DataRecord,
@@ -194,23 +196,7 @@ def _outputs_in_code(record: RepoRecord, save_dir: Path | None, *, warn: bool = 
             relative = "."
         if relative != "." and any(path.startswith(f"{relative}/") for path in untracked):
             outputs.append(relative)
-    # One git call finds other runs' sheets, even when the change list was capped.
-    listing = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(root),
-            "ls-files",
-            "-z",
-            "--others",
-            "--exclude-standard",
-            "--",
-            ":(glob)**/run.lock",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    for name in os.fsdecode(listing.stdout).split("\0"):
+    for name in _untracked_sheets(record, root):
         parent = name.rpartition("/")[0]
         if parent and not any(parent == o or parent.startswith(f"{o}/") for o in outputs):
             outputs.append(parent)
@@ -222,6 +208,25 @@ def _outputs_in_code(record: RepoRecord, save_dir: Path | None, *, warn: bool = 
             ", ".join(outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else ""),
         )
     return outputs
+
+
+def _untracked_sheets(record: RepoRecord, root: Path) -> list[str]:
+    """Return the untracked run.lock files of `record`'s repo, relative to its root."""
+    capped = bool(record.changes) and record.changes[-1].startswith("... and ")
+    if not capped:  # the status lists every untracked file
+        return [
+            line[3:]
+            for line in record.changes
+            if line.startswith("?? ") and line.endswith("/run.lock")
+        ]
+    # One git call finds them all when the change list was capped.
+    listing = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--others", "--exclude-standard", "--",
+         ":(glob)**/run.lock"],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    return [name for name in os.fsdecode(listing.stdout).split("\0") if name]
 
 
 def _capture_repos(
@@ -255,6 +260,7 @@ def _capture_repos(
             size_limit=options.size_limit,
             include=options.include,
             exclude=options.exclude,
+            reuse=True,  # many runs in one process (a task list's worker) share a checkout
         )
         outputs = _outputs_in_code(record, save_dir)
         if outputs:
@@ -263,6 +269,7 @@ def _capture_repos(
                 size_limit=options.size_limit,
                 include=options.include,
                 exclude=(*options.exclude, *outputs),
+                reuse=True,
             )
             # Kept apart from the user's excludes: which run directories exist changes
             # from run to run, and rerun_reason recomputes them (see _current_tree).
@@ -462,6 +469,7 @@ class Run:
             try:
                 self.lock = self._build()
                 dump(self.lock, self.path)
+                write_inputs(self.path, self.lock)  # what resuming reads instead of the sheet
             finally:
                 self._save_lock.release()
                 _unfinished.pop(id(self), None)
@@ -677,13 +685,12 @@ def _on_sigterm(signum: int, frame: object) -> None:
 _capture_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], RepoRecord | GitError] = {}
 
 
-def _current_tree(record: RepoRecord) -> RepoRecord | GitError:
-    """Capture `record`'s repo now, once per process (many runs share one checkout)."""
-
-    key = (record.root, tuple(record.include), tuple(record.exclude))
+def _current_tree(code: CodeInputs) -> RepoRecord | GitError:
+    """Capture `code`'s repo now, once per process (many runs share one checkout)."""
+    key = (code.root, code.include, code.exclude)
     if key not in _capture_cache:
         try:
-            _capture_cache[key] = recapture(record)
+            _capture_cache[key] = _recapture(code.root, code.include, code.exclude)
         except GitError as error:
             _capture_cache[key] = error
     return _capture_cache[key]
@@ -698,15 +705,23 @@ def recapture(record: RepoRecord, root: PathLike | None = None) -> RepoRecord:
     Raises:
         GitError: the repo cannot be captured.
     """
+    return _recapture(root if root is not None else record.root, record.include, record.exclude)
+
+
+def _recapture(root: PathLike, include: tuple[str, ...], exclude: tuple[str, ...]) -> RepoRecord:
     from flexlock.core._git import capture_repo
 
-    where = Path(root if root is not None else record.root)
-    current = capture_repo(where, include=record.include, exclude=record.exclude)
+    current = capture_repo(Path(root), include=include, exclude=exclude)
     outputs = _outputs_in_code(current, None, warn=False)
     if outputs:
-        current = capture_repo(where, include=record.include, exclude=(*record.exclude, *outputs))
-        current = attrs.evolve(current, exclude=record.exclude, outputs=tuple(outputs))
+        current = capture_repo(Path(root), include=include, exclude=(*exclude, *outputs))
+        current = attrs.evolve(current, exclude=exclude, outputs=tuple(outputs))
     return current
+
+
+@functools.cache
+def _default_redactor() -> Redactor:
+    return RunOptions().redactor
 
 
 def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | None:
@@ -718,54 +733,60 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     process, data hashes use the hash cache (a `stat` per unchanged file).
     """
     from flexlock.core._hashing import hash_path
-    from flexlock.core._verify import base_directories, resolve_recorded
+    from flexlock.core._verify import resolve_recorded, search_bases
 
     file = lock_path(path)
-    if not file.exists():
-        return f"no run.lock in {file.parent}"
-    try:
-        sheet = load(file)
-    except LockFileError as error:
-        return f"unreadable run.lock: {error}"
-    # Relative paths resolve as `flexlock verify` resolves them, so a moved or
-    # pulled project is judged the same way by both.
-    bases = base_directories(sheet, file)
+    # The few fields that decide, kept beside the sheet by the run: no YAML to parse, and
+    # the run.lock is still the one the run wrote, so its id matches them by construction.
+    sheet = kept_inputs(file)
+    written_by_run = sheet is not None
+    if sheet is None:
+        if not file.exists():
+            return f"no run.lock in {file.parent}"
+        try:
+            sheet = RunInputs.of(load(file))
+        except LockFileError as error:
+            return f"unreadable run.lock: {error}"
     if sheet.status != "succeeded":
         return "last run failed" if sheet.status == "failed" else "last run did not finish"
     if config is not None:
-        wanted = RunOptions.from_kwargs(options).redactor(config_to_dict(config))
+        redactor = RunOptions.from_kwargs(options).redactor if options else _default_redactor()
+        wanted = redactor(config_to_dict(config))
         changes = config_changes(sheet.config, wanted)
         if changes:
             more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
             return f"config changed: {changes[0]}{more}"
     trees = {}
-    for key, record in sheet.code.items():
-        current = _current_tree(record)
+    for key, code in sheet.code.items():
+        current = _current_tree(code)
         if isinstance(current, GitError):
             return f"code changed in {key}: {current}"
-        if current.tree != record.tree:
+        if current.tree != code.tree:
             return f"code changed in {key}"
         trees[key] = current.tree
+    # Relative paths resolve as `flexlock verify` resolves them, so a moved or
+    # pulled project is judged the same way by both.
+    bases = search_bases(sheet.save_dir, sheet.cwd, file) if sheet.data or sheet.prevs else []
     hashes = {}
-    for key, data_record in sheet.data.items():
-        algorithm = data_record.hash.partition(":")[0]
+    for key, recorded_hash in sheet.data.items():
+        algorithm = recorded_hash.partition(":")[0]
         try:
             now = hash_path(resolve_recorded(key, bases), algorithm=algorithm, use_cache=True)
         except FlexLockError:
             return f"data changed: {key} (no longer readable)"
-        if now.hash != data_record.hash:
+        if now.hash != recorded_hash:
             return f"data changed: {key}"
         hashes[key] = now.hash
     ids = {}
-    for key, prev in sheet.prevs.items():
+    for key, (prev_path, prev_id) in sheet.prevs.items():
         try:
-            upstream = load(resolve_recorded(prev.path, bases))
+            upstream = read_inputs(lock_path(resolve_recorded(prev_path, bases)))
         except LockFileError:
             return f"upstream {key} changed (its run.lock is gone)"
-        if upstream.id != prev.id or upstream.status != "succeeded":
+        if upstream.id != prev_id or upstream.status != "succeeded":
             return f"upstream {key} changed"
         ids[key] = upstream.id
-    if compute_id(sheet.config, trees, hashes, ids) != sheet.id:
+    if not written_by_run and compute_id(sheet.config, trees, hashes, ids) != sheet.id:
         return "run.lock id does not match its contents (edited by hand?)"
     return None
 

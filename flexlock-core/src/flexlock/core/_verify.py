@@ -35,6 +35,7 @@ __all__ = [
     "find_manifest",
     "require_ok",
     "resolve_recorded",
+    "search_bases",
     "verify",
 ]
 
@@ -127,12 +128,21 @@ def base_directories(
     lock: RunLock, lock_path: Path, base: str | os.PathLike[str] | None = None
 ) -> list[Path]:
     """Return the directories a sheet's relative paths may be relative to, best first."""
-    bases: list[Path] = []
     if base is not None:
         return [Path(base)]
+    return search_bases(lock.save_dir, lock.env.cwd if lock.env is not None else None, lock_path)
+
+
+def search_bases(save_dir: str | None, cwd: str | None, lock_path: Path) -> list[Path]:
+    """Return the directories a sheet's relative paths may be relative to, best first.
+
+    The project root the sheet's run directory sits in (its recorded relative
+    save_dir stripped), then the run's recorded cwd, then the current directory.
+    """
+    bases: list[Path] = []
     run_dir = lock_path.resolve().parent
-    if lock.save_dir and not Path(lock.save_dir).is_absolute():
-        parts = Path(os.path.normpath(lock.save_dir)).parts
+    if save_dir and not Path(save_dir).is_absolute():
+        parts = Path(os.path.normpath(save_dir)).parts
         if (
             parts
             and parts != (".",)
@@ -140,8 +150,8 @@ def base_directories(
             and run_dir.parts[-len(parts) :] == parts
         ):
             bases.append(run_dir.parents[len(parts) - 1])
-    if lock.env is not None and lock.env.cwd and Path(lock.env.cwd).is_dir():
-        bases.append(Path(lock.env.cwd))
+    if cwd and Path(cwd).is_dir():
+        bases.append(Path(cwd))
     bases.append(Path.cwd())
     return list(dict.fromkeys(bases))
 
