@@ -168,6 +168,57 @@ def test_task_config_records_its_subdirectory(write: Any, workdir: Path) -> None
     assert "results/process/param=2" == load(workdir / "results/process/param=2").config["save_dir"]
 
 
+@attrs.define
+class FollowsSaveDir:
+    param: int = 1
+    save_dir: str = "results/fixed"
+    model: str = "${save_dir}/model.pt"
+
+
+@clicfg
+def follows(cfg: FollowsSaveDir) -> None:
+    RAN.append((cfg.param, cfg.model))
+
+
+@attrs.define
+class PathSaveDir:
+    param: int = 1
+    save_dir: Path = Path("results/paths")
+
+
+@clicfg
+def with_path(cfg: PathSaveDir) -> None:
+    RAN.append((cfg.param, str(cfg.save_dir)))
+
+
+def test_value_interpolating_save_dir_follows_the_task_subdirectory(write: Any) -> None:
+    write("tasks.txt", "1\n2\n")
+    follows.cli(["--tasks", "tasks.txt", "--task_to", "param"])
+    assert [(1, "results/fixed/param=1/model.pt"), (2, "results/fixed/param=2/model.pt")] == sorted(
+        RAN
+    )
+
+
+def test_path_typed_save_dir_gets_task_subdirectories(write: Any, workdir: Path) -> None:
+    write("tasks.txt", "1\n2\n")
+    with_path.cli(["--tasks", "tasks.txt", "--task_to", "param"])
+    assert "results/paths/param=2" == load(workdir / "results/paths/param=2").config["save_dir"]
+
+
+@pytest.mark.parametrize("function", [process, follows, with_path])
+def test_planned_task_configs_are_what_each_task_resolves_to(function: Any) -> None:
+    # Planning builds shared-save_dir tasks' configs without resolving them again when
+    # it can: the result must be exactly what resolving each task's overrides gives.
+    from flexlock.cli._config import ConfigTree
+    from flexlock.cli._tasks import _resolve_task, plan_tasks, sweep_specs
+
+    tree = ConfigTree(function.config_class)
+    planned, _ = plan_tasks(tree, sweep_specs(["param=1,2,3"]))
+    assert [_resolve_task(tree, p.task.overrides, p.task.source) for p in planned] == [
+        p.config for p in planned
+    ]
+
+
 def test_templated_save_dir_is_used_as_is(write: Any, workdir: Path) -> None:
     write("tasks.txt", "1\n2\n")
     templated.cli(["--tasks", "tasks.txt", "--task_to", "param"])

@@ -8,10 +8,10 @@ from typing import Any
 
 import attrs
 
-from flexlock.cli._executor import Task, TaskResult, TaskRunner
+from flexlock.cli._executor import ExecutorFactory, Task, TaskResult, TaskRunner
 from flexlock.core._errors import ConfigError
 
-__all__ = ["LocalExecutor", "SerialExecutor", "local", "serial"]
+__all__ = ["BUILTIN_EXECUTORS", "LocalExecutor", "SerialExecutor", "local", "serial"]
 
 
 def _check_keys(name: str, options: Mapping[str, Any], known: Sequence[str]) -> None:
@@ -92,3 +92,10 @@ def local(options: Mapping[str, Any]) -> LocalExecutor:
             f"executor 'local': backend must be one of {', '.join(_BACKENDS)}, got {backend!r}"
         )
     return LocalExecutor(n_jobs=n_jobs, backend=backend)
+
+
+#: The executors flexlock-cli provides, by name (also registered as entry points).
+BUILTIN_EXECUTORS: dict[str, ExecutorFactory] = {
+    "serial": serial,
+    "local": local,
+}

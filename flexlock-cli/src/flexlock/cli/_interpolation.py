@@ -186,18 +186,19 @@ def interpolate(values: dict[str, Any]) -> dict[str, Any]:
     """
     resolver = _Resolver(values)
     return {
-        key: resolver.lookup(key, key) if isinstance(item, dict) or _has_marker(item) else item
+        key: resolver.lookup(key, key) if isinstance(item, dict) or has_marker(item) else item
         for key, item in values.items()
     }
 
 
-def _has_marker(value: Any) -> bool:
+def has_marker(value: Any) -> bool:
+    """Tell whether `value` (a string, or a list or dict holding strings) has a `${...}`."""
     if isinstance(value, str):
         return "${" in value
     if isinstance(value, list):
-        return any(_has_marker(item) for item in value)
+        return any(has_marker(item) for item in value)
     if isinstance(value, dict):
-        return any(_has_marker(item) for item in value.values())
+        return any(has_marker(item) for item in value.values())
     return False
 
 

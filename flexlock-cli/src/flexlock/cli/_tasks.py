@@ -226,6 +226,7 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
     Raises:
         ConfigError: a bad task (file:line), or two identical tasks (naming both).
     """
+    from flexlock.cli._interpolation import has_marker
     from flexlock.core._identity import canonical_json
     from flexlock.core._registry import clear
 
@@ -249,6 +250,10 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
     note = None
     shared = {index for members in groups.values() if len(members) > 1 for index in members}
     if shared:
+        # With nothing interpolated, nothing can depend on save_dir, and a `str` field keeps
+        # the string given: the task's config is then its first one with the subdirectory as
+        # save_dir, and building it again (half of planning a long list) would change nothing.
+        swap = tree.leaf_spec("save_dir", "save_dir").type is str and not has_marker(tree.values)
         used: set[str] = set()
         for index in sorted(shared):
             spec, plain = resolved[index]
@@ -258,10 +263,11 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
                 directory += "-" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()[:8]
             used.add(directory)
             overrides = (*spec.overrides, ("save_dir", directory))
-            resolved[index] = (
-                attrs.evolve(spec, overrides=overrides),
-                _resolve_task(tree, overrides, spec.source),
-            )
+            if swap and not any(has_marker(value) for _, value in spec.overrides):
+                task_plain = {**plain, "save_dir": directory}
+            else:
+                task_plain = _resolve_task(tree, overrides, spec.source)
+            resolved[index] = (attrs.evolve(spec, overrides=overrides), task_plain)
         bases = sorted({d for d, members in groups.items() if len(members) > 1})
         note = (
             f"flexlock: {len(shared)} tasks share save_dir {', '.join(bases)}: each runs in a "
@@ -290,6 +296,7 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
 
 def _executor(options: TaskOptions) -> tuple[str, Any, int]:
     """Return (name, executor, parallelism) for the task-list flags; errors before anything runs."""
+    from flexlock.cli._executors import BUILTIN_EXECUTORS
     from flexlock.core._plugins import load_plugin
 
     name = options.executor
@@ -312,7 +319,8 @@ def _executor(options: TaskOptions) -> tuple[str, Any, int]:
         executor_options["n_jobs"] = options.n_jobs
     if options.no_wait:
         executor_options["no_wait"] = True
-    factory = load_plugin("flexlock.executors", name)
+    # Built-ins come first, as for every plugin group, and need no entry-point scan.
+    factory = BUILTIN_EXECUTORS.get(name) or load_plugin("flexlock.executors", name)
     executor = factory(executor_options)
     parallel = getattr(executor, "n_jobs", None)
     return name, executor, parallel if isinstance(parallel, int) and parallel > 0 else 1
