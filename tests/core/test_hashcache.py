@@ -321,3 +321,55 @@ def test_concurrent_compactions_lose_nothing(tmp_path: Path, cache: Path) -> Non
         warnings.simplefilter("error")
         entries = CacheShard.open(f"directory:{data}", "sha256").entries
     assert sum(not rel.startswith("gone") for rel in entries) == 120
+
+
+# --- reading entries by position ----------------------------------------------------------
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> Path:
+    root.mkdir(exist_ok=True)
+    for name, content in files.items():
+        (root / name).write_bytes(content)
+        _age(root / name)
+    return root
+
+
+def test_segment_listing_the_same_files_is_read_by_position(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {"a": b"1", "b": b"2", "c": b"3"})
+    hash_path(data)
+
+    shard = CacheShard.open(f"directory:{data}", "sha256")
+
+    assert shard.aligned(["a", "b", "c"]) is not None
+    assert shard.aligned(["a", "b"]) is None
+    assert shard.aligned(["a", "b", "d"]) is None
+
+
+def test_entry_of_a_changed_file_is_found_in_a_newer_segment(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {"a": b"1", "b": b"2", "c": b"3"})
+    hash_path(data)
+    _tree(data, {"b": b"two"})  # changed: its entry goes to a second segment
+    hash_path(data)
+    _rewrite_keeping_stat(data / "b", b"TWO")
+
+    # b's entry in the first segment is stale, the second one's is current: served from it.
+    assert hash_path(data, use_cache=False).hash != hash_path(data).hash
+    _rewrite_keeping_stat(data / "b", b"two")
+    assert hash_path(data, use_cache=False).hash == hash_path(data).hash
+    assert 2 == len(_segments(_cache_dir(tmp_path)))
+
+
+def test_added_file_is_hashed_and_the_others_still_come_from_the_cache(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {"a": b"1", "b": b"2"})
+    hash_path(data)
+    _tree(data, {"new": b"3"})
+    _rewrite_keeping_stat(data / "a", b"X")
+
+    record = hash_path(data)
+
+    _rewrite_keeping_stat(data / "a", b"1")
+    assert hash_path(data, use_cache=False).hash == record.hash  # a came from the cache
+
+
+def _cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"

@@ -122,8 +122,8 @@ def _encode_segment(root: str, algorithm: str, entries: dict[str, Entry]) -> byt
     return header + body
 
 
-def _decode_segment(data: bytes, root: str, algorithm: str) -> zip[tuple[str, Entry]]:
-    """Return the (path, entry) pairs of a segment; raise ValueError if torn, corrupt or foreign."""
+def _decode_segment(data: bytes, root: str, algorithm: str) -> tuple[list[str], list[Entry]]:
+    """Return the paths and entries of a segment; raise ValueError if torn, corrupt or foreign."""
     header, newline, body = data.partition(b"\n")
     fields = header.split(b" ")
     if not newline or len(fields) != 4 or fields[0] != _MAGIC or fields[1] != b"%d" % _FORMAT:
@@ -135,14 +135,15 @@ def _decode_segment(data: bytes, root: str, algorithm: str) -> zip[tuple[str, En
         raise ValueError("segment of another root (shard name collision)")
     if not isinstance(paths, list) or not isinstance(entries, list) or len(paths) != len(entries):
         raise ValueError("bad body")
-    return zip(paths, entries, strict=True)
+    return paths, entries
 
 
 class CacheShard:
     """The cache entries of one hashed root for one algorithm.
 
-    `entries` maps a path relative to the root to its `Entry`. Open with `CacheShard.open`,
-    look entries up directly, then `save` what was hashed.
+    `entries` maps a path relative to the root to its `Entry`; `aligned` serves the common
+    case of an unchanged file list without building that map. Open with `CacheShard.open`,
+    look entries up, then `save` what was hashed.
     """
 
     def __init__(
@@ -151,16 +152,47 @@ class CacheShard:
         root: str,
         algorithm: str,
         *,
-        entries: dict[str, Entry],
+        loaded: list[tuple[list[str], list[Entry]]],
         segments: list[str],
         corrupt: bool = False,
     ) -> None:
         self.directory = directory  # None: the cache is unusable, `save` does nothing
         self.root = root
         self.algorithm = algorithm
-        self.entries = entries
+        self._loaded = loaded  # (paths, entries) of each segment, oldest first
+        self._entries: dict[str, Entry] | None = None
         self._segments = segments
         self._corrupt = corrupt
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """Every entry by relative path; a later segment's entry overrides an earlier one's."""
+        if self._entries is None:
+            entries: dict[str, Entry] = {}
+            for paths, values in self._loaded:
+                entries.update(zip(paths, values, strict=True))  # built in C
+            self._entries = entries
+        return self._entries
+
+    def aligned(self, paths: list[str]) -> tuple[list[Entry], dict[str, Entry]] | None:
+        """Return a segment's entries in the order of `paths`, and the other segments' entries.
+
+        A segment is written in the order its files were listed, so while a root's files
+        stay the same (their contents may change), its biggest segment lists exactly
+        `paths`: the entries are then read by position, and only files whose entry there
+        is stale need the map of the (few, newer) others. None when no segment lines up.
+        Every entry is still checked against the file's stat key, so which one is found
+        first never matters.
+        """
+        candidates = [index for index, (listed, _) in enumerate(self._loaded) if listed == paths]
+        if not candidates:
+            return None
+        base = max(candidates, key=lambda index: len(self._loaded[index][0]))
+        others: dict[str, Entry] = {}
+        for index, (listed, values) in enumerate(self._loaded):
+            if index != base:
+                others.update(zip(listed, values, strict=True))
+        return self._loaded[base][1], others
 
     @classmethod
     def open(cls, root: str, algorithm: str, cache_dir: Path | None = None) -> CacheShard:
@@ -171,7 +203,7 @@ class CacheShard:
         """
         base = (cache_dir or default_cache_dir()) / "hashes" / f"v{_FORMAT}"
         directory = base / _shard_name(root, algorithm)
-        unusable = cls(None, root, algorithm, entries={}, segments=[])
+        unusable = cls(None, root, algorithm, loaded=[], segments=[])
         try:
             names = sorted(
                 path.name for path in directory.iterdir() if path.name.endswith(_SEGMENT_SUFFIX)
@@ -181,7 +213,7 @@ class CacheShard:
         except OSError as error:
             _warn_once("read", _unusable_message(directory, error))
             return unusable
-        entries: dict[str, Entry] = {}
+        loaded: list[tuple[list[str], list[Entry]]] = []
         read: list[str] = []
         corrupt = False
         # Names start with a nanosecond timestamp, so later segments override earlier ones.
@@ -194,8 +226,7 @@ class CacheShard:
                 _warn_once("read", _unusable_message(directory, error))
                 return unusable
             try:
-                # dict.update over zipped lists builds the map in C.
-                entries.update(_decode_segment(data, root, algorithm))
+                loaded.append(_decode_segment(data, root, algorithm))
             except (ValueError, TypeError, EOFError, IndexError) as error:
                 corrupt = True
                 _warn_once(
@@ -204,7 +235,7 @@ class CacheShard:
                     " the affected files are re-hashed and the segment is removed",
                 )
             read.append(name)
-        return cls(directory, root, algorithm, entries=entries, segments=read, corrupt=corrupt)
+        return cls(directory, root, algorithm, loaded=loaded, segments=read, corrupt=corrupt)
 
     @property
     def compaction_due(self) -> bool:

@@ -81,6 +81,7 @@ _HASHLIB_ALGORITHMS = ("sha256", "sha512", "sha3_256", "blake2b", "blake2s")
 _OPTIONAL_ALGORITHMS = {"blake3": ("blake3", 'pip install "flexlock-core[blake3]"')}
 _S_IFMT, _S_IFREG, _S_IFDIR = stat.S_IFMT(0o177777), stat.S_IFREG, stat.S_IFDIR
 _GLOB_MAGIC = re.compile(r"[*?[]")
+_NO_MTIME = -(1 << 63)  # below any st_mtime_ns (a signed 64-bit count of nanoseconds)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 _NON_REGULAR_KINDS = (
     (stat.S_ISFIFO, "FIFO (named pipe)"),
@@ -260,9 +261,14 @@ def _walk(
     excludes: _Excludes,
     *,
     found: list[_File],
-) -> None:
-    """Append every regular file below directory `top`, following symlinks and refusing loops."""
+) -> tuple[int, int | None]:
+    """Append every regular file below directory `top`, following symlinks and refusing loops.
+
+    Returns the files' total size and newest mtime, summed here where each stat result is
+    at hand: a second pass over 100k file tuples measured ~50 ms.
+    """
     literal, name_match, path_match = excludes.literal, excludes.name_match, excludes.path_match
+    total, newest, before = 0, _NO_MTIME, len(found)
     # Each pending directory carries its ancestors' (device, inode, path): a directory equal
     # to one of its ancestors is a loop (through a symlink or a bind mount).
     stack: list[tuple[str, str, tuple[tuple[int, int, str], ...]]] = [
@@ -292,6 +298,9 @@ def _walk(
                 size, mtime = info.st_size, info.st_mtime_ns
                 key = pack_stat_key(size, mtime, info.st_ino, info.st_dev)
                 found.append((rel, entry.path, size, mtime, key))
+                total += size
+                if mtime > newest:  # noqa: PLR1730 - a call to max() per file costs more
+                    newest = mtime
             elif kind == _S_IFDIR:
                 for ancestor_device, ancestor_inode, where in ancestors:
                     if ancestor_device == info.st_dev and ancestor_inode == info.st_ino:
@@ -304,6 +313,7 @@ def _walk(
                 )
             else:
                 raise _non_regular_error(entry.path, info.st_mode)
+    return total, (newest if len(found) > before else None)
 
 
 def _file(rel: str, path: str, info: os.stat_result) -> _File:
@@ -396,19 +406,22 @@ def _collect(
     excludes: _Excludes,
     *,
     found: list[_File],
-) -> list[_File]:
-    """Return the files of `path`, sorted by the bytes of their relative paths, each once."""
+) -> tuple[list[_File], tuple[int, int | None]]:
+    """Return the files of `path`, sorted by the bytes of their relative paths, each once,
+    and their total size and newest mtime."""
     if info is None:  # a glob
         _collect_glob(path, excludes, found)
         # `**` and overlapping matches can reach a file twice; keep one.
         files = list({file[0]: file for file in found}.values())
+        totals = (sum(map(_SIZE, files)), max(map(_MTIME, files), default=None))
     elif kind == "file":
         files = [_file(os.path.basename(os.path.abspath(path)), path, info)]
+        totals = (files[0][2], files[0][3])
     else:
-        _walk(path, "", info, excludes, found=found)
+        totals = _walk(path, "", info, excludes, found=found)
         files = found
     _sort_by_path_bytes(files)
-    return files
+    return files, totals
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -508,14 +521,23 @@ def _default_workers() -> int:
 class _Hashed:
     """The files of one input, their digests, and what kind of input it was."""
 
-    def __init__(self, kind: str, files: list[_File], digests: list[str], algorithm: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        files: list[_File],
+        digests: list[str],
+        algorithm: str,
+        totals: tuple[int, int | None],
+    ) -> None:
         self.kind = kind
         self.files = files
         self.digests = digests
         self.algorithm = algorithm
+        self.size, self.newest = totals
+        self.rels = [file[0] for file in files]  # one list for the cache lookup and the manifest
 
     def manifest(self) -> str:
-        rels = [file[0] for file in self.files]
+        rels = self.rels
         names = "\0".join(rels)
         if "\\" in names or "\n" in names or "\r" in names:
             return "".join(map(_manifest_line, self.digests, rels))
@@ -523,12 +545,10 @@ class _Hashed:
         return "".join(chain.from_iterable(zip(self.digests, repeat("  "), rels, repeat("\n"))))
 
     def record(self) -> DataRecord:
-        size = sum(map(_SIZE, self.files))
-        newest = max(map(_MTIME, self.files), default=None)
         if self.kind == "file":
-            return DataRecord(f"{self.algorithm}:{self.digests[0]}", size, None, newest)
+            return DataRecord(f"{self.algorithm}:{self.digests[0]}", self.size, None, self.newest)
         digest = hash_manifest(self.manifest(), algorithm=self.algorithm)
-        return DataRecord(digest, size, len(self.files), newest)
+        return DataRecord(digest, self.size, len(self.files), self.newest)
 
 
 def _hash_input(
@@ -549,18 +569,31 @@ def _hash_input(
     found: list[_File] = []
     meter = _Progress(path, sys.stderr, found) if _wants_progress(progress) else None
     try:
-        files = _collect(path, kind, info, exclude, found=found)
-        digests = _digest_files(
-            files, factory, shard=shard, started_ns=started_ns, workers=workers, meter=meter
+        files, totals = _collect(path, kind, info, exclude, found=found)
+        hashed = _Hashed(kind, files, [], algorithm, totals)
+        hashed.digests = _digest_files(
+            files,
+            hashed.rels,
+            factory,
+            shard=shard,
+            started_ns=started_ns,
+            workers=workers,
+            meter=meter,
         )
     finally:
         if meter is not None:
             meter.close()
-    return _Hashed(kind, files, digests, algorithm)
+    return hashed
+
+
+def _cached_digest(entries: dict[str, Entry], file: _File) -> str | None:
+    cached = entries.get(file[0])
+    return cached[STAT_KEY_BYTES:].decode() if cached and cached.startswith(file[4]) else None
 
 
 def _digest_files(
     files: list[_File],
+    rels: list[str],
     factory: Callable[[], _Hasher],
     *,
     shard: CacheShard | None,
@@ -571,14 +604,20 @@ def _digest_files(
     """Return the digest of every file, from the cache where its entry still matches."""
     # One tight loop after the walk: interleaved with the walk's stat calls, the lookups
     # measured ~10% slower (the kernel evicts the dict from the CPU caches in between).
-    entries: dict[str, Entry] = shard.entries if shard is not None else {}
-    lookup = entries.get
-    digests: list[str | None] = [
-        cached[STAT_KEY_BYTES:].decode()
-        if (cached := lookup(file[0])) is not None and cached.startswith(file[4])
-        else None
-        for file in files
-    ]
+    aligned = shard.aligned(rels) if shard is not None else None
+    digests: list[str | None]
+    if aligned is not None:
+        # The usual case, the same files as last time: entries by position, no map to build.
+        base, others = aligned
+        digests = [
+            cached[STAT_KEY_BYTES:].decode()
+            if cached.startswith(file[4])
+            else _cached_digest(others, file)
+            for cached, file in zip(base, files, strict=True)
+        ]
+    else:
+        entries: dict[str, Entry] = shard.entries if shard is not None else {}
+        digests = [_cached_digest(entries, file) for file in files]
     missing = [index for index, digest in enumerate(digests) if digest is None]
     large = [index for index in missing if files[index][2] >= PARALLEL_MIN_FILE_BYTES]
     small = [index for index in missing if files[index][2] < PARALLEL_MIN_FILE_BYTES]
