@@ -58,6 +58,27 @@ def test_manifest_lists_exactly_the_files_and_their_digests(tree: dict[str, byte
 
 @_SETTINGS
 @given(_TREE)
+def test_manifest_is_in_the_byte_order_of_the_paths(tree: dict[str, bytes]) -> None:
+    # The walk sorts each directory (a subdirectory as `name/`) instead of all paths at
+    # the end; the result must still be `LC_ALL=C sort` order of the whole paths.
+    with _materialised(tree) as root:
+        listed = list(parse_manifest(tree_manifest(root, use_cache=False)))
+    assert sorted(tree, key=lambda rel: rel.encode("utf-8", "surrogateescape")) == listed
+
+
+def test_manifest_order_with_names_around_the_slash_and_not_utf8(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    names = ["a.txt", "a/b", "a/c/d", "a0", "a-b/c", "a b", "ab/x", "\udcff/y", "\udcfe", "é/z", "z"]
+    for rel in names:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(rel.encode("utf-8", "surrogateescape"))
+    for use_cache in (False, True, True):  # no cache, cold cache, warm cache
+        listed = list(parse_manifest(tree_manifest(root, use_cache=use_cache)))
+        assert sorted(names, key=lambda rel: rel.encode("utf-8", "surrogateescape")) == listed
+
+
+@_SETTINGS
+@given(_TREE)
 def test_same_tree_gives_the_same_hash(tree: dict[str, bytes]) -> None:
     assert _digest(tree) == _digest(dict(reversed(tree.items())))
 
