@@ -154,10 +154,10 @@ def test_kept_section_text_is_not_reused_for_an_equal_but_different_value() -> N
     # 1 == 1.0 == True and -0.0 == 0.0 in Python; their YAML differs.
     texts = {
         dumps(RunLock(id="sha256:0", status="running", created="now", config={"k": value}))
-        for value in (1, 1.0, True, 0.0, -0.0, [1], (1,))
+        for value in (1, 1.0, True, 0.0, -0.0, [1], (1,), {1: "v"}, {True: "v"}, {1.0: "v"})
     }
 
-    assert 6 == len(texts)  # a list and a tuple are both written as a YAML list
+    assert 9 == len(texts)  # a list and a tuple are both written as a YAML list
 
 
 @pytest.mark.parametrize("value", TRICKY)

@@ -348,7 +348,7 @@ def _render(data: dict[str, Any]) -> str:
 def _frozen(value: Any) -> Any:
     """Return a hashable key equal only for values that render the same YAML."""
     if isinstance(value, dict):
-        return (dict, tuple((key, _frozen(item)) for key, item in value.items()))
+        return (dict, tuple((_frozen(key), _frozen(item)) for key, item in value.items()))
     if isinstance(value, list | tuple):
         return (list, tuple(_frozen(item) for item in value))
     return (type(value), repr(value) if isinstance(value, float) else value)  # -0.0 == 0.0
@@ -360,6 +360,7 @@ def _frozen(value: Any) -> Any:
 # installed package). A block mapping's text is its keys' texts one after the other,
 # so each top-level key is rendered on its own and its text kept, keyed by its value.
 _SECTIONS_KEPT = 32
+_SECTION_MAX_CHARS = 256 * 1024  # prevs embedding big upstream sheets are rendered each time
 _sections: dict[Any, str] = {}
 
 
@@ -368,6 +369,8 @@ def _render_section(key: str, value: Any) -> str:
     text = _sections.pop(cache_key, None)
     if text is None:
         text = _render({key: value})
+        if len(text) > _SECTION_MAX_CHARS:
+            return text
         if len(_sections) >= _SECTIONS_KEPT:
             del _sections[next(iter(_sections))]  # the least recently used
     _sections[cache_key] = text
