@@ -51,6 +51,7 @@ __all__ = [
     "HashCacheWarning",
     "default_cache_dir",
     "pack_stat_key",
+    "unpack_stat_key",
 ]
 
 #: An entry: the file's packed (size, mtime_ns, inode, device) when it was hashed (32 bytes,
@@ -60,8 +61,9 @@ __all__ = [
 Entry = bytes
 #: Length of the packed stat key at the start of an `Entry`.
 STAT_KEY_BYTES = 32
-#: Pack (size, mtime_ns, inode, device) into the stat key of an `Entry`.
+#: Pack (size, mtime_ns, inode, device) into the stat key of an `Entry`, and back.
 pack_stat_key = struct.Struct("<QqQQ").pack
+unpack_stat_key = struct.Struct("<QqQQ").unpack
 
 #: Files modified less than this long before hashing started are not cached (racy-clean rule).
 #: Two seconds covers the coarsest common timestamp granularity (FAT: 2 s; ext3, HFS+: 1 s)
