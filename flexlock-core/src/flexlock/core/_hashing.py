@@ -522,13 +522,17 @@ def _default_workers() -> int:
 
 
 class _Hashed:
-    """The files of one input, their digests, and what kind of input it was."""
+    """The files of one input, their digests, and what kind of input it was.
+
+    Digests are ASCII hex `bytes`, as the cache stores them, and the manifest is built
+    as the bytes that are hashed: no str object per file on a warm re-hash.
+    """
 
     def __init__(
         self,
         kind: str,
         files: list[_File],
-        digests: list[str],
+        digests: list[bytes],
         algorithm: str,
         totals: tuple[int, int | None],
     ) -> None:
@@ -538,20 +542,34 @@ class _Hashed:
         self.algorithm = algorithm
         self.size, self.newest = totals
         self.rels = [file[0] for file in files]  # one list for the cache lookup and the manifest
+        self._manifest: bytes | None = None
+
+    def manifest_bytes(self) -> bytes:
+        if self._manifest is None:
+            rels = self.rels
+            names = "\0".join(rels)
+            if "\\" in names or "\n" in names or "\r" in names:
+                lines = map(_manifest_line, (digest.decode() for digest in self.digests), rels)
+                self._manifest = "".join(lines).encode("utf-8", "surrogateescape")
+            else:
+                paths = names.encode("utf-8", "surrogateescape").split(b"\0") if rels else []
+                # Flattened (digest, "  ", path, "\n") runs: one join in C, nothing per line.
+                runs = zip(self.digests, repeat(b"  "), paths, repeat(b"\n"))
+                self._manifest = b"".join(chain.from_iterable(runs))
+        return self._manifest
 
     def manifest(self) -> str:
-        rels = self.rels
-        names = "\0".join(rels)
-        if "\\" in names or "\n" in names or "\r" in names:
-            return "".join(map(_manifest_line, self.digests, rels))
-        # Flattened (digest, "  ", path, "\n") runs: one join in C, no string per line.
-        return "".join(chain.from_iterable(zip(self.digests, repeat("  "), rels, repeat("\n"))))
+        return self.manifest_bytes().decode("utf-8", "surrogateescape")
 
     def record(self) -> DataRecord:
         if self.kind == "file":
-            return DataRecord(f"{self.algorithm}:{self.digests[0]}", self.size, None, self.newest)
-        digest = hash_manifest(self.manifest(), algorithm=self.algorithm)
-        return DataRecord(digest, self.size, len(self.files), self.newest)
+            digest = self.digests[0].decode()
+            return DataRecord(f"{self.algorithm}:{digest}", self.size, None, self.newest)
+        hasher = _hasher_factory(self.algorithm)()
+        hasher.update(self.manifest_bytes())
+        return DataRecord(
+            f"{self.algorithm}:{hasher.hexdigest()}", self.size, len(self.files), self.newest
+        )
 
 
 def _hash_input(
@@ -590,9 +608,9 @@ def _hash_input(
     return hashed
 
 
-def _cached_digest(entries: dict[str, Entry], file: _File) -> str | None:
+def _cached_digest(entries: dict[str, Entry], file: _File) -> bytes | None:
     cached = entries.get(file[0])
-    return cached[STAT_KEY_BYTES:].decode() if cached and cached.startswith(file[1]) else None
+    return cached[STAT_KEY_BYTES:] if cached and cached.startswith(file[1]) else None
 
 
 def _digest_files(
@@ -605,19 +623,17 @@ def _digest_files(
     started_ns: int,
     workers: int | None,
     meter: _Progress | None,
-) -> list[str]:
-    """Return the digest of every file, from the cache where its entry still matches."""
+) -> list[bytes]:
+    """Return the hex digest of every file, from the cache where its entry still matches."""
     # One tight loop after the walk: interleaved with the walk's stat calls, the lookups
     # measured ~10% slower (the kernel evicts the dict from the CPU caches in between).
     aligned = shard.aligned(rels) if shard is not None else None
-    digests: list[str | None]
+    digests: list[bytes | None]
     if aligned is not None:
         # The usual case, the same files as last time: entries by position, no map to build.
         base, others = aligned
         digests = [
-            cached[STAT_KEY_BYTES:].decode()
-            if cached.startswith(file[1])
-            else _cached_digest(others, file)
+            cached[STAT_KEY_BYTES:] if cached.startswith(file[1]) else _cached_digest(others, file)
             for cached, file in zip(base, files, strict=True)
         ]
     else:
@@ -634,7 +650,7 @@ def _digest_files(
         meter.hashing = True
     on_chunk = meter.chunk if meter is not None else None
 
-    def hash_one(index: int) -> str:
+    def hash_one(index: int) -> bytes:
         path, size = locate(files[index][0]), sizes[index]
         digest, length = _hash_file(path, factory, on_chunk)
         if length != size:
@@ -644,7 +660,7 @@ def _digest_files(
             )
         if meter is not None:
             meter.add(1, 0)
-        return digest
+        return digest.encode()
 
     workers = _default_workers() if workers is None else max(1, workers)
     if len(large) >= 2 and workers > 1:
@@ -652,7 +668,7 @@ def _digest_files(
 
         pool = ThreadPoolExecutor(min(workers, len(large)), thread_name_prefix="flexlock-hash")
         try:
-            futures: list[tuple[int, Future[str]]] = [
+            futures: list[tuple[int, Future[bytes]]] = [
                 (index, pool.submit(hash_one, index)) for index in large
             ]
             # Meanwhile the calling thread takes the small files (see module docstring).
@@ -667,14 +683,14 @@ def _digest_files(
         for index in missing:
             digests[index] = hash_one(index)
 
-    complete: list[str] = digests  # type: ignore[assignment]  # every None was filled above
+    complete: list[bytes] = digests  # type: ignore[assignment]  # every None was filled above
     if shard is not None:
         # Racy-clean rule: a file modified too close to `started_ns` is not cached.
         trusted_before = started_ns - RACY_WINDOW_NS
 
         def entries_of(indices: Sequence[int] | range) -> dict[str, Entry]:
             return {
-                files[index][0]: files[index][1] + complete[index].encode()
+                files[index][0]: files[index][1] + complete[index]
                 for index in indices
                 if unpack_stat_key(files[index][1])[1] < trusted_before
             }
