@@ -221,21 +221,37 @@ def test_unusable_cache_directory_warns_once_and_still_hashes(
     assert "FLEXLOCK_CACHE_DIR" in messages[0]
 
 
-def test_compaction_leaves_one_segment_without_deleted_files(tmp_path: Path, cache: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    for index in range(COMPACT_AFTER):
-        (data / f"f{index}").write_bytes(b"%d" % index)
-        _age(data / f"f{index}")
-        hash_path(data)  # one new segment per new file
+def test_compaction_leaves_one_segment_of_current_entries(tmp_path: Path, cache: Path) -> None:
+    data = _tree(tmp_path / "data", {"f0": b"0", "f1": b"1"})
+    hash_path(data)
+    for size in range(2, COMPACT_AFTER + 1):  # edits keep the file list: a segment each
+        _tree(data, {"f0": b"x" * size})
+        hash_path(data)
     assert len(_segments(cache)) == COMPACT_AFTER
-    (data / "f0").unlink()
-    (data / "new").write_bytes(b"n")
-    _age(data / "new")
+    _tree(data, {"f1": b"edited"})
     hash_path(data)  # finds COMPACT_AFTER segments: compacts
     assert len(_segments(cache)) == 1
-    shard = CacheShard.open(f"directory:{data}", "sha256")
-    assert sorted([*(f"f{i}" for i in range(1, COMPACT_AFTER)), "new"]) == sorted(shard.entries)
+    entries = CacheShard.open(f"directory:{data}", "sha256").entries
+    assert [b"x" * COMPACT_AFTER, b"edited"] == [
+        (data / name).read_bytes() for name in sorted(entries)
+    ]
+    assert hash_path(data, use_cache=False) == hash_path(data)
+
+
+def test_added_or_removed_file_rewrites_the_shard_in_the_new_order(
+    tmp_path: Path, cache: Path
+) -> None:
+    # Otherwise no segment would line up with the files again until the next compaction,
+    # and every re-hash until then would go through the full map.
+    data = _tree(tmp_path / "data", {"a": b"1", "b": b"2"})
+    hash_path(data)
+    _tree(data, {"c": b"3"})
+    hash_path(data)
+    assert 1 == len(_segments(cache))
+    assert CacheShard.open(f"directory:{data}", "sha256").aligned(["a", "b", "c"]) is not None
+    (data / "a").unlink()
+    hash_path(data)
+    assert CacheShard.open(f"directory:{data}", "sha256").aligned(["b", "c"]) is not None
 
 
 def test_stale_temp_files_of_killed_writers_are_swept(tmp_path: Path, cache: Path) -> None:

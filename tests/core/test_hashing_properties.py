@@ -68,7 +68,7 @@ def test_manifest_is_in_the_byte_order_of_the_paths(tree: dict[str, bytes]) -> N
 
 def test_manifest_order_with_names_around_the_slash_and_not_utf8(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    names = ["a.txt", "a/b", "a/c/d", "a0", "a-b/c", "a b", "ab/x", "\udcff/y", "\udcfe", "é/z", "z"]
+    names = ["a.txt", "a/b", "a/c/d", "a0", "a-b/c", "a b", "ab/x", "\udcff/y", "\udcfe", "é/z"]
     for rel in names:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(rel.encode("utf-8", "surrogateescape"))

@@ -248,19 +248,24 @@ class CacheShard:
         self,
         fresh: dict[str, Entry],
         live: Callable[[], dict[str, Entry]] | None = None,
+        *,
+        realign: bool = False,
     ) -> None:
         """Store `fresh` entries; when compaction is due, store `live()` and drop old segments.
 
         `live` returns every current entry of the root (the files just seen), so compaction
-        also forgets deleted files. Never raises for cache problems (warns once instead).
+        also forgets deleted files. `realign` asks for that compaction now: the files no
+        longer line up with any segment (one was added or removed), and until a segment
+        lists them again every lookup goes through the full map (see `aligned`).
+        Never raises for cache problems (warns once instead).
         """
         directory = self.directory
         if directory is None:
             return
-        compact = self.compaction_due and live is not None
+        compact = (self.compaction_due or realign) and live is not None
         entries = live() if compact and live is not None else fresh
-        if not entries and not compact:
-            return
+        if not entries and not (compact and self._segments):
+            return  # nothing to store and nothing to replace
         try:
             _write_segment(directory, _encode_segment(self.root, self.algorithm, entries))
         except OSError as error:

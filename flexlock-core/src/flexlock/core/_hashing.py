@@ -695,7 +695,11 @@ def _digest_files(
                 if unpack_stat_key(files[index][1])[1] < trusted_before
             }
 
-        shard.save(entries_of(missing), lambda: entries_of(range(len(files))))
+        shard.save(
+            entries_of(missing),
+            lambda: entries_of(range(len(files))),
+            realign=aligned is None and bool(files),
+        )
     return complete
 
 
