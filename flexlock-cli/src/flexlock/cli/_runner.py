@@ -93,21 +93,24 @@ class FunctionRef:
         return module
 
 
-def resolve(tree: ConfigTree) -> tuple[Any, dict[str, Any]]:
+def resolve(tree: ConfigTree, *, private: bool = False) -> tuple[Any, dict[str, Any]]:
     """Interpolate and build `tree`; return (config instance, plain config for run.lock).
+
+    `private=True` says nobody else holds `tree`, so its values need no copy first.
 
     Raises:
         ConfigError: a bad reference, resolver, value or missing key.
     """
-    config = build_resolved(tree)
+    config = build_resolved(tree, private=private)
     return config, to_plain(config)
 
 
-def build_resolved(tree: ConfigTree) -> Any:
+def build_resolved(tree: ConfigTree, *, private: bool = False) -> Any:
     """Interpolate and build `tree` into a config instance (see `resolve`)."""
     from flexlock.cli._interpolation import interpolate
 
-    resolved = tree.copy()
+    # A copy, so that the built config never shares a mutable value with the caller's tree.
+    resolved = tree if private else tree.copy()
     resolved.values = interpolate(tree.values)
     return build(resolved)
 
@@ -220,7 +223,7 @@ class TaskRunner:
         try:
             decorated = self.function.load()
             clear()  # registrations of earlier tasks in this worker are not this task's inputs
-            config, plain = resolve(self.tree(decorated.config_class, task))
+            config, plain = resolve(self.tree(decorated.config_class, task), private=True)
             execute(
                 decorated.function,
                 config,

@@ -211,7 +211,7 @@ def _resolve_task(
     try:
         for key, value in overrides:
             task_tree.set(key, value, source)
-        return resolve(task_tree)[1]
+        return resolve(task_tree, private=True)[1]
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if source in message else f"task {source}: {message}") from None

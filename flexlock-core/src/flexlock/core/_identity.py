@@ -52,14 +52,22 @@ def _class_attributes(cls: type) -> dict[str, Any]:
     return found
 
 
+# Tuples, not `bool | int | ...` unions: isinstance checks them faster, and to_plain runs
+# for every value of every config (twice per task when resuming a task list).
+_SCALARS = (bool, int, float, str)
+_KEY_TYPES = (str, int, float, bool)
+
+
 def to_plain(value: Any) -> Any:
     """Convert `value` to YAML/JSON-native data: dict, list, str, int, float, bool, None."""
-    import attrs
-
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, _SCALARS):
         return value
+    if type(value) is dict:  # the usual case, ahead of the slower ABC check for Mapping
+        return {_plain_key(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, enum.Enum):
         return to_plain(value.value)
+    import attrs
+
     if isinstance(value, Mapping):
         return {_plain_key(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -90,8 +98,10 @@ def to_plain(value: Any) -> Any:
 
 
 def _plain_key(key: Any) -> str | int | float | bool | None:
+    if type(key) is str:
+        return key
     plain = to_plain(key)
-    return plain if isinstance(plain, str | int | float | bool) or plain is None else str(plain)
+    return plain if isinstance(plain, _KEY_TYPES) or plain is None else str(plain)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
