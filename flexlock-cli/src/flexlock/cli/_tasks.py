@@ -375,7 +375,6 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     """Read, validate, resume and run a task list; return the exit code (0, 1, 2 or 130)."""
     from flexlock.cli._clicfg import default_plain, render_config, script_repos
     from flexlock.cli._progress import Progress, summary_table
-    from flexlock.cli._runner import FunctionRef, TaskRunner
 
     if options.task_to is not None:
         tree.leaf_spec(options.task_to, "--task_to")
@@ -433,7 +432,6 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
                 file=sys.stderr,
             )
     repos = script_repos(decorated.function) if any(t.save_dir for t in pending) else None
-    runner = TaskRunner(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
     progress = Progress(len(pending), parallel)
     # An executor that draws its own live line (e.g. slurm's pending/running counts) keeps
     # the terminal: two lines redrawn in place would overwrite each other.
@@ -441,7 +439,13 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     reported: set[int] = set()
     interrupted = stopped = False
     started = time.time() - 1.0  # sheets written by this run have a later mtime
-    stream = executor.run(runner, pending)
+    if pending:
+        from flexlock.cli._runner import FunctionRef, TaskRunner
+
+        runner = TaskRunner(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
+        stream = executor.run(runner, pending)
+    else:  # all done: a resume of a finished list imports nothing more
+        stream = iter(())
     try:
         progress.draw()
         for result in stream:

@@ -732,9 +732,6 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     upstream ids are still what it recorded. Repo captures are cached per
     process, data hashes use the hash cache (a `stat` per unchanged file).
     """
-    from flexlock.core._hashing import hash_path
-    from flexlock.core._verify import resolve_recorded, search_bases
-
     file = lock_path(path)
     # The few fields that decide, kept beside the sheet by the run: no YAML to parse, and
     # the run.lock is still the one the run wrote, so its id matches them by construction.
@@ -764,9 +761,15 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
         if current.tree != code.tree:
             return f"code changed in {key}"
         trees[key] = current.tree
-    # Relative paths resolve as `flexlock verify` resolves them, so a moved or
-    # pulled project is judged the same way by both.
-    bases = search_bases(sheet.save_dir, sheet.cwd, file) if sheet.data or sheet.prevs else []
+    if not (sheet.data or sheet.prevs):
+        bases: list[Path] = []
+    else:
+        from flexlock.core._hashing import hash_path
+        from flexlock.core._verify import resolve_recorded, search_bases
+
+        # Relative paths resolve as `flexlock verify` resolves them, so a moved or
+        # pulled project is judged the same way by both.
+        bases = search_bases(sheet.save_dir, sheet.cwd, file)
     hashes = {}
     for key, recorded_hash in sheet.data.items():
         algorithm = recorded_hash.partition(":")[0]
