@@ -436,6 +436,31 @@ def test_thread_pool_and_single_thread_give_the_same_hash(tmp_path: Path) -> Non
     assert serial == hash_path(data, workers=4, use_cache=False)
 
 
+def test_failure_in_the_thread_pool_raises_it_and_stops_the_other_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flexlock.core import _hashing
+
+    data = _tree(
+        tmp_path / "data",
+        {f"big{i:02d}.bin": b"x" * _hashing.PARALLEL_MIN_FILE_BYTES for i in range(40)},
+    )
+    real_hash_file = _hashing._hash_file
+    calls: list[str] = []
+
+    def failing_first(path: str, *args: object) -> tuple[str, int]:
+        # Fault injection: the first file fails as an unreadable one would.
+        calls.append(path)
+        if path.endswith("big00.bin"):
+            raise HashError(f"cannot read {path}: injected")
+        return real_hash_file(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_hashing, "_hash_file", failing_first)
+    with pytest.raises(HashError, match="big00.bin: injected"):
+        hash_path(data, workers=2, use_cache=False)
+    assert len(calls) < 10  # the other thread stopped instead of hashing all 39 others
+
+
 def test_progress_line_is_drawn_on_a_terminal(tmp_path: Path) -> None:
     import pty
 
