@@ -456,7 +456,7 @@ def test_failure_in_the_thread_pool_raises_it_and_stops_the_other_threads(
         return real_hash_file(path, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_hashing, "_hash_file", failing_first)
-    with pytest.raises(HashError, match="big00.bin: injected"):
+    with pytest.raises(HashError, match=r"big00\.bin: injected"):
         hash_path(data, workers=2, use_cache=False)
     assert len(calls) < 10  # the other thread stopped instead of hashing all 39 others
 
