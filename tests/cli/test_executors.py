@@ -248,23 +248,30 @@ def test_ctrl_c_leaves_no_sheet_running(workdir: Path) -> None:
 
     (workdir / "process.py").write_text(textwrap.dedent(SLOW_SCRIPT))
     (workdir / "tasks.txt").write_text("1\n2\n3\n")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "process.py",
-            "--tasks",
-            "tasks.txt",
-            "--task_to",
-            "param",
-            "--n_jobs",
-            "2",
-        ],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
+    # A handler, not SIG_IGN, while the child starts: exec resets a handler to the default
+    # (as in a terminal) but keeps "ignored", which is how a background job of a
+    # non-interactive shell (a CI script) would otherwise pass SIGINT down to the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "process.py",
+                "--tasks",
+                "tasks.txt",
+                "--task_to",
+                "param",
+                "--n_jobs",
+                "2",
+            ],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while _statuses(workdir).count("running") < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
