@@ -180,16 +180,16 @@ class CacheShard:
         """Return a segment's entries in the order of `paths`, and the other segments' entries.
 
         A segment is written in the order its files were listed, so while a root's files
-        stay the same (their contents may change), its biggest segment lists exactly
-        `paths`: the entries are then read by position, and only files whose entry there
-        is stale need the map of the (few, newer) others. None when no segment lines up.
-        Every entry is still checked against the file's stat key, so which one is found
-        first never matters.
+        stay the same (their contents may change), the segment written with all of them
+        lists exactly `paths`: its entries are read by position (the newest such segment's),
+        and only files whose entry there is stale need the map of the (few) others. None
+        when no segment lines up. Every entry is still checked against the file's stat key,
+        so which one is found first never matters.
         """
         candidates = [index for index, (listed, _) in enumerate(self._loaded) if listed == paths]
         if not candidates:
             return None
-        base = max(candidates, key=lambda index: len(self._loaded[index][0]))
+        base = candidates[-1]  # segments are read oldest first
         others: dict[str, Entry] = {}
         for index, (listed, values) in enumerate(self._loaded):
             if index != base:
