@@ -581,23 +581,34 @@ def capture_repo(
         submodules=submodules,
     )
     if reuse:
-        _keep(key, _Reusable(root, tuple(specs), status_output, (), (), record), status, started_ns)
+        _keep(
+            key, record, status, root=root, specs=specs, output=status_output, started_ns=started_ns
+        )
     return record
 
 
-def _keep(key: tuple[object, ...], kept: _Reusable, status: _Status, started_ns: int) -> None:
+def _keep(
+    key: tuple[object, ...],
+    record: RepoRecord,
+    status: _Status,
+    *,
+    root: Path,
+    specs: Sequence[str],
+    output: bytes,
+    started_ns: int,
+) -> None:
     """Keep a capture for reuse, unless a changed file is too recent to be judged by stat."""
-    if kept.record.submodules or (kept.root / ".gitmodules").exists():
+    _reusable.pop(key, None)  # whatever was kept before describes an older state
+    if record.submodules or (root / ".gitmodules").exists():
         return  # a submodule's own working tree is not in this status: capture every time
     # Status names changed paths; their contents are judged by stat. Deleted paths need
     # nothing: recreating one changes the status.
     paths = (*status.update, *status.untracked)
-    stamps = _stamps(kept.root, paths)
+    stamps = _stamps(root, paths)
     newest = started_ns - _RACY_WINDOW_NS
     if any(stamp is not None and max(stamp[1], stamp[2]) >= newest for stamp in stamps):
-        _reusable.pop(key, None)
         return
-    _reusable[key] = kept._replace(stamps=stamps, paths=paths)
+    _reusable[key] = _Reusable(root, tuple(specs), output, stamps, paths, record)
 
 
 def snapshot_ref(run_id: str) -> str:
