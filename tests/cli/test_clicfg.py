@@ -358,7 +358,7 @@ class Amending:
 
 @clicfg
 def amending(cfg: Amending) -> None:
-    from flexlock.core._runlock import runlock
+    from flexlock.core import runlock
 
     runlock(config=cfg, data=["extra.txt"])
 

@@ -7,7 +7,7 @@ import pytest
 from flexlock.cli._config import Text
 from flexlock.cli._interpolation import interpolate
 from flexlock.core._errors import ConfigError
-from flexlock.core._registry import clear, registered
+from flexlock.core import clear_registered, registered
 
 
 def test_reference_inside_text() -> None:
@@ -69,12 +69,12 @@ def test_escaped_marker_is_literal() -> None:
 
 
 def test_runlock_data_returns_path_and_registers_it() -> None:
-    clear()
+    clear_registered()
     assert interpolate({"x": "${runlock_data:data/raw.csv}"})["x"] == "data/raw.csv"
     assert registered().data == ("data/raw.csv",)
 
 
 def test_runlock_prev_registers_upstream_run() -> None:
-    clear()
+    clear_registered()
     interpolate({"x": "${runlock_prev:results/prepare}"})
     assert registered().prevs == ("results/prepare",)

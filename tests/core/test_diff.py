@@ -13,7 +13,7 @@ from flexlock.core._diff import Change, diff_current, diff_locks, diff_runs
 from flexlock.core._errors import LockFileError
 from flexlock.core._lockfile import load
 from flexlock.core._model import EnvRecord, RunLock
-from flexlock.core._runlock import clear_capture_cache, runlock
+from flexlock.core import clear_capture_cache, runlock
 from tests._helpers import git
 
 

@@ -22,8 +22,9 @@ from flexlock.core._errors import (
 from flexlock.core._inputs import RunInputs, inputs_path, kept_inputs, read_inputs
 from flexlock.core._lockfile import load
 from flexlock.core._redact import REDACTED
-from flexlock.core._registry import clear, register_data, register_prev
-from flexlock.core._runlock import clear_capture_cache, manifest_path, rerun_reason, runlock
+from flexlock.core._registry import clear_registered, register_data, register_prev
+from flexlock.core import clear_capture_cache, rerun_reason, runlock
+from flexlock.core._layout import manifest_path
 from tests._helpers import git
 
 
@@ -178,7 +179,7 @@ def test_inputs_registered_by_resolvers_are_recorded(project: Path) -> None:
     try:
         sheet = load(_run_ok("results/a"))
     finally:
-        clear()
+        clear_registered()
     assert (["data/train.csv"], ["results/prep"]) == (list(sheet.data), list(sheet.prevs))
     assert load(upstream).id == sheet.prevs["results/prep"].id
 
@@ -236,7 +237,7 @@ def _script(tmp_path: Path, body: str) -> Path:
 
 PLAIN = """
     import sys
-    from flexlock.core._runlock import runlock
+    from flexlock.core import runlock
     runlock({"save_dir": "out", "step": 1}, repos=[])
     print("started", flush=True)
     if sys.argv[1:] == ["fail"]:
@@ -289,7 +290,7 @@ def test_script_outside_any_repo_warns_once_and_records_no_code(tmp_path: Path) 
     script = _script(
         tmp_path,
         """
-        from flexlock.core._runlock import runlock
+        from flexlock.core import runlock
         runlock({"save_dir": "out"})
     """,
     )
@@ -302,7 +303,7 @@ def test_script_outside_any_repo_warns_once_and_records_no_code(tmp_path: Path) 
 
 def test_default_repo_is_the_calling_scripts_repo(project: Path, tmp_path: Path) -> None:
     (project / "train.py").write_text(
-        "from flexlock.core._runlock import runlock\nrunlock({'save_dir': 'results/t'})\n"
+        "from flexlock.core import runlock\nrunlock({'save_dir': 'results/t'})\n"
     )
     outside = tmp_path / "elsewhere"
     outside.mkdir()
@@ -401,7 +402,7 @@ def test_rerun_reason_captures_a_repo_once_per_process(
 def test_nested_call_without_repos_records_the_script_repo_once(project: Path) -> None:
     (project / "train.py").write_text(
         textwrap.dedent("""
-        from flexlock.core._runlock import runlock
+        from flexlock.core import runlock
         with runlock({"save_dir": "results/n"}) as outer:
             runlock({"save_dir": "results/n"}, data=["data/train.csv"])
         """)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from flexlock.core._errors import LockFileError, VerificationError
-from flexlock.core._runlock import runlock
+from flexlock.core import runlock
 from flexlock.core._verify import require_ok, verify
 from tests._helpers import git
 

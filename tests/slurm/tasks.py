@@ -11,7 +11,7 @@ import time
 import traceback
 
 from flexlock.cli._executor import Task, TaskResult
-from flexlock.core._runlock import runlock
+from flexlock.core import runlock
 
 
 def _config(task: Task) -> dict[str, object]:

@@ -425,8 +425,12 @@ class CliFunction(Generic[R]):
         try:
             return self._cli(list(argv or []), config)
         except FlexLockError as error:
-            if os.environ.get("FLEXLOCK_DEBUG"):
-                raise
+            from flexlock.core import traceback_enabled
+
+            if traceback_enabled():  # FLEXLOCK_TRACEBACK: the exit code stays the error's
+                import traceback
+
+                traceback.print_exception(error)
             print(f"{self._prog()}: error: {error}", file=sys.stderr)
             return error.exit_code
         except KeyboardInterrupt:
@@ -489,7 +493,7 @@ class CliFunction(Generic[R]):
         # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
         plain = to_plain(instance) if save_dir else {}
         if resume and save_dir:
-            from flexlock.core._runlock import rerun_reason
+            from flexlock.core import rerun_reason
 
             reason = rerun_reason(save_dir, config=instance)
             if reason is None:

@@ -415,7 +415,7 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
     if options.force:
         pending = [item.task for item in planned]
     else:
-        from flexlock.core._runlock import rerun_reason
+        from flexlock.core import rerun_reason
 
         for item in planned:
             if (

@@ -4,6 +4,10 @@ Imports stay cheap: `import flexlock.core` loads only the error classes; every
 other public name is imported from its private module on first access
 (PEP 562), so a script that only uses `runlock` never pays for `verify` or
 `unsafe_debug`. Nothing is registered at import time.
+
+The names fall in two groups (docs/api.md): what a research script uses, and
+what flexlock's other distributions and third-party executors build on. No
+distribution imports another one's private modules.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from flexlock.core._errors import (
     PluginError,
     RunInProgressError,
     TaskFailedError,
+    TransferError,
     VerificationError,
 )
 from flexlock.core._version import __version__
@@ -30,14 +35,18 @@ if TYPE_CHECKING:
         debug_exception,
         debug_frames,
         debug_up,
-        load_debug_locals,
-        save_failure_locals,
         unsafe_debug,
     )
-    from flexlock.core._diff import RunDiff, diff_runs
-    from flexlock.core._git import capture_repo
+    from flexlock.core._debug_store import load_debug_locals, read_debug_index, save_failure_locals
+    from flexlock.core._diff import RunDiff, diff_current, diff_runs
+    from flexlock.core._freshness import rerun_reason
+    from flexlock.core._git import capture_repo, diff_trees
+    from flexlock.core._git_runner import run_git
+    from flexlock.core._hashcache import HashCacheWarning
     from flexlock.core._hashing import available_algorithms, hash_path, tree_manifest
-    from flexlock.core._lockfile import dump, dumps, load, loads
+    from flexlock.core._identity import canonical_json, config_to_dict, to_plain
+    from flexlock.core._layout import resolve_lock_path
+    from flexlock.core._lockfile import dump, dumps, load, loads, lock_path, write_atomic
     from flexlock.core._model import (
         SCHEMA_VERSION,
         DataRecord,
@@ -47,11 +56,37 @@ if TYPE_CHECKING:
         RepoRecord,
         RunLock,
         SkippedFile,
+        Status,
     )
-    from flexlock.core._plugins import load_plugin, plugin_names
-    from flexlock.core._registry import register_data, register_prev
-    from flexlock.core._runlock import Run, compute_id, rerun_reason, runlock
-    from flexlock.core._runs import find_runs
+    from flexlock.core._plugins import iter_plugins, load_plugin, plugin_names
+    from flexlock.core._recapture import clear_capture_cache
+    from flexlock.core._registry import (
+        Registered,
+        clear_registered,
+        register_data,
+        register_prev,
+        registered,
+    )
+    from flexlock.core._runlock import Run, RunOptions, compute_id, runlock
+    from flexlock.core._runs import (
+        RunSummary,
+        SummaryCache,
+        find_runs,
+        is_missing,
+        lookup,
+        matches,
+        read_summary,
+    )
+    from flexlock.core._savedir import SaveDirLock, mark_failed
+    from flexlock.core._show import (
+        LineageNode,
+        lineage,
+        lineage_to_dot,
+        lineage_to_mermaid,
+        sheet_to_plain,
+    )
+    from flexlock.core._switches import debug_enabled, traceback_enabled
+    from flexlock.core._system import StatusLine, usable_cpus, utc_now
     from flexlock.core._verify import VerifyReport, verify
 
 # public name -> private module that defines it
@@ -62,17 +97,22 @@ _LAZY = {
             "debug_exception",
             "debug_frames",
             "debug_up",
-            "load_debug_locals",
-            "save_failure_locals",
-            "tree_manifest",
             "unsafe_debug",
         ],
         "_debug",
     ),
-    **dict.fromkeys(["RunDiff", "diff_runs"], "_diff"),
-    "capture_repo": "_git",
+    **dict.fromkeys(
+        ["load_debug_locals", "read_debug_index", "save_failure_locals"], "_debug_store"
+    ),
+    **dict.fromkeys(["RunDiff", "diff_current", "diff_runs"], "_diff"),
+    "rerun_reason": "_freshness",
+    **dict.fromkeys(["capture_repo", "diff_trees"], "_git"),
+    "run_git": "_git_runner",
+    "HashCacheWarning": "_hashcache",
     **dict.fromkeys(["available_algorithms", "hash_path", "tree_manifest"], "_hashing"),
-    **dict.fromkeys(["dump", "dumps", "load", "loads"], "_lockfile"),
+    **dict.fromkeys(["canonical_json", "config_to_dict", "to_plain"], "_identity"),
+    "resolve_lock_path": "_layout",
+    **dict.fromkeys(["dump", "dumps", "load", "loads", "lock_path", "write_atomic"], "_lockfile"),
     **dict.fromkeys(
         [
             "SCHEMA_VERSION",
@@ -83,13 +123,36 @@ _LAZY = {
             "RepoRecord",
             "RunLock",
             "SkippedFile",
+            "Status",
         ],
         "_model",
     ),
-    **dict.fromkeys(["load_plugin", "plugin_names"], "_plugins"),
-    **dict.fromkeys(["register_data", "register_prev"], "_registry"),
-    **dict.fromkeys(["Run", "compute_id", "rerun_reason", "runlock"], "_runlock"),
-    "find_runs": "_runs",
+    **dict.fromkeys(["iter_plugins", "load_plugin", "plugin_names"], "_plugins"),
+    "clear_capture_cache": "_recapture",
+    **dict.fromkeys(
+        ["Registered", "clear_registered", "register_data", "register_prev", "registered"],
+        "_registry",
+    ),
+    **dict.fromkeys(["Run", "RunOptions", "compute_id", "runlock"], "_runlock"),
+    **dict.fromkeys(
+        [
+            "RunSummary",
+            "SummaryCache",
+            "find_runs",
+            "is_missing",
+            "lookup",
+            "matches",
+            "read_summary",
+        ],
+        "_runs",
+    ),
+    **dict.fromkeys(["SaveDirLock", "mark_failed"], "_savedir"),
+    **dict.fromkeys(
+        ["LineageNode", "lineage", "lineage_to_dot", "lineage_to_mermaid", "sheet_to_plain"],
+        "_show",
+    ),
+    **dict.fromkeys(["debug_enabled", "traceback_enabled"], "_switches"),
+    **dict.fromkeys(["StatusLine", "usable_cpus", "utc_now"], "_system"),
     **dict.fromkeys(["VerifyReport", "verify"], "_verify"),
 }
 
@@ -115,43 +178,80 @@ __all__ = [
     "ErrorRecord",
     "FlexLockError",
     "GitError",
+    "HashCacheWarning",
     "HashError",
+    "LineageNode",
     "LockFileError",
     "PluginError",
     "PrevRecord",
+    "Registered",
     "RepoRecord",
     "Run",
     "RunDiff",
     "RunInProgressError",
     "RunLock",
+    "RunOptions",
+    "RunSummary",
+    "SaveDirLock",
     "SkippedFile",
+    "Status",
+    "StatusLine",
+    "SummaryCache",
     "TaskFailedError",
+    "TransferError",
     "VerificationError",
     "VerifyReport",
     "__version__",
     "available_algorithms",
+    "canonical_json",
     "capture_repo",
+    "clear_capture_cache",
+    "clear_registered",
     "compute_id",
+    "config_to_dict",
     "debug_down",
+    "debug_enabled",
     "debug_exception",
     "debug_frames",
     "debug_up",
+    "diff_current",
     "diff_runs",
+    "diff_trees",
     "dump",
     "dumps",
     "find_runs",
     "hash_path",
+    "is_missing",
+    "iter_plugins",
+    "lineage",
+    "lineage_to_dot",
+    "lineage_to_mermaid",
     "load",
     "load_debug_locals",
     "load_plugin",
     "loads",
+    "lock_path",
+    "lookup",
+    "mark_failed",
+    "matches",
     "plugin_names",
+    "read_debug_index",
+    "read_summary",
     "register_data",
     "register_prev",
+    "registered",
     "rerun_reason",
+    "resolve_lock_path",
+    "run_git",
     "runlock",
     "save_failure_locals",
+    "sheet_to_plain",
+    "to_plain",
+    "traceback_enabled",
     "tree_manifest",
     "unsafe_debug",
+    "usable_cpus",
+    "utc_now",
     "verify",
+    "write_atomic",
 ]

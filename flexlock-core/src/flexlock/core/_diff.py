@@ -84,8 +84,8 @@ def diff_runs(a: str | os.PathLike[str], b: str | os.PathLike[str], *, git: bool
     Raises:
         LockFileError: either path is not a readable run sheet.
     """
+    from flexlock.core._layout import resolve_lock_path
     from flexlock.core._lockfile import load
-    from flexlock.core._runs import resolve_lock_path
 
     a_path, b_path = resolve_lock_path(a), resolve_lock_path(b)
     return diff_locks(
@@ -277,7 +277,7 @@ def _data_detail(
         lines.append(f"files {old.files} → {new.files}")
     if a_path is None or b_path is None:
         return tuple(lines)
-    from flexlock.core._verify import find_manifest
+    from flexlock.core._layout import find_manifest
 
     before_text, after_text = find_manifest(a_path, key), find_manifest(b_path, key)
     if before_text is None or after_text is None:
@@ -351,13 +351,13 @@ def current_lock(
     Inputs that can no longer be read are left out (they show as removed in a diff).
     """
     from flexlock.core._errors import FlexLockError
+    from flexlock.core._layout import base_directories, resolve_recorded
     from flexlock.core._lockfile import load
-    from flexlock.core._verify import base_directories, resolve_recorded
 
     bases = base_directories(lock, lock_path, base)
     code = {}
     if lock.code:
-        from flexlock.core._runlock import recapture
+        from flexlock.core._recapture import recapture
 
         for key, repo in lock.code.items():
             root = repo.root if Path(repo.root).is_dir() else resolve_recorded(key, bases)
@@ -409,7 +409,7 @@ def _with_current_files(
         return change
     from flexlock.core._errors import FlexLockError
     from flexlock.core._hashing import tree_manifest
-    from flexlock.core._verify import base_directories, find_manifest, resolve_recorded
+    from flexlock.core._layout import base_directories, find_manifest, resolve_recorded
 
     record = recorded.data[change.key]
     before = find_manifest(lock_path, change.key) if record.files is not None else None
@@ -435,8 +435,8 @@ def diff_current(
     Raises:
         LockFileError: `path` is not a readable run sheet.
     """
+    from flexlock.core._layout import resolve_lock_path
     from flexlock.core._lockfile import load
-    from flexlock.core._runs import resolve_lock_path
 
     lock_path = resolve_lock_path(path)
     recorded = load(lock_path)
@@ -449,7 +449,7 @@ def diff_current(
         ),
     )
     # The task runner's own verdict, so `diff RUN` says exactly what resume would do.
-    from flexlock.core._runlock import rerun_reason
+    from flexlock.core._freshness import rerun_reason
 
     reason = rerun_reason(lock_path)
     return result, reason

@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from flexlock.core._errors import GitError
+from flexlock.core._git_runner import failure as _failure
+from flexlock.core._git_runner import git_environment as _environment
+from flexlock.core._git_runner import run_git as _run
 from flexlock.core._model import RepoRecord, SkippedFile
 
 __all__ = [
@@ -63,25 +66,6 @@ _SNAPSHOT_ENV = {
     "GIT_COMMITTER_DATE": "@0 +0000",
 }
 
-# Variables that point git at another repository or index (`git rev-parse
-# --local-env-vars`); inherited from a hook or a wrapper they would make git
-# capture something other than the directory we were given.
-_REPO_ENV_VARS = (
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_DIR",
-    "GIT_GRAFT_FILE",
-    "GIT_IMPLICIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_INTERNAL_SUPER_PREFIX",
-    "GIT_NO_REPLACE_OBJECTS",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_PREFIX",
-    "GIT_REPLACE_REF_BASE",
-    "GIT_SHALLOW_FILE",
-    "GIT_WORK_TREE",
-)
-
 # For commands on the private index: with a split index, writing it would leave a
 # new `sharedindex.*` file in the user's .git; an unsplit private index does not.
 _PRIVATE = ("-c", "core.splitIndex=false")
@@ -94,75 +78,6 @@ _REF_LOCK_PAUSE = 0.05
 # A file changed this recently may change again within the same timestamp tick
 # unnoticed (git's "racy clean" problem); NFS clocks are coarse, hence seconds.
 _RACY_WINDOW_NS = 2_000_000_000
-
-
-# -- running git ----------------------------------------------------------------
-
-
-def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _REPO_ENV_VARS}
-    env["GIT_OPTIONAL_LOCKS"] = "0"  # never refresh (rewrite) the user's index
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["LC_ALL"] = "C"  # stable English messages, which _failure() recognises
-    env.pop("LANGUAGE", None)
-    if extra:
-        env.update(extra)
-    return env
-
-
-def _run(
-    args: Sequence[str],
-    cwd: str | os.PathLike[str],
-    *,
-    env: dict[str, str] | None = None,
-    stdin: bytes | None = None,
-    ok_codes: tuple[int, ...] = (0,),
-) -> subprocess.CompletedProcess[bytes]:
-    """Run `git args` in `cwd`; raise GitError (naming `cwd` and the fix) when it fails."""
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=env if env is not None else _environment(),
-            input=stdin,
-            capture_output=True,
-            check=False,
-        )
-    except FileNotFoundError as error:
-        if not Path(cwd).is_dir():
-            raise GitError(f"{cwd}: no such directory") from error
-        raise GitError(
-            "git is not installed or not on PATH; install it (e.g. `apt install git`, "
-            "`conda install git` or `module load git`) to record code state"
-        ) from error
-    if result.returncode not in ok_codes:
-        raise _failure(args, cwd, result.stderr)
-    return result
-
-
-def _failure(args: Sequence[str], cwd: str | os.PathLike[str], stderr: bytes) -> GitError:
-    message = os.fsdecode(stderr).strip()
-    if "dubious ownership" in message:
-        owner_dir = re.search(r"repository at '([^']+)'", message)
-        repo = owner_dir.group(1) if owner_dir else os.fspath(cwd)
-        return GitError(
-            f"git refuses to work in {repo}: it is owned by another user (dubious ownership). "
-            f"If you trust it, run: git config --global --add safe.directory {repo}"
-        )
-    if "not a git repository" in message:
-        return GitError(
-            f"{cwd} is not inside a git repository; run `git init` there and commit your code, "
-            "or pass the path of the repository that holds it"
-        )
-    if "must be run in a work tree" in message:
-        return GitError(
-            f"{cwd} is a bare repository or a .git directory, not a working tree; "
-            "pass the path of a checkout"
-        )
-    command = list(args)
-    while command[:1] == ["-c"]:  # name the git command, not our config overrides
-        command = command[2:]
-    return GitError(f"`git {' '.join(command[:2])}` failed in {cwd}: {message or 'no message'}")
 
 
 def _lines(output: bytes) -> list[str]:

@@ -4,7 +4,7 @@ Config resolvers (`${runlock_data:path}`, `${runlock_prev:path}`, provided by
 flexlock-cli) call `register_data`/`register_prev`; `runlock()` and the
 `@clicfg` wrapper read them with `registered()`. The registry is a context
 variable, so threads and tasks run in one process do not see each other's
-inputs; `clear()` starts a fresh set.
+inputs; `clear_registered()` starts a fresh set.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextvars
 
 import attrs
 
-__all__ = ["Registered", "clear", "register_data", "register_prev", "registered"]
+__all__ = ["Registered", "clear_registered", "register_data", "register_prev", "registered"]
 
 
 @attrs.frozen
@@ -51,6 +51,6 @@ def registered() -> Registered:
     return _registered.get()
 
 
-def clear() -> None:
+def clear_registered() -> None:
     """Forget every registration in this context."""
     _registered.set(Registered())

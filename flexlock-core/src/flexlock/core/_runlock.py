@@ -19,15 +19,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import functools
-import hashlib
 import os
-import re
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -36,8 +31,9 @@ from typing import Any
 import attrs
 
 from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
-from flexlock.core._identity import compute_id, config_changes, config_to_dict
-from flexlock.core._inputs import CodeInputs, RunInputs, kept_inputs, read_inputs, write_inputs
+from flexlock.core._identity import compute_id, config_to_dict
+from flexlock.core._inputs import write_inputs
+from flexlock.core._layout import manifest_path
 from flexlock.core._lockfile import dump, load, lock_path, write_atomic
 from flexlock.core._model import (
     DataRecord,
@@ -48,23 +44,21 @@ from flexlock.core._model import (
     RunLock,
     Status,
 )
+from flexlock.core._recapture import outputs_in_code
 from flexlock.core._redact import Redactor, redact_text
 from flexlock.core._savedir import (
     DEFAULT_TTL_S,
-    STATE_DIR,
     SaveDirLock,
     preserve_previous,
     sweep_save_dir,
 )
+from flexlock.core._system import utc_now, warn
 
 __all__ = [
     "Run",
     "RunOptions",
     "active_run",
     "compute_id",
-    "manifest_path",
-    "recapture",
-    "rerun_reason",
     "runlock",
 ]
 
@@ -131,29 +125,6 @@ class RunOptions:
         return Redactor.from_option(self.redact)
 
 
-def _warn(message: str, *args: object) -> None:
-    # logging is imported on demand: most runs never warn. Without logging
-    # configured, its last-resort handler prints the one line to stderr.
-    import logging
-
-    logging.getLogger("flexlock").warning(message, *args)
-
-
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def manifest_path(save_dir: PathLike, data_key: str) -> Path:
-    """Return where the file manifest of data input `data_key` is kept in `save_dir`.
-
-    The name is the input path made filename-safe plus 8 hex digits of its hash,
-    so distinct inputs never share a manifest: `.flexlock/manifests/data_raw-1a2b3c4d.txt`.
-    """
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", data_key).strip("._")[:80] or "data"
-    digest = hashlib.sha256(data_key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return Path(save_dir) / STATE_DIR / "manifests" / f"{safe}-{digest}.txt"
-
-
 # -- gathering inputs -----------------------------------------------------------
 
 
@@ -174,61 +145,6 @@ def _repo_key(root: Path) -> str:
     return os.path.relpath(root) if root.is_absolute() else str(root)
 
 
-def _outputs_in_code(record: RepoRecord, save_dir: Path | None, *, warn: bool = True) -> list[str]:
-    """Return run directories the capture recorded as code, relative to the repo root.
-
-    Run outputs inside the repo that git does not ignore would be part of the
-    code: this run's own save_dir (its earlier run.lock included) and other runs'
-    directories, e.g. the sibling tasks of a task list sharing `results/`. Then
-    every rerun would see "code changed" and resume would never skip. So they
-    are left out: this save_dir, and every untracked directory holding a run.lock.
-    """
-    untracked = [line[3:] for line in record.changes if line.startswith("??")]
-    untracked += [skipped.path for skipped in record.skipped]
-    if not untracked:
-        return []
-    root = Path(record.root).resolve()
-    outputs = []
-    if save_dir is not None:
-        try:
-            relative = save_dir.resolve().relative_to(root).as_posix()
-        except ValueError:
-            relative = "."
-        if relative != "." and any(path.startswith(f"{relative}/") for path in untracked):
-            outputs.append(relative)
-    for name in _untracked_sheets(record, root):
-        parent = name.rpartition("/")[0]
-        if parent and not any(parent == o or parent.startswith(f"{o}/") for o in outputs):
-            outputs.append(parent)
-    if outputs and warn:
-        _warn(
-            "flexlock: run directories inside the git repository %s are not ignored (%s); they "
-            "are left out of the recorded code (add them to .gitignore to make this explicit)",
-            record.root,
-            ", ".join(outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else ""),
-        )
-    return outputs
-
-
-def _untracked_sheets(record: RepoRecord, root: Path) -> list[str]:
-    """Return the untracked run.lock files of `record`'s repo, relative to its root."""
-    capped = bool(record.changes) and record.changes[-1].startswith("... and ")
-    if not capped:  # the status lists every untracked file
-        return [
-            line[3:]
-            for line in record.changes
-            if line.startswith("?? ") and line.endswith("/run.lock")
-        ]
-    # One git call finds them all when the change list was capped.
-    listing = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--others", "--exclude-standard", "--",
-         ":(glob)**/run.lock"],
-        capture_output=True,
-        check=False,
-    )  # fmt: skip
-    return [name for name in os.fsdecode(listing.stdout).split("\0") if name]
-
-
 def _capture_repos(
     repos: Iterable[PathLike] | None,
     options: RunOptions,
@@ -240,7 +156,7 @@ def _capture_repos(
     if repos is None:
         root = _script_repo()
         if root is None:
-            _warn(
+            warn(
                 "flexlock: the script is not in a git repository; its code is not recorded "
                 "(pass repos=[...] to record one)"
             )
@@ -262,7 +178,7 @@ def _capture_repos(
             exclude=options.exclude,
             reuse=True,  # many runs in one process (a task list's worker) share a checkout
         )
-        outputs = _outputs_in_code(record, save_dir)
+        outputs = outputs_in_code(record, save_dir)
         if outputs:
             record = capture_repo(
                 Path(repo),
@@ -272,7 +188,7 @@ def _capture_repos(
                 reuse=True,
             )
             # Kept apart from the user's excludes: which run directories exist changes
-            # from run to run, and rerun_reason recomputes them (see _current_tree).
+            # from run to run, and rerun_reason recomputes them (see `_recapture.current_tree`).
             record = attrs.evolve(record, exclude=tuple(options.exclude), outputs=tuple(outputs))
         if record.root in roots:
             continue  # the same checkout given twice (e.g. '.' and the script's default)
@@ -390,7 +306,7 @@ class Run:
         self._manifests = dict(data.manifests)
         self._prevs = prevs
         self._env = env
-        self._created = _utc_now()
+        self._created = utc_now()
         self._status: Status = "running"
         self._finished: str | None = None
         self._error: ErrorRecord | None = None
@@ -465,7 +381,7 @@ class Run:
                 return
             if isinstance(error, BaseException):
                 error = _error_record(error)
-            self._status, self._error, self._finished = status, error, _utc_now()
+            self._status, self._error, self._finished = status, error, utc_now()
             try:
                 self.lock = self._build()
                 dump(self.lock, self.path)
@@ -678,122 +594,3 @@ def _on_sigterm(signum: int, frame: object) -> None:
     _finish_all("failed", ErrorRecord(type="SIGTERM", message="terminated by SIGTERM"))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)  # die as the sender intended, exit status included
-
-
-# -- is a rerun needed? ---------------------------------------------------------
-
-_capture_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], RepoRecord | GitError] = {}
-
-
-def _current_tree(code: CodeInputs) -> RepoRecord | GitError:
-    """Capture `code`'s repo now, once per process (many runs share one checkout)."""
-    key = (code.root, code.include, code.exclude)
-    if key not in _capture_cache:
-        try:
-            _capture_cache[key] = _recapture(code.root, code.include, code.exclude)
-        except GitError as error:
-            _capture_cache[key] = error
-    return _capture_cache[key]
-
-
-def recapture(record: RepoRecord, root: PathLike | None = None) -> RepoRecord:
-    """Capture `record`'s repo (at `root`, default its recorded root) as runlock captured it.
-
-    Same include/exclude pathspecs; the run directories that exist now are left
-    out, as the run left out those of its time, so `tree` compares like for like.
-
-    Raises:
-        GitError: the repo cannot be captured.
-    """
-    return _recapture(root if root is not None else record.root, record.include, record.exclude)
-
-
-def _recapture(root: PathLike, include: tuple[str, ...], exclude: tuple[str, ...]) -> RepoRecord:
-    from flexlock.core._git import capture_repo
-
-    current = capture_repo(Path(root), include=include, exclude=exclude)
-    outputs = _outputs_in_code(current, None, warn=False)
-    if outputs:
-        current = capture_repo(Path(root), include=include, exclude=(*exclude, *outputs))
-        current = attrs.evolve(current, exclude=exclude, outputs=tuple(outputs))
-    return current
-
-
-@functools.cache
-def _default_redactor() -> Redactor:
-    return RunOptions().redactor
-
-
-def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | None:
-    """Say why the run at `path` (a save_dir or run.lock) must run again, or None if it is done.
-
-    Done means: the sheet `succeeded`, its config equals `config` (when given,
-    unstructured and redacted the same way), and its code trees, data hashes and
-    upstream ids are still what it recorded. Repo captures are cached per
-    process, data hashes use the hash cache (a `stat` per unchanged file).
-    """
-    file = lock_path(path)
-    # The few fields that decide, kept beside the sheet by the run: no YAML to parse, and
-    # the run.lock is still the one the run wrote, so its id matches them by construction.
-    sheet = kept_inputs(file)
-    written_by_run = sheet is not None
-    if sheet is None:
-        if not file.exists():
-            return f"no run.lock in {file.parent}"
-        try:
-            sheet = RunInputs.of(load(file))
-        except LockFileError as error:
-            return f"unreadable run.lock: {error}"
-    if sheet.status != "succeeded":
-        return "last run failed" if sheet.status == "failed" else "last run did not finish"
-    if config is not None:
-        redactor = RunOptions.from_kwargs(options).redactor if options else _default_redactor()
-        wanted = redactor(config_to_dict(config))
-        changes = config_changes(sheet.config, wanted)
-        if changes:
-            more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
-            return f"config changed: {changes[0]}{more}"
-    trees = {}
-    for key, code in sheet.code.items():
-        current = _current_tree(code)
-        if isinstance(current, GitError):
-            return f"code changed in {key}: {current}"
-        if current.tree != code.tree:
-            return f"code changed in {key}"
-        trees[key] = current.tree
-    if not (sheet.data or sheet.prevs):
-        bases: list[Path] = []
-    else:
-        from flexlock.core._hashing import hash_path
-        from flexlock.core._verify import resolve_recorded, search_bases
-
-        # Relative paths resolve as `flexlock verify` resolves them, so a moved or
-        # pulled project is judged the same way by both.
-        bases = search_bases(sheet.save_dir, sheet.cwd, file)
-    hashes = {}
-    for key, recorded_hash in sheet.data.items():
-        algorithm = recorded_hash.partition(":")[0]
-        try:
-            now = hash_path(resolve_recorded(key, bases), algorithm=algorithm, use_cache=True)
-        except FlexLockError:
-            return f"data changed: {key} (no longer readable)"
-        if now.hash != recorded_hash:
-            return f"data changed: {key}"
-        hashes[key] = now.hash
-    ids = {}
-    for key, (prev_path, prev_id) in sheet.prevs.items():
-        try:
-            upstream = read_inputs(lock_path(resolve_recorded(prev_path, bases)))
-        except LockFileError:
-            return f"upstream {key} changed (its run.lock is gone)"
-        if upstream.id != prev_id or upstream.status != "succeeded":
-            return f"upstream {key} changed"
-        ids[key] = upstream.id
-    if not written_by_run and compute_id(sheet.config, trees, hashes, ids) != sheet.id:
-        return "run.lock id does not match its contents (edited by hand?)"
-    return None
-
-
-def clear_capture_cache() -> None:
-    """Forget the repo captures `rerun_reason` cached (after editing code within one process)."""
-    _capture_cache.clear()

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 from flexlock.core._errors import LockFileError
+from flexlock.core._layout import LOCK_NAME, resolve_lock_path
 
 __all__ = [
     "LOCK_NAME",
@@ -40,7 +41,6 @@ __all__ = [
     "resolve_lock_path",
 ]
 
-LOCK_NAME = "run.lock"
 
 # Directory names the walk never enters: tool state, VCS and environments, which
 # cannot hold runs and can be huge. Hidden directories (".git", ".flexlock" with
@@ -85,26 +85,6 @@ class RunSummary:
             "error": self.error,
             "problem": self.problem,
         }
-
-
-def resolve_lock_path(target: str | os.PathLike[str]) -> Path:
-    """Return the run.lock named by `target` (a run directory or the sheet itself).
-
-    Raises:
-        LockFileError: `target` does not exist or is a directory without a run.lock.
-    """
-    path = Path(target)
-    if path.is_dir():
-        lock = path / LOCK_NAME
-        if not lock.is_file():
-            raise LockFileError(
-                f"{path}: no {LOCK_NAME} in this directory (is it a run's save_dir? "
-                f"`flexlock ls {path}` lists the runs under it)"
-            )
-        return lock
-    if not path.exists():
-        raise LockFileError(f"{path}: no such file or directory")
-    return path
 
 
 def find_runs(

@@ -21,11 +21,24 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flexlock.core._errors import RunInProgressError
-from flexlock.core._lockfile import TEMP_PREFIX, sweep_temp_files, write_atomic
+import attrs
+
+from flexlock.core._errors import FlexLockError, LockFileError, RunInProgressError
+from flexlock.core._layout import STATE_DIR
+from flexlock.core._lockfile import (
+    TEMP_PREFIX,
+    dump,
+    load,
+    lock_path,
+    sweep_temp_files,
+    write_atomic,
+)
+from flexlock.core._model import ErrorRecord, RunLock
+from flexlock.core._system import utc_now
 
 __all__ = [
     "DEFAULT_TTL_S",
@@ -33,12 +46,11 @@ __all__ = [
     "SaveDirLock",
     "break_lock",
     "history_dir",
+    "mark_failed",
     "preserve_previous",
     "sweep_save_dir",
 ]
 
-#: flexlock's own files inside a save_dir (lock, history, manifests).
-STATE_DIR = ".flexlock"
 #: A lock held from another host is stale when its heartbeat is older than this.
 DEFAULT_TTL_S = float(os.environ.get("FLEXLOCK_LOCK_TTL", "600"))
 # A takeover in progress is abandoned if its guard is older than this.
@@ -76,10 +88,6 @@ def _pid_alive(pid: int) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
-
-
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class SaveDirLock:
@@ -164,7 +172,7 @@ class SaveDirLock:
             "boot_id": _boot_id(),
             "start_time": _start_time(pid),
             "nonce": os.urandom(8).hex(),
-            "created": _utc_now(),
+            "created": utc_now(),
         }
 
     def _try_create(self, owner: dict[str, Any]) -> bool:
@@ -306,7 +314,6 @@ def history_dir(save_dir: str | os.PathLike[str]) -> Path:
 
 def _read_header(lock_file: Path) -> dict[str, str] | None:
     """Return id, status and created of a sheet from the keys written before `config:`."""
-    from flexlock.core._errors import LockFileError
     from flexlock.core._lockfile import parse_yaml
 
     try:
@@ -367,3 +374,44 @@ def sweep_save_dir(save_dir: str | os.PathLike[str]) -> list[Path]:
     removed += sweep_temp_files(state)
     removed += sweep_temp_files(state, prefix="lock.", older_than_s=600)  # lock.<nonce>.tmp
     return [path for path in removed if path.name != "lock.takeover"]
+
+
+def mark_failed(
+    save_dir: str | os.PathLike[str],
+    error: ErrorRecord,
+    *,
+    only_if: Callable[[RunLock], bool] | None = None,
+    lock_wait_s: float | None = None,
+) -> bool:
+    """Finalise the sheet a dead run left `running` in `save_dir` as `failed` with `error`.
+
+    Executors call this for tasks killed before their own process could finish the
+    sheet (Ctrl-C, a Slurm time limit). Only a `running` sheet is changed, and only
+    when `only_if(sheet)` holds (say, the sheet names the killed job). With
+    `lock_wait_s`, the save_dir lock is taken first: it is free only once the run's
+    process is gone, so a live run is never marked failed under its own feet.
+
+    Returns:
+        Whether the sheet was changed. An absent, unreadable or finished sheet, or a
+        lock still held after `lock_wait_s`, leaves everything as it was.
+    """
+    holder = SaveDirLock(save_dir, wait_s=lock_wait_s) if lock_wait_s is not None else None
+    path = lock_path(save_dir)
+    try:
+        if not path.exists() or load(path).status != "running":
+            return False  # cheap check before taking the lock
+        if holder is not None:
+            holder.acquire()
+    except (FlexLockError, OSError):
+        return False
+    try:
+        sheet = load(path)
+        if sheet.status != "running" or (only_if is not None and not only_if(sheet)):
+            return False
+        dump(attrs.evolve(sheet, status="failed", finished=utc_now(), error=error), path)
+        return True
+    except (FlexLockError, OSError):
+        return False
+    finally:
+        if holder is not None:
+            holder.release()

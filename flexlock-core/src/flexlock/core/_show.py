@@ -17,7 +17,14 @@ import attrs
 
 from flexlock.core._model import RunLock
 
-__all__ = ["LineageNode", "lineage", "lineage_edges", "to_dot", "to_mermaid", "to_plain"]
+__all__ = [
+    "LineageNode",
+    "lineage",
+    "lineage_edges",
+    "lineage_to_dot",
+    "lineage_to_mermaid",
+    "sheet_to_plain",
+]
 
 
 @attrs.frozen
@@ -75,7 +82,7 @@ def _node_name(run_id: str) -> str:
     return "run_" + (run_id.partition(":")[2] or run_id)[:16].replace("-", "_")
 
 
-def to_dot(root: LineageNode) -> str:
+def lineage_to_dot(root: LineageNode) -> str:
     """Render the lineage as a Graphviz digraph (edges point downstream)."""
     lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box, style=rounded];"]
     colors = {"succeeded": "darkgreen", "failed": "red", "running": "orange"}
@@ -97,7 +104,7 @@ def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def to_mermaid(root: LineageNode) -> str:
+def lineage_to_mermaid(root: LineageNode) -> str:
     """Render the lineage as a Mermaid flowchart (edges point downstream)."""
     lines = ["flowchart LR"]
     for node in _nodes(root):
@@ -123,7 +130,7 @@ def to_mermaid(root: LineageNode) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_plain(lock: RunLock) -> dict[str, Any]:
+def sheet_to_plain(lock: RunLock) -> dict[str, Any]:
     """Return the sheet as plain data (what `show --format json` prints)."""
     from flexlock.core._lockfile import to_dict
 

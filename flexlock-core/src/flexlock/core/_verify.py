@@ -24,6 +24,13 @@ from typing import Any, Literal
 import attrs
 
 from flexlock.core._errors import LockFileError
+from flexlock.core._layout import (
+    LOCK_NAME,
+    base_directories,
+    find_manifest,
+    resolve_lock_path,
+    resolve_recorded,
+)
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
 
 __all__ = [
@@ -31,11 +38,7 @@ __all__ = [
     "DataCheck",
     "PrevCheck",
     "VerifyReport",
-    "base_directories",
-    "find_manifest",
     "require_ok",
-    "resolve_recorded",
-    "search_bases",
     "verify",
 ]
 
@@ -124,68 +127,6 @@ _MODE_DETAIL = {
 }
 
 
-def base_directories(
-    lock: RunLock, lock_path: Path, base: str | os.PathLike[str] | None = None
-) -> list[Path]:
-    """Return the directories a sheet's relative paths may be relative to, best first."""
-    if base is not None:
-        return [Path(base)]
-    return search_bases(lock.save_dir, lock.env.cwd if lock.env is not None else None, lock_path)
-
-
-def search_bases(save_dir: str | None, cwd: str | None, lock_path: Path) -> list[Path]:
-    """Return the directories a sheet's relative paths may be relative to, best first.
-
-    The project root the sheet's run directory sits in (its recorded relative
-    save_dir stripped), then the run's recorded cwd, then the current directory.
-    """
-    bases: list[Path] = []
-    run_dir = lock_path.resolve().parent
-    if save_dir and not Path(save_dir).is_absolute():
-        parts = Path(os.path.normpath(save_dir)).parts
-        if (
-            parts
-            and parts != (".",)
-            and ".." not in parts
-            and run_dir.parts[-len(parts) :] == parts
-        ):
-            bases.append(run_dir.parents[len(parts) - 1])
-    if cwd and Path(cwd).is_dir():
-        bases.append(Path(cwd))
-    bases.append(Path.cwd())
-    return list(dict.fromkeys(bases))
-
-
-def resolve_recorded(recorded: str, bases: list[Path]) -> Path:
-    """Resolve a recorded path against `bases`: the first where it exists, else the first base."""
-    path = Path(recorded)
-    if path.is_absolute():
-        return path
-    if _GLOB_CHARS.intersection(recorded):
-        import glob  # the hasher's glob semantics (`**`, hidden files), not Path.glob's
-
-        for base in bases:
-            if glob.glob(os.path.join(glob.escape(str(base)), recorded)):  # noqa: PTH118, PTH207
-                return base / path
-        return bases[0] / path
-    for base in bases:
-        if os.path.lexists(base / path):
-            return base / path
-    return bases[0] / path
-
-
-def find_manifest(lock_path: Path, data_name: str) -> str | None:
-    """Return the manifest text `runlock()` kept for data input `data_name` of the run, if any."""
-    from flexlock.core._runlock import manifest_path
-
-    try:
-        return manifest_path(lock_path.parent, data_name).read_text(
-            encoding="utf-8", errors="surrogateescape"
-        )
-    except OSError:
-        return None
-
-
 def verify(
     path: str | os.PathLike[str],
     *,
@@ -211,7 +152,6 @@ def verify(
         LockFileError: `path` is not a readable run sheet (nothing was checked).
     """
     from flexlock.core._lockfile import load
-    from flexlock.core._runs import resolve_lock_path
 
     return _verify(
         resolve_lock_path(path),
@@ -496,7 +436,7 @@ def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Pat
 
 def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
     from flexlock.core._errors import GitError
-    from flexlock.core._runlock import recapture
+    from flexlock.core._recapture import recapture
 
     root = Path(record.root)
     if not root.is_dir():
@@ -566,7 +506,6 @@ def _repo_differences(record: RepoRecord, current: RepoRecord) -> list[str]:
 
 
 def _check_prev(name: str, prev: PrevRecord, bases: list[Path], load: Any) -> PrevCheck:
-    from flexlock.core._runs import LOCK_NAME
 
     candidates = [resolve_recorded(prev.path, bases), resolve_recorded(name, bases)]
     target = next((c for c in candidates if c.exists()), candidates[0])

@@ -1,0 +1,129 @@
+"""Where a run's files are, and how a sheet's recorded paths resolve on this machine.
+
+Shared by the writer (`runlock`) and the readers (verify, diff, rerun checks):
+neither owns it. Relative paths in a sheet are relative to the directory the run
+was started from. They resolve against, in order: the directory the run sits in
+minus its recorded relative `save_dir` (so a project moved or pulled elsewhere as a
+whole still resolves), the recorded `env.cwd`, the current directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from flexlock.core._errors import LockFileError
+from flexlock.core._model import RunLock
+
+__all__ = [
+    "LOCK_NAME",
+    "STATE_DIR",
+    "base_directories",
+    "find_manifest",
+    "manifest_path",
+    "resolve_lock_path",
+    "resolve_recorded",
+    "search_bases",
+]
+
+LOCK_NAME = "run.lock"
+
+#: flexlock's own files inside a save_dir (lock, history, manifests, kept inputs).
+STATE_DIR = ".flexlock"
+
+_GLOB_CHARS = frozenset("*?[")
+
+PathLike = str | os.PathLike[str]
+
+
+def manifest_path(save_dir: PathLike, data_key: str) -> Path:
+    """Return where the file manifest of data input `data_key` is kept in `save_dir`.
+
+    The name is the input path made filename-safe plus 8 hex digits of its hash,
+    so distinct inputs never share a manifest: `.flexlock/manifests/data_raw-1a2b3c4d.txt`.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", data_key).strip("._")[:80] or "data"
+    digest = hashlib.sha256(data_key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return Path(save_dir) / STATE_DIR / "manifests" / f"{safe}-{digest}.txt"
+
+
+def resolve_lock_path(target: str | os.PathLike[str]) -> Path:
+    """Return the run.lock named by `target` (a run directory or the sheet itself).
+
+    Raises:
+        LockFileError: `target` does not exist or is a directory without a run.lock.
+    """
+    path = Path(target)
+    if path.is_dir():
+        lock = path / LOCK_NAME
+        if not lock.is_file():
+            raise LockFileError(
+                f"{path}: no {LOCK_NAME} in this directory (is it a run's save_dir? "
+                f"`flexlock ls {path}` lists the runs under it)"
+            )
+        return lock
+    if not path.exists():
+        raise LockFileError(f"{path}: no such file or directory")
+    return path
+
+
+def base_directories(
+    lock: RunLock, lock_path: Path, base: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Return the directories a sheet's relative paths may be relative to, best first."""
+    if base is not None:
+        return [Path(base)]
+    return search_bases(lock.save_dir, lock.env.cwd if lock.env is not None else None, lock_path)
+
+
+def search_bases(save_dir: str | None, cwd: str | None, lock_path: Path) -> list[Path]:
+    """Return the directories a sheet's relative paths may be relative to, best first.
+
+    The project root the sheet's run directory sits in (its recorded relative
+    save_dir stripped), then the run's recorded cwd, then the current directory.
+    """
+    bases: list[Path] = []
+    run_dir = lock_path.resolve().parent
+    if save_dir and not Path(save_dir).is_absolute():
+        parts = Path(os.path.normpath(save_dir)).parts
+        if (
+            parts
+            and parts != (".",)
+            and ".." not in parts
+            and run_dir.parts[-len(parts) :] == parts
+        ):
+            bases.append(run_dir.parents[len(parts) - 1])
+    if cwd and Path(cwd).is_dir():
+        bases.append(Path(cwd))
+    bases.append(Path.cwd())
+    return list(dict.fromkeys(bases))
+
+
+def resolve_recorded(recorded: str, bases: list[Path]) -> Path:
+    """Resolve a recorded path against `bases`: the first where it exists, else the first base."""
+    path = Path(recorded)
+    if path.is_absolute():
+        return path
+    if _GLOB_CHARS.intersection(recorded):
+        import glob  # the hasher's glob semantics (`**`, hidden files), not Path.glob's
+
+        for base in bases:
+            if glob.glob(os.path.join(glob.escape(str(base)), recorded)):  # noqa: PTH118, PTH207
+                return base / path
+        return bases[0] / path
+    for base in bases:
+        if os.path.lexists(base / path):
+            return base / path
+    return bases[0] / path
+
+
+def find_manifest(lock_path: Path, data_name: str) -> str | None:
+    """Return the manifest text `runlock()` kept for data input `data_name` of the run, if any."""
+    try:
+        return manifest_path(lock_path.parent, data_name).read_text(
+            encoding="utf-8", errors="surrogateescape"
+        )
+    except OSError:
+        return None
