@@ -390,11 +390,11 @@ def test_fifo_in_a_directory_is_an_error_naming_it(tmp_path: Path) -> None:
 
 def test_directory_read_as_a_file_is_an_error_naming_it(tmp_path: Path) -> None:
     # What a file replaced by a directory between listing and reading looks like to the reader.
-    from flexlock.core._hashing import _hash_file
+    from flexlock.core._digest import hash_file
 
     (tmp_path / "was-a-file").mkdir()
     with pytest.raises(HashError, match=r"was-a-file became a directory"):
-        _hash_file(str(tmp_path / "was-a-file"), hashlib.sha256)
+        hash_file(str(tmp_path / "was-a-file"), hashlib.sha256)
 
 
 def test_unreadable_file_error_names_the_file(tmp_path: Path) -> None:
@@ -445,7 +445,7 @@ def test_failure_in_the_thread_pool_raises_it_and_stops_the_other_threads(
         tmp_path / "data",
         {f"big{i:02d}.bin": b"x" * _hashing.PARALLEL_MIN_FILE_BYTES for i in range(40)},
     )
-    real_hash_file = _hashing._hash_file
+    real_hash_file = _hashing.hash_file
     calls: list[str] = []
 
     def failing_first(path: str, *args: object) -> tuple[str, int]:
@@ -455,7 +455,7 @@ def test_failure_in_the_thread_pool_raises_it_and_stops_the_other_threads(
             raise HashError(f"cannot read {path}: injected")
         return real_hash_file(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_hashing, "_hash_file", failing_first)
+    monkeypatch.setattr(_hashing, "hash_file", failing_first)
     with pytest.raises(HashError, match=r"big00\.bin: injected"):
         hash_path(data, workers=2, use_cache=False)
     assert len(calls) < 10  # the other thread stopped instead of hashing all 39 others
@@ -467,14 +467,16 @@ def test_progress_line_is_drawn_on_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x" * 4096)
     code = textwrap.dedent(f"""
         import sys
-        from flexlock.core import _hashing
-        _hashing.PROGRESS_AFTER_SECONDS = 0
+        from flexlock.core import _hash_progress, _hashing
+        _hash_progress.PROGRESS_AFTER_SECONDS = 0
         assert sys.stderr.isatty()
         _hashing.hash_path({str(tmp_path / "f")!r})
     """)
     controller, terminal = pty.openpty()
+    # A terminal that can redraw a line in place (the status line stays off for TERM=dumb).
+    env = {**os.environ, "TERM": "xterm"}
     try:
-        subprocess.run([sys.executable, "-c", code], stderr=terminal, check=True)
+        subprocess.run([sys.executable, "-c", code], stderr=terminal, check=True, env=env)
         output = os.read(controller, 65536).decode()
     finally:
         os.close(controller)
@@ -486,8 +488,8 @@ def test_progress_line_is_drawn_on_a_terminal(tmp_path: Path) -> None:
 def test_no_progress_line_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x" * 4096)
     code = textwrap.dedent(f"""
-        from flexlock.core import _hashing
-        _hashing.PROGRESS_AFTER_SECONDS = 0
+        from flexlock.core import _hash_progress, _hashing
+        _hash_progress.PROGRESS_AFTER_SECONDS = 0
         _hashing.hash_path({str(tmp_path / "f")!r})
     """)
     result = subprocess.run(

@@ -2,9 +2,9 @@
 
 An entry maps a file, reached from a hashed root (directory, glob or single file), to the
 digest of its content, and is trusted only while the file's (size, mtime_ns, inode, device)
-are unchanged. Entries of files modified within `RACY_WINDOW_NS` of the moment they were
-hashed are never stored (git's "racy clean" rule): such a file could change again within the
-same timestamp tick without its mtime moving.
+are unchanged. Entries of files modified within `_system.RACY_WINDOW_NS` of the moment
+they were hashed are never stored (git's "racy clean" rule): such a file could change again
+within the same timestamp tick without its mtime moving.
 
 Storage: write-once segment files, no locks. The cache must work for many processes on many
 nodes sharing one directory on NFS/Lustre/GPFS, where SQLite's WAL mode is unsafe and POSIX
@@ -44,7 +44,6 @@ from pathlib import Path
 
 __all__ = [
     "COMPACT_AFTER",
-    "RACY_WINDOW_NS",
     "STAT_KEY_BYTES",
     "CacheShard",
     "Entry",
@@ -65,10 +64,6 @@ STAT_KEY_BYTES = 32
 pack_stat_key = struct.Struct("<QqQQ").pack
 unpack_stat_key = struct.Struct("<QqQQ").unpack
 
-#: Files modified less than this long before hashing started are not cached (racy-clean rule).
-#: Two seconds covers the coarsest common timestamp granularity (FAT: 2 s; ext3, HFS+: 1 s)
-#: and the small clock skew between an NFS client and its server.
-RACY_WINDOW_NS = 2_000_000_000
 #: A shard with this many segments is compacted by the next process hashing its root.
 COMPACT_AFTER = 8
 #: Temp files older than this were left by a killed writer and are removed at compaction.

@@ -1,0 +1,158 @@
+"""Digests: the hash algorithms flexlock knows, and the hash of one file's bytes.
+
+A file's digest is what `sha256sum` (or `sha512sum`, `b2sum`, `b3sum`) prints for it.
+Reads go through one reused buffer per thread (`os.readv` into a `bytearray`, no allocation
+per chunk), so a large file hashes at the speed of a bare `readinto` + `hashlib` loop, and
+hashlib releases the GIL while it digests the buffer (threads scale; see `_hashing`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from flexlock.core._errors import HashError
+
+__all__ = [
+    "BUFFER_BYTES",
+    "EXCLUDE_HINT",
+    "Hasher",
+    "available_algorithms",
+    "digest_bytes",
+    "hash_file",
+    "hasher_factory",
+]
+
+#: Read buffer per thread; 1 MiB amortises the per-call cost of readv and hashlib.update.
+BUFFER_BYTES = 1 << 20
+#: The end of every message about a file that cannot be hashed: the two ways out.
+EXCLUDE_HINT = "or pass its name in excludes= (see docs/hashing.md)"
+
+# Algorithms every CPython has; each has a coreutils-style tool (sha256sum, sha512sum,
+# b2sum for blake2b) except sha3_256 and blake2s, whose manifest format is the same.
+_HASHLIB_ALGORITHMS = ("sha256", "sha512", "sha3_256", "blake2b", "blake2s")
+# Algorithm -> the import that provides it and the extra that installs it.
+_OPTIONAL_ALGORITHMS = {"blake3": ("blake3", 'pip install "flexlock-core[blake3]"')}
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class Hasher(Protocol):
+    """What flexlock needs of a hash object: hashlib's and blake3's both fit."""
+
+    def update(self, data: bytes | memoryview, /) -> object:
+        """Feed `data` into the digest."""
+
+    def hexdigest(self) -> str:
+        """Return the digest of everything fed so far, in lowercase hex."""
+
+
+def available_algorithms() -> list[str]:
+    """Return the hash algorithms usable here (hashlib ones, plus blake3 when installed)."""
+    import importlib.util
+
+    optional = [
+        name
+        for name, (module, _) in _OPTIONAL_ALGORITHMS.items()
+        if importlib.util.find_spec(module) is not None
+    ]
+    return sorted([*_HASHLIB_ALGORITHMS, *optional])
+
+
+def hasher_factory(algorithm: str) -> Callable[[], Hasher]:
+    """Return what makes a new hash object for `algorithm`.
+
+    Raises:
+        HashError: the algorithm is unknown, or optional and not installed (names the
+            `pip install` that provides it).
+    """
+    if algorithm in _HASHLIB_ALGORITHMS:
+        factory: Callable[[], Hasher] = getattr(hashlib, algorithm)
+        return factory
+    if algorithm in _OPTIONAL_ALGORITHMS:
+        module, install = _OPTIONAL_ALGORITHMS[algorithm]
+        try:
+            from blake3 import blake3
+        except ImportError:
+            raise HashError(
+                f"hash algorithm {algorithm!r} needs the {module} package, which is not"
+                f" installed: {install}"
+            ) from None
+        optional: Callable[[], Hasher] = blake3  # typed here: blake3 may be absent for mypy
+        return optional
+    raise HashError(
+        f"unknown hash algorithm {algorithm!r}; available here: {', '.join(available_algorithms())}"
+    )
+
+
+def digest_bytes(data: bytes, algorithm: str) -> str:
+    """Return the hex digest of `data` with `algorithm`."""
+    hasher = hasher_factory(algorithm)()
+    hasher.update(data)
+    return hasher.hexdigest()
+
+
+if sys.platform == "win32":  # pragma: no cover - no readv there; one copy per chunk
+
+    def _readv(fd: int, buffers: Sequence[bytearray], /) -> int:
+        data = os.read(fd, len(buffers[0]))
+        buffers[0][: len(data)] = data
+        return len(data)
+else:
+    _readv = os.readv
+
+
+_thread_state = threading.local()
+
+
+def _thread_buffer() -> tuple[bytearray, memoryview]:
+    try:
+        buffers: tuple[bytearray, memoryview] = _thread_state.buffers
+    except AttributeError:
+        buffer = bytearray(BUFFER_BYTES)
+        buffers = _thread_state.buffers = (buffer, memoryview(buffer))
+    return buffers
+
+
+def hash_file(
+    path: str, factory: Callable[[], Hasher], on_chunk: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """Return the hex digest and length of the file at `path`, streamed through one buffer.
+
+    `on_chunk` is told the length of every chunk read (for a progress line).
+
+    Raises:
+        HashError: the file cannot be read; names the path and the fix.
+    """
+    buffer, view = _thread_buffer()
+    hasher = factory()
+    total = 0
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            while count := _readv(fd, (buffer,)):
+                hasher.update(view[:count])
+                total += count
+                if on_chunk is not None:
+                    on_chunk(count)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    return hasher.hexdigest(), total
+
+
+def _read_error(path: str, error: OSError) -> HashError:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return HashError(f"cannot read {path}: permission denied; make it readable {EXCLUDE_HINT}")
+    if error.errno == errno.ENOENT:
+        return HashError(f"{path} disappeared while being hashed; hash again once writers are done")
+    if error.errno == errno.EISDIR:
+        return HashError(f"{path} became a directory while being hashed; hash again")
+    return HashError(
+        f"cannot read {path}: {error.strerror or error}; check the file {EXCLUDE_HINT}"
+    )
