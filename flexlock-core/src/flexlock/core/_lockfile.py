@@ -1,8 +1,8 @@
 """Reading and writing `run.lock` files: strict safe YAML, atomic writes.
 
-Reading refuses what `yaml.safe_load` would silently accept (duplicate keys,
-anchors/aliases, i.e. alias bombs, python tags) and anything over a size cap,
-and checks every field's type; writing goes through a temp file in the same
+Reading goes through the strict loader (`_yaml`: it refuses duplicate keys,
+anchors/aliases, i.e. alias bombs, python tags), refuses anything over a size
+cap, and checks every field's type; writing goes through a temp file in the same
 directory, fsync, `os.replace` and an fsync of the directory, so a reader never
 sees half a sheet. Strings that another YAML reader (1.1 or 1.2) could take
 for a number, boolean, null or date are always quoted.
@@ -35,7 +35,6 @@ __all__ = ["MAX_LOCK_BYTES", "dump", "dumps", "load", "loads", "sweep_temp_files
 #: Sheets larger than this are refused unread (override with FLEXLOCK_MAX_LOCK_BYTES).
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 TEMP_PREFIX = ".flexlock-tmp-"
-_TEMP_PREFIX = TEMP_PREFIX  # the skeleton's name, kept for early importers
 
 if TYPE_CHECKING:
     import cattrs
@@ -176,55 +175,6 @@ def _describe(error: BaseException, _type: Any) -> str:
 
 
 @functools.cache
-def _strict_loader(fast: bool = True) -> type[Any]:
-    """Build a safe loader that rejects duplicate keys, anchors/aliases and dates.
-
-    libyaml's parser is used when PyYAML has it (a sheet embedding its upstream
-    sheets and package lists is thousands of nodes; the pure-Python parser is
-    about 10x slower); the checks live in the Python constructor either way.
-    """
-    import yaml
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
-
-    class StrictLoader(base):  # type: ignore[misc, valid-type]
-        # Dates stay strings: the model stores ISO strings, and a hand-edited
-        # unquoted timestamp should not turn into a datetime.
-        yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level table
-            first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-        }
-
-        def construct_object(self, node: Any, deep: bool = False) -> Any:
-            # An alias is the same node met twice. Refusing it before building
-            # anything keeps an alias bomb from ever reaching code that walks it.
-            if node in self.constructed_objects or node in self.recursive_objects:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "anchors and aliases are not allowed in a run.lock", node.start_mark
-                )
-            return super().construct_object(node, deep=deep)
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue  # complex keys fail later, with a mark
-                key = self.construct_scalar(key_node)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"found duplicate key {key!r}",
-                        key_node.start_mark,
-                    )
-                seen.add(key)
-            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-            return mapping
-
-    return StrictLoader
-
-
-@functools.cache
 def _dumpers() -> tuple[type[Any], ...]:
     """Build dumpers (libyaml's first) writing tuples as lists and quoting ambiguous strings."""
     import yaml
@@ -248,7 +198,6 @@ def _dumpers() -> tuple[type[Any], ...]:
     return tuple(dumpers)
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _DUMP_OPTIONS: dict[str, Any] = {
     "sort_keys": False,
     "allow_unicode": True,
@@ -267,27 +216,14 @@ def parse_yaml(text: str, *, source: str = "<string>") -> Any:
     Raises:
         LockFileError: bad YAML, duplicate key, anchor/alias or python tag, with file:line.
     """
-    import yaml
+    from flexlock.core._yaml import load_yaml
 
     if len(text) > _max_bytes():
         raise LockFileError(
             f"{source}: {len(text)} characters is over the run.lock size cap of {_max_bytes()} "
             "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
         )
-    try:
-        # libyaml refuses escaped lone surrogates (non-UTF-8 file names): those
-        # few sheets take the pure-Python parser.
-        loader = _strict_loader(not _SURROGATE_ESCAPE.search(text))(text)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise LockFileError(f"{where}: invalid run.lock: {error.problem or error}") from None
-    except yaml.YAMLError as error:
-        raise LockFileError(f"{source}: invalid run.lock: {error}") from None
+    return load_yaml(text, source=source, what="run.lock", error=LockFileError, max_chars=None)
 
 
 def loads(text: str, *, source: str = "<string>") -> RunLock:
