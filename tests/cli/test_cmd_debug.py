@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flexlock.cli._main import main
-from flexlock.core._debug import save_failure_locals
+from flexlock.core import save_failure_locals
 
 
 def _fail_and_save(run_dir: Path) -> Path:

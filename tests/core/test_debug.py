@@ -21,9 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.core import _debug
-from flexlock.core._debug import debug_frames, debug_up, unsafe_debug
-from flexlock.core._errors import FlexLockError
+from flexlock.core import FlexLockError, _debug, debug_frames, debug_up, unsafe_debug
 
 # --- off: nothing changes (in-process: FLEXLOCK_DEBUG is unset by conftest) -----------
 
@@ -123,13 +121,15 @@ def test_staticmethod_and_classmethod_can_be_decorated() -> None:
 
 
 def test_importing_it_loads_nothing_beyond_flexlock_core() -> None:
-    # A script imports unsafe_debug at its top: that must stay as cheap as flexlock.core.
+    # A script imports unsafe_debug at its top: that must stay as cheap as flexlock.core,
+    # so only flexlock's own small debug modules may come with it.
     code = (
-        "import sys, flexlock.core; before = set(sys.modules); import flexlock.core._debug; "
-        "print(sorted(set(sys.modules) - before))"
+        "import sys, flexlock.core; before = set(sys.modules); "
+        "from flexlock.core import unsafe_debug; print(sorted(set(sys.modules) - before))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "['flexlock.core._debug']" == done.stdout.strip()
+    expected = ["flexlock.core._debug", "flexlock.core._debug_frames", "flexlock.core._switches"]
+    assert repr(expected) == done.stdout.strip()
 
 
 def test_callable_object_keeps_its_other_attributes() -> None:
@@ -149,7 +149,7 @@ def test_callable_object_keeps_its_other_attributes() -> None:
 # --- on: a real IPython shell in a subprocess ---------------------------------------
 
 PROCESS = """
-from flexlock.core._debug import unsafe_debug
+from flexlock.core import unsafe_debug
 
 
 def helper(x):
@@ -312,7 +312,7 @@ def test_debug_up_moves_to_the_caller_and_restores_names(tmp_path: Path) -> None
     cells = [
         "a = 'mine'",
         "import process; process.main()",
-        "from flexlock.core._debug import debug_up, debug_down, debug_frames",
+        "from flexlock.core import debug_up, debug_down, debug_frames",
         "debug_up(); (a, b, 'y' in dir())",
         "debug_down(); (a, y)",
     ]
@@ -323,7 +323,7 @@ def test_debug_up_moves_to_the_caller_and_restores_names(tmp_path: Path) -> None
 def test_debug_frames_lists_frames_and_marks_the_selected_one(tmp_path: Path) -> None:
     cells = [
         "import process; process.main()",
-        "from flexlock.core._debug import debug_frames",
+        "from flexlock.core import debug_frames",
         "repr(debug_frames()).splitlines()",
     ]
     path = tmp_path / "process.py"
@@ -343,7 +343,7 @@ def test_frame_helpers_before_any_failure_say_there_is_none(
 def test_debug_up_past_the_outermost_frame_stays_there(tmp_path: Path) -> None:
     cells = [
         "import process; process.main()",
-        "from flexlock.core._debug import debug_up",
+        "from flexlock.core import debug_up",
         "debug_up()",
         "debug_up().function",
     ]
@@ -384,7 +384,7 @@ def test_nested_decorated_functions_report_once_and_reach_the_outer_frame(
     cells = [
         "import process; process.outer_decorated()",
         "level",
-        "from flexlock.core._debug import debug_up; debug_up(); level",
+        "from flexlock.core import debug_up; debug_up(); level",
     ]
     results, stderr = _ipython(tmp_path, cells)
     assert (["'inner'", "'outer'"], 1) == (
@@ -395,7 +395,7 @@ def test_nested_decorated_functions_report_once_and_reach_the_outer_frame(
 
 def test_ipython_own_names_are_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "history.py").write_text(
-        "from flexlock.core._debug import unsafe_debug\n"
+        "from flexlock.core import unsafe_debug\n"
         "@unsafe_debug\n"
         "def run():\n"
         "    Out = 'clobbered'\n"
@@ -499,7 +499,7 @@ def test_a_failure_without_a_debugger_keeps_no_variable_alive(tmp_path: Path) ->
     code = textwrap.dedent(
         """
         import gc, weakref
-        from flexlock.core._debug import unsafe_debug
+        from flexlock.core import unsafe_debug
 
         class Big:
             pass
@@ -561,7 +561,7 @@ CLICFG_PROCESS = textwrap.dedent(
     """
     import attrs
     from flexlock.cli._clicfg import clicfg
-    from flexlock.core._debug import unsafe_debug
+    from flexlock.core import unsafe_debug
 
 
     @attrs.define

@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
-from flexlock.core._debug import (
-    DEBUG_DIR,
+from flexlock.core import (
+    FlexLockError,
+    TaskFailedError,
     debug_enabled,
     debug_exception,
     load_debug_locals,
     save_failure_locals,
 )
-from flexlock.core._errors import FlexLockError, TaskFailedError
+from flexlock.core._debug_store import DEBUG_DIR
 
 
 class Point:
@@ -171,7 +172,7 @@ def test_without_cloudpickle_plain_pickle_is_used(tmp_path: Path) -> None:
     code = f"""
 import sys
 sys.modules["cloudpickle"] = None
-from flexlock.core._debug import save_failure_locals
+from flexlock.core import save_failure_locals
 def task():
     count = 7
     raise RuntimeError
@@ -259,7 +260,7 @@ def test_load_defaults_to_the_running_ipython_namespace(tmp_path: Path) -> None:
     code = f"""
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
-shell.run_cell("from flexlock.core._debug import load_debug_locals")
+shell.run_cell("from flexlock.core import load_debug_locals")
 shell.run_cell("load_debug_locals({str(tmp_path)!r})")
 print(shell.user_ns["names"])
 """
@@ -290,7 +291,7 @@ def test_debug_exception_is_a_no_op_when_off(capsys: pytest.CaptureFixture[str])
 
 def test_debug_exception_injects_into_main_when_asked(tmp_path: Path) -> None:
     code = """
-from flexlock.core._debug import debug_exception
+from flexlock.core import debug_exception
 def task():
     local_value = 41
     raise RuntimeError

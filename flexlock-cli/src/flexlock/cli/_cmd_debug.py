@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Print the saved failure of `args.run`; exit 0, or 2 when nothing was saved."""
-    from flexlock.core._debug import read_debug_index
+    from flexlock.core import read_debug_index
 
     index = read_debug_index(args.run)
     if args.shell:
@@ -41,14 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_hint(run_dir: str) -> list[str]:
-    import flexlock.core
-
-    # Name the public import once the package exports it, the private one until then.
-    exported = hasattr(flexlock.core, "load_debug_locals")
-    module = "flexlock.core" if exported else "flexlock.core._debug"
     return [
         "load them in IPython or Jupyter:",
-        f"  from {module} import load_debug_locals",
+        "  from flexlock.core import load_debug_locals",
         f"  load_debug_locals({run_dir!r})",
         f"or open a shell with them: flexlock debug {run_dir} --shell",
     ]
@@ -88,7 +83,7 @@ def _short_type(qualified: str) -> str:
 
 def _shell(run_dir: str, index: dict[str, Any]) -> int:
     """Open IPython (or the stdlib console) with the saved variables as its namespace."""
-    from flexlock.core._debug import load_debug_locals
+    from flexlock.core import load_debug_locals
 
     namespace: dict[str, Any] = {"__name__": "__main__"}
     load_debug_locals(run_dir, namespace)

@@ -244,7 +244,7 @@ class TaskRunner:
 
 def save_locals(error: BaseException, save_dir: str | None) -> None:
     """Keep the failing frame's variables for `flexlock debug` when FLEXLOCK_DEBUG is set."""
-    from flexlock.core._debug import debug_enabled, save_failure_locals
+    from flexlock.core import debug_enabled, save_failure_locals
 
     if save_dir is None or not debug_enabled():
         return
