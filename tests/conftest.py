@@ -27,6 +27,7 @@ def _hermetic_git(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "flexlock-cache"))
     monkeypatch.delenv("FLEXLOCK_DEBUG", raising=False)
+    monkeypatch.delenv("FLEXLOCK_TRACEBACK", raising=False)
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ nothing heavy at module level, since `flexlock --help` loads all of them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-from flexlock.core import FlexLockError
+from flexlock.core import FlexLockError, traceback_enabled
 from flexlock.core._plugins import iter_plugins
 
 __all__ = ["main"]
@@ -84,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args))
     except FlexLockError as error:
-        if os.environ.get("FLEXLOCK_DEBUG"):
-            raise
+        if traceback_enabled():  # FLEXLOCK_TRACEBACK: the exit code stays the error's
+            import traceback
+
+            traceback.print_exception(error)
         print(f"flexlock: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
