@@ -22,7 +22,9 @@ from flexlock.core._hashing import (
     parse_manifest,
     tree_manifest,
 )
+from flexlock.core._manifest import manifest_differences
 from flexlock.core._model import DataRecord
+from flexlock.core._walk import list_files
 from tests._helpers import REPO_ROOT, has_executable
 
 
@@ -244,6 +246,29 @@ def test_parse_manifest_rejects_a_duplicate_path() -> None:
         parse_manifest(line + line)
 
 
+def test_manifest_differences_of_the_same_paths_are_empty(tmp_path: Path) -> None:
+    files = {"back\\slash": b"1", "new\nline": b"2", "cr\rname": b"3", "plain": b"4"}
+    manifest = tree_manifest(_tree(tmp_path / "data", files))
+    assert ((), ()) == manifest_differences(manifest, list(parse_manifest(manifest)))
+
+
+def test_manifest_differences_name_missing_and_extra_paths(tmp_path: Path) -> None:
+    manifest = tree_manifest(_tree(tmp_path / "data", {"a": b"1", "new\nb": b"2", "c": b"3"}))
+    assert (("new\nb",), ("d",)) == manifest_differences(manifest, ["a", "c", "d"])
+
+
+def test_manifest_differences_name_the_bad_line() -> None:
+    text = f"{_sha256(b'x')}  ok\nnot a manifest line\n"
+    with pytest.raises(HashError, match="manifest line 2"):
+        manifest_differences(text, ["ok"])
+
+
+def test_manifest_differences_reject_a_duplicate_path() -> None:
+    line = f"{_sha256(b'x')}  same\n"
+    with pytest.raises(HashError, match="appears twice"):
+        manifest_differences(line + line, ["same"])
+
+
 def test_single_file_manifest_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_bytes(b"1")
     assert f"{_sha256(b'1')}  x.csv\n" == tree_manifest(tmp_path / "x.csv")
@@ -363,6 +388,38 @@ def test_broken_symlink_error_names_link_and_target(tmp_path: Path) -> None:
     (data / "dangling").symlink_to("nowhere.bin")
     with pytest.raises(HashError, match=r"broken symlink .*data/dangling -> nowhere.bin"):
         hash_path(data)
+
+
+# --- listing without reading (verify --fast) ---------------------------------------------------
+
+
+def test_listing_has_the_manifest_paths_size_and_newest_mtime(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {"a.txt": b"1", "a/b": b"22", ".git/HEAD": b"x", "c": b""})
+    record, manifest = hash_path_with_manifest(data)
+    listing = list_files(data)
+    assert (list(parse_manifest(manifest)), record.size, record.mtime_ns) == (
+        [rel for rel, _ in listing.files],
+        listing.size,
+        listing.newest,
+    )
+
+
+def test_listing_a_glob_names_files_as_its_manifest_does(tmp_path: Path) -> None:
+    _tree(tmp_path / "data", {"x/1.csv": b"1", "y/2.csv": b"2", "y/3.txt": b"3"})
+    pattern = str(tmp_path / "data" / "*" / "*.csv")
+    assert list(parse_manifest(tree_manifest(pattern))) == [
+        rel for rel, _ in list_files(pattern).files
+    ]
+
+
+def test_listing_refuses_a_symlink_loop_with_the_hashing_message(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {"sub/a": b"1"})
+    (data / "sub" / "back").symlink_to(data)
+    with pytest.raises(HashError) as hashing:
+        hash_path(data)
+    with pytest.raises(HashError) as listing:
+        list_files(data)
+    assert str(hashing.value) == str(listing.value)
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from flexlock.core import _hashing
 from flexlock.core._hashing import hash_path, parse_manifest, tree_manifest
+from flexlock.core._manifest import manifest_differences
+from flexlock.core._walk import list_files
 
 # Names that are legal on Linux and hard for a manifest: spaces, a backslash, a newline,
 # non-ASCII, a leading dash. "." and ".." cannot occur (no dot alone), nor excluded names.
@@ -139,3 +141,26 @@ def test_thread_pool_and_one_thread_give_identical_records(
     with _materialised(tree) as root:
         serial = hash_path(root, use_cache=False, workers=1)
         assert serial == hash_path(root, use_cache=False, workers=3)
+
+
+@_SETTINGS
+@given(_TREE, st.lists(_PATH, max_size=4))
+def test_manifest_differences_agree_with_the_parsed_manifest(
+    tree: dict[str, bytes], others: list[str]
+) -> None:
+    # What verify --fast compares: the recorded manifest's paths against a listing's.
+    with _materialised(tree) as root:
+        manifest = tree_manifest(root, use_cache=False)
+    listed = sorted(set(tree) ^ set(others), key=lambda rel: rel.encode("utf-8", "surrogateescape"))
+    recorded = set(parse_manifest(manifest))
+    expected = (tuple(sorted(recorded - set(listed))), tuple(sorted(set(listed) - recorded)))
+    assert expected == manifest_differences(manifest, listed)
+
+
+@_SETTINGS
+@given(_TREE)
+def test_listing_gives_the_paths_of_the_manifest_in_its_order(tree: dict[str, bytes]) -> None:
+    with _materialised(tree) as root:
+        manifest = tree_manifest(root, use_cache=False)
+        listed = [rel for rel, _ in list_files(root).files]
+    assert list(parse_manifest(manifest)) == listed

@@ -312,91 +312,21 @@ def _size_detail(record: DataRecord, current: DataRecord) -> str:
     return ", ".join(parts)
 
 
-def _list_files(target: Path) -> list[tuple[str, os.stat_result]]:
-    """Return (relative path, stat) of every file the hasher would read, reading none.
-
-    Mirrors the documented file selection of `_hashing` (docs/hashing.md): symlinks
-    followed, loops refused, the default excludes skipped by name at any depth, globs
-    expanded with `**` and named relative to their leading literal directories.
-    Written here against that documented behaviour rather than the hasher's private
-    walker, which is free to change.
-
-    Raises:
-        HashError: a path is missing, unreadable, not a regular file or loops.
-    """
-    import fnmatch
-    import glob
-    import stat
-
-    from flexlock.core._errors import HashError
-    from flexlock.core._hashing import DEFAULT_EXCLUDES
-
-    def excluded(name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in DEFAULT_EXCLUDES)
-
-    found: list[tuple[str, os.stat_result]] = []
-
-    def add(path: str, rel: str, ancestors: tuple[tuple[int, int], ...]) -> None:
-        try:
-            info = os.stat(path)  # noqa: PTH116 - str paths all along, as the hasher
-        except OSError as error:
-            raise HashError(f"{path}: cannot read: {error.strerror}") from None
-        if stat.S_ISREG(info.st_mode):
-            found.append((rel, info))
-        elif stat.S_ISDIR(info.st_mode):
-            if (info.st_dev, info.st_ino) in ancestors:
-                raise HashError(f"symlink loop at {path}: it leads back to one of its parents")
-            try:
-                names = sorted(os.listdir(path))  # noqa: PTH208 - names only, str paths
-            except OSError as error:
-                raise HashError(f"{path}: cannot list: {error.strerror}") from None
-            for name in names:
-                if not excluded(name):
-                    add(
-                        os.path.join(path, name),  # noqa: PTH118 - str paths, as the hasher
-                        f"{rel}/{name}" if rel else name,
-                        (*ancestors, (info.st_dev, info.st_ino)),
-                    )
-        else:
-            raise HashError(f"{path} is not a regular file or directory")
-
-    text = os.fspath(target)
-    if _GLOB_CHARS.intersection(text) and not os.path.lexists(text):
-        parts = text.split("/")
-        literal = []
-        for part in parts[:-1]:
-            if _GLOB_CHARS.intersection(part):
-                break
-            literal.append(part)
-        base = "/".join(literal)
-        matches = glob.glob(text, recursive=True)  # noqa: PTH207 - the hasher's glob semantics
-        if not matches:
-            raise HashError(f"glob {text!r} matches nothing")
-        for match in matches:
-            rel = os.path.relpath(match, base or ".")
-            if not any(excluded(part) for part in rel.split("/")):
-                add(match, rel, ())
-        return list({rel: (rel, info) for rel, info in found}.values())
-    if Path(text).is_dir() or not Path(text).exists():
-        add(text, "", ())
-    else:
-        add(text, Path(text).name, ())
-    return found
-
-
 def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Path) -> DataCheck:
     from flexlock.core._errors import HashError
+    from flexlock.core._walk import list_files
 
     expected = f"size={record.size}" + (
         f" files={record.files}" if record.files is not None else ""
     )
     try:
-        files = _list_files(target)
+        # The hasher's own walker: the files `hash_path` would read, none of them read.
+        listing = list_files(target)
     except HashError as error:
         return DataCheck(name, str(target), "unreadable", expected, detail=str(error))
-    size = sum(info.st_size for _, info in files)
-    count = len(files) if record.files is not None else None
-    newest = max((info.st_mtime_ns for _, info in files), default=0)
+    size = listing.size
+    count = len(listing.files) if record.files is not None else None
+    newest = listing.newest
     actual = f"size={size}" + (f" files={count}" if count is not None else "")
     problems = []
     if record.files is not None and count != record.files:
@@ -410,10 +340,9 @@ def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Pat
     extra: tuple[str, ...] = ()
     manifest = find_manifest(lock_path, name) if record.files is not None else None
     if manifest is not None:
-        from flexlock.core._hashing import parse_manifest
+        from flexlock.core._manifest import manifest_differences
 
-        before, after = set(parse_manifest(manifest)), {rel for rel, _ in files}
-        missing, extra = tuple(sorted(before - after)), tuple(sorted(after - before))
+        missing, extra = manifest_differences(manifest, [rel for rel, _ in listing.files])
         if (missing or extra) and not problems:
             problems.append("files renamed")
     if not problems:
