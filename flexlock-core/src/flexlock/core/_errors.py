@@ -6,8 +6,8 @@ thing (key, file:line, path, run) and the fix. Its `exit_code` is what the
 1 the user's task failed, 2 usage/config/input, 3 verification, 4 transfer.
 
 Each class also derives from the builtin a caller would catch without knowing
-flexlock (`ConfigError` is a `ValueError`, `HashError` an `OSError`...), as
-attrs' `FrozenError` is an `AttributeError`.
+flexlock (`ConfigError` is a `ValueError`, `TransferError` a `ConnectionError`...),
+as attrs' `FrozenError` is an `AttributeError`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,12 @@ class PluginError(FlexLockError, LookupError):
     """A plugin (executor, resolver, command) is unknown, missing or broken."""
 
 
-class HashError(FlexLockError, OSError):
-    """A data input cannot be hashed (missing, unreadable, symlink loop...)."""
+class HashError(FlexLockError, ValueError):
+    """A data input cannot be hashed (missing, unreadable, symlink loop...).
+
+    A `ValueError` (a bad input), not an `OSError`: the hasher's own `except OSError`
+    around file-system calls would otherwise catch and re-word it.
+    """
 
 
 class GitError(FlexLockError, RuntimeError):

@@ -36,6 +36,7 @@ from flexlock.core._git_runner import failure as _failure
 from flexlock.core._git_runner import git_environment as _environment
 from flexlock.core._git_runner import run_git as _run
 from flexlock.core._model import RepoRecord, SkippedFile
+from flexlock.core._system import RACY_WINDOW_NS
 
 __all__ = [
     "DEFAULT_SIZE_LIMIT",
@@ -75,9 +76,6 @@ _PRIVATE = ("-c", "core.splitIndex=false")
 _REF_LOCK_RETRIES = 50
 _REF_LOCK_PAUSE = 0.05
 
-# A file changed this recently may change again within the same timestamp tick
-# unnoticed (git's "racy clean" problem); NFS clocks are coarse, hence seconds.
-_RACY_WINDOW_NS = 2_000_000_000
 
 
 def _lines(output: bytes) -> list[str]:
@@ -520,7 +518,7 @@ def _keep(
     # nothing: recreating one changes the status.
     paths = (*status.update, *status.untracked)
     stamps = _stamps(root, paths)
-    newest = started_ns - _RACY_WINDOW_NS
+    newest = started_ns - RACY_WINDOW_NS
     if any(stamp is not None and max(stamp[1], stamp[2]) >= newest for stamp in stamps):
         return
     _reusable[key] = _Reusable(root, tuple(specs), output, stamps, paths, record)

@@ -28,6 +28,7 @@ import attrs
 
 from flexlock.core._errors import LockFileError
 from flexlock.core._layout import LOCK_NAME, resolve_lock_path
+from flexlock.core._system import RACY_WINDOW_NS
 
 __all__ = [
     "LOCK_NAME",
@@ -228,7 +229,6 @@ def _full_summary(path: Path) -> RunSummary:
 
 # A sheet modified this recently may still be rewritten within the mtime granularity
 # with the same size and a recycled inode: not cached (git's "racy clean" rule).
-_RACY_WINDOW_NS = 2_000_000_000
 _SUMMARY_CACHE_VERSION = 1
 
 
@@ -278,7 +278,7 @@ class SummaryCache:
         else:
             summary = read_summary(path)
             self._dirty = True
-        if time.time_ns() - info.st_mtime_ns > _RACY_WINDOW_NS:
+        if time.time_ns() - info.st_mtime_ns > RACY_WINDOW_NS:
             self._new[key] = [*stamp, _summary_to_cache(summary)]
         return summary
 
