@@ -25,7 +25,16 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_errors", "_version", "_system", "_switches", "_git_runner", "_yaml"),  # foundation
         ("_model", "_lockfile", "_redact", "_registry", "_plugins"),  # model and file format
         ("_identity", "_inputs", "_layout", "_savedir", "_env"),  # identity, inputs, layout
-        ("_hashcache", "_digest", "_walk", "_manifest", "_hashing", "_git", "_recapture"),
+        (
+            "_hashcache",
+            "_digest",
+            "_walk",
+            "_manifest",
+            "_hash_progress",
+            "_hashing",
+            "_git",
+            "_recapture",
+        ),
         ("_runlock", "_debug*"),  # the run life cycle, the debug tools
         ("_freshness", "_runs", "_verify", "_diff", "_show"),  # readers of sheets
         ("__init__",),
