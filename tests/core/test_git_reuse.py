@@ -20,7 +20,7 @@ def dirty_repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (git_repo / "notes.txt").write_text("untracked\n")
     # Files here are seconds old at most; the 2 s racy window would keep every capture
     # from being reused. Tests of the window itself use the real value.
-    monkeypatch.setattr(_git, "_RACY_WINDOW_NS", 0)
+    monkeypatch.setattr(_git, "RACY_WINDOW_NS", 0)
     return git_repo
 
 
@@ -106,7 +106,7 @@ def test_other_options_do_not_share_a_kept_capture(dirty_repo: Path) -> None:
 def test_file_edited_within_the_racy_window_is_never_reused(
     dirty_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_git, "_RACY_WINDOW_NS", 2_000_000_000)
+    monkeypatch.setattr(_git, "RACY_WINDOW_NS", 2_000_000_000)
     first = capture_repo(dirty_repo, reuse=True)  # README.md was just written
 
     assert first is not capture_repo(dirty_repo, reuse=True)

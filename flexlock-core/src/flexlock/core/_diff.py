@@ -351,7 +351,7 @@ def current_lock(
     Inputs that can no longer be read are left out (they show as removed in a diff).
     """
     from flexlock.core._errors import FlexLockError
-    from flexlock.core._layout import base_directories, resolve_recorded
+    from flexlock.core._layout import base_directories, resolve_recorded, resolve_repo
     from flexlock.core._lockfile import load
 
     bases = base_directories(lock, lock_path, base)
@@ -360,9 +360,8 @@ def current_lock(
         from flexlock.core._recapture import recapture
 
         for key, repo in lock.code.items():
-            root = repo.root if Path(repo.root).is_dir() else resolve_recorded(key, bases)
             try:
-                code[key] = recapture(repo, root)
+                code[key] = recapture(repo, resolve_repo(key, bases))
             except FlexLockError:
                 continue
     data = {}

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 from typing import Any
 
 from flexlock.core._errors import FlexLockError, GitError, LockFileError
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 from flexlock.core._inputs import RunInputs, kept_inputs, read_inputs
-from flexlock.core._layout import resolve_recorded, search_bases
+from flexlock.core._layout import resolve_recorded, resolve_repo, search_bases
 from flexlock.core._lockfile import load, lock_path
 from flexlock.core._recapture import current_tree
 from flexlock.core._redact import Redactor
@@ -59,22 +58,23 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
         if changes:
             more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
             return f"config changed: {changes[0]}{more}"
+    # Recorded paths (repos included) resolve as `flexlock verify` resolves them: from
+    # where the run is now, so a moved, copied or pulled project is judged by itself.
+    bases = search_bases(sheet.save_dir, sheet.cwd, file)
     trees = {}
     for key, code in sheet.code.items():
-        current = current_tree(code)
+        try:
+            root = resolve_repo(key, bases)
+        except GitError as error:
+            return str(error)
+        current = current_tree(root, code)
         if isinstance(current, GitError):
             return f"code changed in {key}: {current}"
         if current.tree != code.tree:
             return f"code changed in {key}"
         trees[key] = current.tree
-    if not (sheet.data or sheet.prevs):
-        bases: list[Path] = []
-    else:
+    if sheet.data:
         from flexlock.core._hashing import hash_path
-
-        # Relative paths resolve as `flexlock verify` resolves them, so a moved or
-        # pulled project is judged the same way by both.
-        bases = search_bases(sheet.save_dir, sheet.cwd, file)
     hashes = {}
     for key, recorded_hash in sheet.data.items():
         algorithm = recorded_hash.partition(":")[0]

@@ -77,7 +77,6 @@ _REF_LOCK_RETRIES = 50
 _REF_LOCK_PAUSE = 0.05
 
 
-
 def _lines(output: bytes) -> list[str]:
     return os.fsdecode(output).splitlines()
 
@@ -240,16 +239,8 @@ def strip_credentials(url: str) -> str:
 
 
 def _sha256(path: Path) -> str:
-    try:
-        from flexlock.core._hashing import hash_path
-    except ImportError:  # core built without the hashing module: plain streaming sha256
-        import hashlib
+    from flexlock.core._hashing import hash_path
 
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-        return f"sha256:{digest.hexdigest()}"
     return hash_path(path, use_cache=True, progress=False).hash
 
 

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from flexlock.core._errors import LockFileError
+from flexlock.core._errors import GitError, LockFileError
 from flexlock.core._model import RunLock
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "manifest_path",
     "resolve_lock_path",
     "resolve_recorded",
+    "resolve_repo",
     "search_bases",
 ]
 
@@ -127,3 +128,27 @@ def find_manifest(lock_path: Path, data_name: str) -> str | None:
         )
     except OSError:
         return None
+
+
+def resolve_repo(key: str, bases: list[Path]) -> Path:
+    """Return where the repo a sheet recorded under `key` is now: the first base holding it.
+
+    `key` is the repo's path relative to the run's working directory (`.`, `../lib`), so
+    the repo follows the run when a project is moved, copied or pulled. The recorded
+    absolute `root` is never used: on a host where the original checkout still exists
+    it would judge a moved copy against the other checkout.
+
+    Raises:
+        GitError: no base holds the directory; the message names where it looked.
+    """
+    path = Path(key)
+    candidates = [path] if path.is_absolute() else [base / path for base in bases]
+    for candidate in candidates:
+        if (candidate / ".git").exists():  # a checkout's root (a worktree's .git is a file)
+            return candidate
+    looked = ", ".join(str(candidate) for candidate in candidates)
+    raise GitError(
+        f"repository {key!r} of the run not found (no git checkout at {looked}); run from the "
+        "directory the run was started from, keep the repo at the same place relative to "
+        "the run's results, or pass --base DIR (the run's working directory)"
+    )

@@ -88,19 +88,23 @@ def untracked_sheets(record: RepoRecord, root: Path) -> list[str]:
 _capture_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], RepoRecord | GitError] = {}
 
 
-def current_tree(code: CodeInputs) -> RepoRecord | GitError:
-    """Capture `code`'s repo now, once per process (many runs share one checkout)."""
-    key = (code.root, code.include, code.exclude)
+def current_tree(root: Path, code: CodeInputs) -> RepoRecord | GitError:
+    """Capture the repo at `root` now as `code` was captured, once per process.
+
+    Many runs of a task list share one checkout, hence the cache (keyed by the
+    resolved root and the pathspecs; `clear_capture_cache` forgets it).
+    """
+    key = (os.fspath(root.resolve()), code.include, code.exclude)
     if key not in _capture_cache:
         try:
-            _capture_cache[key] = _recapture(code.root, code.include, code.exclude)
+            _capture_cache[key] = _recapture(root, code.include, code.exclude)
         except GitError as error:
             _capture_cache[key] = error
     return _capture_cache[key]
 
 
-def recapture(record: RepoRecord, root: PathLike | None = None) -> RepoRecord:
-    """Capture `record`'s repo (at `root`, default its recorded root) as runlock captured it.
+def recapture(record: RepoRecord, root: PathLike) -> RepoRecord:
+    """Capture the repo at `root` (where `record`'s repo is now) as runlock captured it.
 
     Same include/exclude pathspecs; the run directories that exist now are left
     out, as the run left out those of its time, so `tree` compares like for like.
@@ -108,7 +112,7 @@ def recapture(record: RepoRecord, root: PathLike | None = None) -> RepoRecord:
     Raises:
         GitError: the repo cannot be captured.
     """
-    return _recapture(root if root is not None else record.root, record.include, record.exclude)
+    return _recapture(root, record.include, record.exclude)
 
 
 def _recapture(root: PathLike, include: tuple[str, ...], exclude: tuple[str, ...]) -> RepoRecord:

@@ -30,6 +30,7 @@ from flexlock.core._layout import (
     find_manifest,
     resolve_lock_path,
     resolve_recorded,
+    resolve_repo,
 )
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
 
@@ -367,17 +368,10 @@ def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
     from flexlock.core._errors import GitError
     from flexlock.core._recapture import recapture
 
-    root = Path(record.root)
-    if not root.is_dir():
-        root = resolve_recorded(name, bases)
-    if not root.is_dir():
-        return CodeCheck(
-            name,
-            str(root),
-            "missing",
-            record.tree,
-            detail=f"repository not found at {record.root} nor {root}",
-        )
+    try:
+        root = resolve_repo(name, bases)
+    except GitError as error:
+        return CodeCheck(name, record.root, "missing", record.tree, detail=str(error))
     try:
         current = recapture(record, root)
     except GitError as error:
