@@ -68,7 +68,7 @@ def test_a_copy_is_judged_by_itself_while_the_original_changed(
 def test_a_moved_project_resumes_verifies_and_diffs_without_its_original(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = _run(project, monkeypatch)
+    _run(project, monkeypatch)
     moved = tmp_path / "elsewhere" / "proj"
     moved.parent.mkdir()
     monkeypatch.chdir(tmp_path)
