@@ -29,8 +29,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def _make_lineage(root: Path, n_files: int) -> Path:
-    from flexlock.core import EnvRecord, PrevRecord, RepoRecord, RunLock, dump
-    from flexlock.core._hashing import hash_path
+    from flexlock.core import EnvRecord, PrevRecord, RepoRecord, RunLock, dump, hash_path
 
     os.environ.update(
         {

@@ -72,3 +72,9 @@ def test_every_distribution_ships_py_typed_and_readme(part: str) -> None:
 def test_core_depends_only_on_attrs_cattrs_pyyaml() -> None:
     deps = _project(REPO_ROOT / "flexlock-core/pyproject.toml")["dependencies"]
     assert ["attrs", "cattrs", "pyyaml"] == [re.split(r"[<>=!~ \[]", d)[0] for d in deps]
+
+
+def test_cli_runs_git_through_core_not_gitpython() -> None:
+    # push/pull use flexlock.core.run_git (one environment policy): see cli/_remote.py.
+    deps = _project(REPO_ROOT / "flexlock-cli/pyproject.toml")["dependencies"]
+    assert [] == [d for d in deps if d.lower().startswith("gitpython")]

@@ -10,11 +10,14 @@ import pytest
 from flexlock.core import (
     EnvRecord,
     FlexLockError,
+    GitError,
     PrevRecord,
     RepoRecord,
     RunLock,
+    TransferError,
     VerificationError,
     dump,
+    hash_path,
     load,
 )
 from tests._helpers import git, has_executable, require_service
@@ -74,8 +77,6 @@ def _write_run(
     prevs: dict[str, RunLock],
     run_id: str | None = None,
 ) -> RunLock:
-    from flexlock.core._hashing import hash_path
-
     (work / save_dir).mkdir(parents=True, exist_ok=True)
     (work / save_dir / "out.txt").write_text(f"output of {save_dir}\n")
     lock = RunLock(
@@ -191,7 +192,7 @@ def test_interrupted_push_is_never_complete_and_rerun_converges(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(push_module, "_push_tags", crash)
+    monkeypatch.setattr(push_module, "push_tags", crash)
     with pytest.raises(KeyboardInterrupt):
         _push(project, "results/train", remote=remote)
     assert [] == list((tmp_path / "remote").rglob("run.lock"))
@@ -310,3 +311,77 @@ def test_cli_push_and_pull_exit_codes(
     assert 2 == main(
         ["pull", "flexlock/ffffffffffff", "--data-remote", remote, "--into", str(tmp_path / "s")]
     )
+
+
+def test_unreachable_git_remote_is_a_transfer_error_before_any_upload(
+    project: Path, tmp_path: Path
+) -> None:
+    git(project, "remote", "set-url", "origin", "file:///nonexistent/origin.git")
+    with pytest.raises(TransferError, match="unreachable") as caught:
+        _push(project, "results/train", remote=f"store:{tmp_path}/remote")
+    assert isinstance(caught.value, FlexLockError)
+    assert not (tmp_path / "remote").exists()
+
+
+def test_rclone_failure_is_a_transfer_error(project: Path) -> None:
+    from flexlock.cli._rclone import RcloneError
+
+    with pytest.raises(RcloneError, match="nosuchremote") as caught:
+        _push(project, "results/train", remote="nosuchremote:bucket")
+    assert isinstance(caught.value, TransferError)
+
+
+def test_conflicting_tag_is_a_git_error_not_a_transfer_error(project: Path, tmp_path: Path) -> None:
+    from flexlock.cli._transfer import run_tag
+
+    tag = run_tag(load(project / "results/prepare").id)
+    git(project, "commit", "-q", "--allow-empty", "-m", "other")
+    git(project, "push", "-q", "origin", f"HEAD:refs/tags/{tag}")
+    with pytest.raises(GitError) as caught:
+        _push(project, "results/train", remote=f"store:{tmp_path}/remote")
+    assert not isinstance(caught.value, TransferError)
+
+
+def test_pull_from_an_unreachable_git_url_is_a_transfer_error(
+    project: Path, tmp_path: Path
+) -> None:
+    remote = f"store:{tmp_path}/remote"
+    runs = _push(project, "results/prepare", remote=remote)
+    with pytest.raises(TransferError, match="cloning"):
+        _pull(runs[-1].tag, remote, tmp_path / "r", repos={"*": "file:///nonexistent/x.git"})
+
+
+def test_git_inside_a_hook_talks_to_the_recorded_repo(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A git hook exports GIT_DIR/GIT_INDEX_FILE of its own repository; push must ignore them.
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    runs = _push(project, "results/train", remote=f"store:{tmp_path}/remote")
+    monkeypatch.delenv("GIT_DIR")
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    tagged = git(tmp_path / "origin.git", "rev-parse", f"refs/tags/{runs[-1].tag}")
+    assert git(project, "rev-parse", "HEAD") == tagged
+
+
+def test_cli_exit_codes_transfer_4_verification_3(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flexlock.cli._main import main
+
+    remote = f"store:{tmp_path}/remote"
+    git(project, "remote", "set-url", "origin", str(tmp_path / "does-not-exist.git"))
+    assert 4 == main(["push", "results/train", "--data-remote", remote])
+    assert "unreachable" in capsys.readouterr().err
+
+    git(project, "remote", "set-url", "origin", str(tmp_path / "origin.git"))
+    assert 0 == main(["push", "results/prepare", "--data-remote", remote])
+    tag = capsys.readouterr().out.split("flexlock pull ")[1].split()[0]
+    victim = next((tmp_path / "remote").rglob("raw.csv"))
+    victim.write_bytes(b"tampered\n")
+    into = tmp_path / "restored"
+    assert 3 == main(["pull", tag, "--data-remote", remote, "--into", str(into)])
+    assert "do not match" in capsys.readouterr().err
+    assert not (into / "data" / "raw.csv").exists()

@@ -12,11 +12,11 @@ import contextlib
 import os
 import shutil
 import stat
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from flexlock.cli._rclone import RcloneError, rclone
+from flexlock.cli._remote import clone_at_tag
 from flexlock.cli._transfer import (
     MANIFEST_NAME,
     MARKER_NAME,
@@ -27,8 +27,14 @@ from flexlock.cli._transfer import (
     safe_relative,
     sha256_file,
 )
-from flexlock.core import FlexLockError, RunLock, VerificationError, loads
-from flexlock.core._lockfile import write_atomic
+from flexlock.core import (
+    ConfigError,
+    LockFileError,
+    RunLock,
+    VerificationError,
+    loads,
+    write_atomic,
+)
 
 __all__ = ["pull"]
 
@@ -46,18 +52,18 @@ def _read_markers(base: str, tag: str, allow_incomplete: bool) -> tuple[RunLock,
     manifest_text = _fetch_text(f"{base}/{MANIFEST_NAME}", what=f"reading the manifest of {tag}")
     lock_text = _fetch_text(f"{base}/{MARKER_NAME}", what=f"reading the run.lock of {tag}")
     if manifest_text is None:
-        raise FlexLockError(
+        raise ConfigError(
             f"{tag} not found on {base.rsplit('/', 2)[0]}: no {MANIFEST_NAME} (was it pushed?)"
         )
     if lock_text is None and not allow_incomplete:
-        raise FlexLockError(
+        raise LockFileError(
             f"{tag} on {base} is incomplete (no run.lock completion marker): its push did "
             "not finish; "
             "run flexlock push again, or pass --allow-incomplete"
         )
     manifest = Manifest.loads(manifest_text, source=f"{base}/{MANIFEST_NAME}")
     if lock_text is None:
-        raise FlexLockError(
+        raise LockFileError(
             f"{tag}: --allow-incomplete cannot restore a run whose run.lock was never uploaded"
         )
     lock = loads(lock_text, source=f"{base}/{MARKER_NAME}")
@@ -82,7 +88,7 @@ def _destination(lock: RunLock, manifest: Manifest, remote_rel: str) -> Path:
             if kind == "glob":
                 return Path(glob_anchor(target)) / inner
             return target / inner
-    raise FlexLockError(f"{manifest.tag}: manifest file {remote_rel} belongs to no recorded input")
+    raise LockFileError(f"{manifest.tag}: manifest file {remote_rel} belongs to no recorded input")
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -103,7 +109,7 @@ def _restore_data(
     plan = {rel: _destination(lock, manifest, rel) for rel in manifest.files}
     for rel, target in plan.items():
         if not _inside(into, into / target):
-            raise FlexLockError(
+            raise LockFileError(
                 f"{manifest.tag}: {rel} would be restored outside {into} ({target}); refused"
             )
     if symlink_store is not None:
@@ -129,7 +135,7 @@ def _restore_data(
             if destination.is_symlink() and destination.resolve() == source.resolve():
                 continue
             if destination.exists() or destination.is_symlink():
-                raise FlexLockError(f"{destination} already exists; pull into an empty directory")
+                raise ConfigError(f"{destination} already exists; pull into an empty directory")
             destination.symlink_to(source.resolve())
         report(f"linked {len(plan)} file(s) of {manifest.tag} to the read-only store {source_root}")
         return
@@ -179,7 +185,7 @@ def _restore_data(
         ):
             continue
         if destination.exists() or destination.is_symlink():
-            raise FlexLockError(
+            raise ConfigError(
                 f"{destination} already exists with other content; pull into an empty directory"
             )
         (staging / rel).replace(destination)
@@ -197,58 +203,12 @@ def _restore_code(
             continue
         name = Path(record.root).name or "repo"
         destination = into / "code" / name
-        if not (destination / ".git").exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            _git(
-                None,
-                "clone",
-                "--quiet",
-                "--no-checkout",
-                url,
-                str(destination),
-                what=f"cloning {url}",
-            )
-        _git(
-            destination,
-            "fetch",
-            "--quiet",
-            url,
-            f"+refs/tags/{tag}:refs/tags/{tag}",
-            what=f"fetching tag {tag} from {url}",
-        )
-        _git(
-            destination,
-            "checkout",
-            "--quiet",
-            "--detach",
-            f"refs/tags/{tag}",
-            what=f"checking out {tag}",
-        )
-        tree = _git(
-            destination, "rev-parse", "HEAD^{tree}", what="reading the restored tree"
-        ).strip()
+        tree = clone_at_tag(url, destination, tag)
         if tree != record.tree:
             raise VerificationError(
                 f"{tag}: restored code of {key} has tree {tree}, the sheet records {record.tree}"
             )
         report(f"restored code of {key} at {tag} into {destination}")
-
-
-def _git(cwd: Path | None, *args: str, what: str) -> str:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
-    command = ["git", *(["-C", str(cwd)] if cwd else []), *args]
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        raise FlexLockError(f"{what} failed: {result.stderr.strip()[-500:]}")
-    return result.stdout
 
 
 def pull(
@@ -269,8 +229,10 @@ def pull(
     directory store (made read-only) instead of copying.
 
     Raises:
-        FlexLockError: missing/incomplete remote run, unsafe manifest, occupied destination.
-        VerificationError: a downloaded file or the restored code does not match.
+        ConfigError: unknown tag, occupied destination, `--symlink` without a local store.
+        LockFileError: incomplete remote run, malformed or unsafe manifest.
+        TransferError: the data or git remote cannot be reached or read (exit code 4).
+        VerificationError: a downloaded file or the restored code does not match (exit code 3).
     """
     into = Path(into)
     into.mkdir(parents=True, exist_ok=True)
@@ -278,7 +240,7 @@ def pull(
     if symlink:
         store = Path(data_remote)
         if ":" in data_remote.split("/", 1)[0] or not store.is_dir():
-            raise FlexLockError(
+            raise ConfigError(
                 f"--symlink needs the data remote to be a local directory, not {data_remote!r}"
             )
     seen: set[str] = set()

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 
 from flexlock.cli._rclone import rclone, rclone_json
+from flexlock.cli._remote import has_commit, has_remote, is_shallow, push_tags, remote_tags
 from flexlock.cli._transfer import (
     MANIFEST_NAME,
     MARKER_NAME,
@@ -36,19 +34,17 @@ from flexlock.cli._transfer import (
     sha256_file,
     walk_files,
 )
-from flexlock.core import FlexLockError, RunLock, load
-
-if TYPE_CHECKING:
-    import git
+from flexlock.core import (
+    ConfigError,
+    GitError,
+    LockFileError,
+    RunLock,
+    VerificationError,
+    hash_path,
+    load,
+)
 
 __all__ = ["PushedRun", "push", "resolve_lineage"]
-
-_GIT_BATCH_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_ASKPASS": "echo",
-    "SSH_ASKPASS": "echo",
-    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=15",
-}
 
 
 @attrs.frozen
@@ -80,8 +76,9 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
     """Return the runs and all their upstream runs, upstream first, each once.
 
     Raises:
-        FlexLockError: a sheet is missing/unreadable or not succeeded, an
-            upstream run changed since it was consumed, or the lineage has a cycle.
+        LockFileError: a sheet is missing or unreadable, or the lineage has a cycle.
+        ConfigError: a run is not succeeded.
+        VerificationError: an upstream run changed since it was consumed.
     """
     ordered: list[PushedRun] = []
     done: set[Path] = set()
@@ -90,17 +87,17 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
         key = lock_path.resolve()
         if key in stack:
             chain = " -> ".join(str(p) for p in (*stack, key))
-            raise FlexLockError(f"upstream cycle in run sheets: {chain}")
+            raise LockFileError(f"upstream cycle in run sheets: {chain}")
         if key in done:
             return
         lock = load(lock_path)
         if expected_id is not None and lock.id != expected_id:
-            raise FlexLockError(
+            raise VerificationError(
                 f"{lock_path}: upstream run changed since it was consumed (recorded {expected_id}, "
                 f"now {lock.id}); push the run that consumed the current one, or restore it"
             )
         if lock.status != "succeeded":
-            raise FlexLockError(
+            raise ConfigError(
                 f"{lock_path}: run is {lock.status}, only succeeded runs can be pushed"
             )
         save_dir = _save_dir_of(key)
@@ -109,7 +106,7 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
             if prev_path.is_dir():
                 prev_path = prev_path / "run.lock"
             if not prev_path.is_file():
-                raise FlexLockError(
+                raise LockFileError(
                     f"upstream run.lock {prev.path} of {lock_path} is missing "
                     f"(looked at {prev_path}); "
                     "restore it (e.g. flexlock pull) before pushing"
@@ -122,18 +119,6 @@ def resolve_lineage(run_dirs: Sequence[str | os.PathLike[str]]) -> list[PushedRu
         path = Path(run_dir)
         visit(path / "run.lock" if path.is_dir() else path, (), None)
     return ordered
-
-
-def _git(root: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", root, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **_GIT_BATCH_ENV},
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def _data_location(path_as_given: str, lock: RunLock) -> Path:
@@ -154,7 +139,7 @@ def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list
         for repo_key, repo in run.lock.code.items():
             snapshot = repo.snapshot or repo.commit
             if snapshot is None:
-                raise FlexLockError(
+                raise LockFileError(
                     f"run {run.tag}: repo {repo_key} has no snapshot commit to push"
                 )
             tags = wanted.setdefault(repo.root, {})
@@ -162,58 +147,42 @@ def _preflight_git(runs: Sequence[PushedRun], git_remote: str) -> dict[str, list
     to_push: dict[str, list[tuple[str, str]]] = {}
     for root, tags in wanted.items():
         if not Path(root).is_dir():
-            raise FlexLockError(
+            raise GitError(
                 f"repo {root} recorded in the sheet is not on this machine; push from where it ran"
             )
-        if _git(root, "remote", "get-url", git_remote).returncode != 0:
-            raise FlexLockError(
+        if not has_remote(root, git_remote):
+            raise GitError(
                 f"repo {root} has no git remote {git_remote!r}: add one "
                 f"(git remote add {git_remote} URL) "
                 "or pass --git-remote NAME"
             )
         for snapshot in tags.values():
-            if _git(root, "cat-file", "-e", f"{snapshot}^{{commit}}").returncode != 0:
-                raise FlexLockError(f"repo {root}: snapshot commit {snapshot} is missing locally")
-        listing = _git(root, "ls-remote", "--tags", git_remote, *(f"refs/tags/{t}" for t in tags))
-        if listing.returncode != 0:
-            raise FlexLockError(
-                f"repo {root}: git remote {git_remote!r} is unreachable or needs interactive "
-                "credentials: "
-                f"{listing.stderr.strip()[-400:]}"
-            )
-        # ls-remote lines are "<sha>\t<ref>"
-        remote_tags = {
-            ref: sha
-            for sha, _, ref in (line.partition("\t") for line in listing.stdout.splitlines())
-            if ref
-        }
+            if not has_commit(root, snapshot):
+                raise GitError(f"repo {root}: snapshot commit {snapshot} is missing locally")
+        existing_tags = remote_tags(root, git_remote, tags)
         pending = []
         for tag, snapshot in tags.items():
-            existing = remote_tags.get(f"refs/tags/{tag}")
+            existing = existing_tags.get(tag)
             if existing is None:
                 pending.append((snapshot, tag))
             elif existing != snapshot:
-                raise FlexLockError(
+                raise GitError(
                     f"repo {root}: tag {tag} already exists on {git_remote!r} at {existing[:12]}, "
                     f"not at this run's snapshot {snapshot[:12]}; refusing to overwrite it"
                 )
-        if pending and _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-            raise FlexLockError(
-                f"repo {root} is a shallow clone; run: git -C {root} fetch --unshallow"
-            )
+        if pending and is_shallow(root):
+            raise GitError(f"repo {root} is a shallow clone; run: git -C {root} fetch --unshallow")
         to_push[root] = pending
     return to_push
 
 
 def _check_data_unchanged(run: PushedRun) -> None:
-    from flexlock.core._hashing import hash_path
-
     for key, record in run.lock.data.items():
         algorithm = record.hash.split(":", 1)[0]
         location = _data_location(key, run.lock)
         current = hash_path(str(location), algorithm=algorithm)
         if current.hash != record.hash:
-            raise FlexLockError(
+            raise VerificationError(
                 f"data input {key} of run {run.tag} changed since the run "
                 f"(recorded {record.hash[:19]}…, "
                 f"now {current.hash[:19]}…); nothing was pushed for it"
@@ -290,7 +259,7 @@ def verify_remote(manifest: Manifest, base: str) -> None:
     """Check every manifest file on the remote by size and sha256 (downloading if it has no sha256).
 
     Raises:
-        FlexLockError: naming each missing or different file.
+        VerificationError: naming each missing or different file.
     """
     found = remote_hashes(base)
     if any(found.get(path, (0, None))[1] is None for path in manifest.files if path in found):
@@ -309,48 +278,9 @@ def verify_remote(manifest: Manifest, base: str) -> None:
         elif found[path] != (size, digest):
             problems.append(f"different {path}")
     if problems:
-        raise FlexLockError(
+        raise VerificationError(
             f"remote copy of {manifest.tag} does not match: " + ", ".join(problems[:10])
         )
-
-
-def _push_tags(
-    root: str, git_remote: str, pending: Sequence[tuple[str, str]], progress: bool
-) -> None:
-    """Push snapshot commits as tags with GitPython: atomically, never forced, TTY progress."""
-    if not pending:
-        return
-    import git
-
-    repo = git.Repo(root)
-    with repo.git.custom_environment(**_GIT_BATCH_ENV):
-        remote = repo.remote(git_remote)
-        refspecs = [f"{snapshot}:refs/tags/{tag}" for snapshot, tag in pending]
-        try:
-            infos = remote.push(refspec=refspecs, atomic=True, progress=_git_progress(progress))
-            infos.raise_if_error()
-        except git.GitCommandError as error:
-            raise FlexLockError(
-                f"repo {root}: pushing tags to {git_remote!r} failed: {error.stderr.strip()}"
-            ) from None
-        rejected = [
-            info.summary.strip()
-            for info in infos
-            if info.flags & (info.ERROR | info.REJECTED | info.REMOTE_REJECTED)
-        ]
-        if rejected:
-            raise FlexLockError(f"repo {root}: remote rejected tags: {'; '.join(rejected)}")
-
-
-def _git_progress(show: bool) -> git.RemoteProgress:
-    """A GitPython progress handler: one updating line on a terminal, silent otherwise."""
-    import git
-
-    class OneLine(git.RemoteProgress):
-        def update(self, *args: object, **kwargs: object) -> None:
-            print(f"\r  git: {self._cur_line}", end="", file=sys.stderr, flush=True)
-
-    return OneLine() if show and sys.stderr.isatty() else git.RemoteProgress()
 
 
 def push(
@@ -365,7 +295,9 @@ def push(
 
     Raises:
         FlexLockError: at the first problem; whatever was uploaded before it is
-            never marked complete, and running push again converges.
+            never marked complete, and running push again converges. A remote that
+            cannot be reached or written is a `TransferError` (exit code 4), a
+            hash mismatch a `VerificationError` (3), anything else exit code 2.
     """
     runs = resolve_lineage(run_dirs)
     tags_to_push = _preflight_git(runs, git_remote)
@@ -380,7 +312,7 @@ def push(
         manifests.append((run, manifest))
     for root, pending in tags_to_push.items():
         report(f"pushing {len(pending)} tag(s) of {root} to {git_remote}")
-        _push_tags(root, git_remote, pending, progress)
+        push_tags(root, git_remote, pending, progress=progress)
     for run, manifest in manifests:
         base = f"{data_remote.rstrip('/')}/{run.tag}"
         with tempfile.TemporaryDirectory() as scratch:

@@ -2,8 +2,10 @@
 
 rclone is a program, not a library, so we call it; errors are read from its
 JSON log (`--use-json-log`) rather than its exit code alone, since exit codes
-changed between rclone versions. Credentials reach rclone only through its own
-config or `RCLONE_CONFIG_<NAME>_…` variables of the user's environment.
+changed between rclone versions. A failed rclone command is a `TransferError`
+(exit code 4: the remote could not be reached, read or written). Credentials
+reach rclone only through its own config or `RCLONE_CONFIG_<NAME>_…` variables
+of the user's environment.
 """
 
 from __future__ import annotations
@@ -16,20 +18,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from flexlock.core import FlexLockError
+from flexlock.core import ConfigError, TransferError
 
 __all__ = ["RcloneError", "rclone", "rclone_json", "require_rclone"]
 
 
-class RcloneError(FlexLockError):
+class RcloneError(TransferError):
     """rclone reported an error (the message carries rclone's own words)."""
 
 
 def require_rclone() -> str:
-    """Return the rclone executable, or raise naming how to install it."""
+    """Return the rclone executable, or raise a ConfigError naming how to install it."""
     path = shutil.which("rclone")
     if path is None:
-        raise RcloneError(
+        # A setup problem, not a flaky remote: exit code 2, nothing to retry.
+        raise ConfigError(
             "rclone is not installed: install it (Debian/Ubuntu: apt-get install rclone; "
             "elsewhere: https://rclone.org/install/) and configure a remote"
         )

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from flexlock.core import FlexLockError, RunLock
+from flexlock.core import LockFileError, RunLock
 
 __all__ = [
     "MANIFEST_NAME",
@@ -45,7 +45,7 @@ def run_tag(run_id: str) -> str:
     digest = run_id.split(":", 1)[-1]
     name = _TAG_UNSAFE.sub("-", digest[:12]).strip(".-")
     if not name:
-        raise FlexLockError(f"run id {run_id!r} gives no usable tag name")
+        raise LockFileError(f"run id {run_id!r} gives no usable tag name")
     return f"flexlock/{name}"
 
 
@@ -53,13 +53,13 @@ def safe_relative(path: str) -> PurePosixPath:
     """Return `path` as a relative POSIX path, refusing anything that could escape a destination.
 
     Raises:
-        FlexLockError: absolute, `..`, empty components, backslashes or NUL.
+        LockFileError: absolute, `..`, empty components, backslashes or NUL.
     """
     if not path or "\x00" in path or "\\" in path or path.startswith("/"):
-        raise FlexLockError(f"unsafe path in manifest: {path!r}")
+        raise LockFileError(f"unsafe path in manifest: {path!r}")
     parts = path.split("/")
     if any(part in {"", ".", ".."} for part in parts):
-        raise FlexLockError(f"unsafe path in manifest: {path!r}")
+        raise LockFileError(f"unsafe path in manifest: {path!r}")
     return PurePosixPath(path)
 
 
@@ -143,7 +143,7 @@ class Manifest:
                 data=data,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise FlexLockError(f"{source}: malformed manifest ({error})") from None
+            raise LockFileError(f"{source}: malformed manifest ({error})") from None
 
 
 def glob_anchor(pattern: PurePath) -> PurePath:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from flexlock.core._diff import RunDiff, diff_current, diff_runs
     from flexlock.core._freshness import rerun_reason
     from flexlock.core._git import capture_repo, diff_trees
-    from flexlock.core._git_runner import run_git
+    from flexlock.core._git_runner import git_environment, run_git
     from flexlock.core._hashcache import HashCacheWarning
     from flexlock.core._hashing import available_algorithms, hash_path, tree_manifest
     from flexlock.core._identity import canonical_json, config_to_dict, to_plain
@@ -107,7 +107,7 @@ _LAZY = {
     **dict.fromkeys(["RunDiff", "diff_current", "diff_runs"], "_diff"),
     "rerun_reason": "_freshness",
     **dict.fromkeys(["capture_repo", "diff_trees"], "_git"),
-    "run_git": "_git_runner",
+    **dict.fromkeys(["git_environment", "run_git"], "_git_runner"),
     "HashCacheWarning": "_hashcache",
     **dict.fromkeys(["available_algorithms", "hash_path", "tree_manifest"], "_hashing"),
     **dict.fromkeys(["canonical_json", "config_to_dict", "to_plain"], "_identity"),
@@ -220,6 +220,7 @@ __all__ = [
     "dump",
     "dumps",
     "find_runs",
+    "git_environment",
     "hash_path",
     "is_missing",
     "iter_plugins",
