@@ -21,7 +21,8 @@ from flexlock.cli._config import (
     convert,
     load_yaml_file,
 )
-from flexlock.core._errors import ConfigError
+from flexlock.cli._tree import structure_options
+from flexlock.core import ConfigError, load_yaml
 
 
 class Color(enum.Enum):
@@ -256,3 +257,87 @@ def test_attrs_validator_failure_is_a_config_error() -> None:
     tree.set("rate", Text("2"), "-o rate")
     with pytest.raises(ConfigError, match="invalid config"):
         build(tree)
+
+
+# -- detailed validation of items, and options mappings ----------------------------------------
+
+
+def test_bad_list_item_is_named_by_its_index() -> None:
+    with pytest.raises(_ConversionError, match=r"item \[1\]: expected an integer, got 'x'"):
+        convert(Text("[1, x]"), list[int])
+
+
+def test_bad_mapping_value_is_named_by_its_key() -> None:
+    with pytest.raises(_ConversionError, match=r"item \['a'\]: expected a number"):
+        convert({"a": Text("fast")}, dict[str, float])
+
+
+def test_null_on_a_list_field_says_null() -> None:
+    with pytest.raises(_ConversionError, match=r"expected list\[int\], got null"):
+        convert(None, list[int])
+
+
+class Mode(str, enum.Enum):
+    fast = "f"
+
+
+def test_enum_mixing_in_str_converts_by_member_name() -> None:
+    assert Mode.fast is convert(Text("fast"), Mode)
+
+
+@attrs.frozen
+class Options:
+    time: int = 60
+    partition: str | None = None
+
+
+def test_options_mapping_is_structured_by_field_type(tmp_path: Path) -> None:
+    path = tmp_path / "opts.yml"
+    path.write_text("time: 0120\npartition: 012\n")
+    assert Options(time=120, partition="012") == structure_options(
+        Options, load_yaml_file(path), str(path)
+    )
+
+
+def test_options_mapping_unknown_key_names_line_and_closest(tmp_path: Path) -> None:
+    path = tmp_path / "opts.yml"
+    path.write_text("time: 5\npartiton: gpu\n")
+    with pytest.raises(ConfigError, match=rf"'partiton' \({path}:2\); did you mean 'partition'"):
+        structure_options(Options, load_yaml_file(path), str(path))
+
+
+# -- the strict YAML loader -------------------------------------------------------------------
+
+
+def test_merge_key_may_be_overridden_in_a_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("base: &base {lr: 1, layers: [2]}\nmodel:\n  <<: *base\n  lr: 0.5\n")
+    assert {"lr": "0.5", "layers": ["2"]} == load_yaml_file(path)["model"]
+
+
+def test_alias_bomb_in_a_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+            for i in range(7)
+        )
+    )
+    with pytest.raises(ConfigError, match=r"c\.yml:\d+: .*alias bomb"):
+        load_yaml_file(path)
+
+
+def test_strict_loader_refuses_aliases_unless_allowed() -> None:
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        load_yaml("a: &x 1\nb: *x\n")
+
+
+def test_strict_loader_keeps_lines_of_keys_and_items() -> None:
+    data = load_yaml("a: 1\nb:\n  - x\n  - y\n", lines=True)
+    assert ({"a": 1, "b": 2}, [3, 4]) == (data.lines, data["b"].lines)
+
+
+def test_strict_loader_keeps_unquoted_scalars_untyped() -> None:
+    data = load_yaml("a: 012\nb: '1'\n", untyped=Text)
+    assert ({"a": "012", "b": "1"}, Text, str) == (data, type(data["a"]), type(data["b"]))

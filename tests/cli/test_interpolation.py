@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flexlock.cli._config import Text
 from flexlock.cli._interpolation import interpolate
-from flexlock.core._errors import ConfigError
-from flexlock.core import clear_registered, registered
+from flexlock.cli._yaml_text import Text
+from flexlock.core import ConfigError, clear_registered, registered
 
 
 def test_reference_inside_text() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flexlock.core._errors import ConfigError, PluginError
+from flexlock.core import ConfigError, PluginError
 
 __all__ = ["interpolate", "resolve_value"]
 
@@ -106,7 +106,7 @@ class _Resolver:
         return value
 
     def resolve_string(self, text: str, where: str) -> Any:
-        from flexlock.cli._config import Text
+        from flexlock.cli._yaml_text import Text
 
         pieces: list[Any] = []
         index = 0
@@ -161,7 +161,7 @@ def call_resolver(name: str, arguments: list[str], where: str) -> Any:
     Raises:
         ConfigError: the resolver is unknown or its call fails (naming the key).
     """
-    from flexlock.core._plugins import load_plugin
+    from flexlock.core import load_plugin
 
     try:
         resolver = load_plugin("flexlock.resolvers", name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from flexlock.core._errors import ConfigError
+from flexlock.core import ConfigError
 
 __all__ = ["env", "runlock_data", "runlock_prev"]
 
@@ -36,13 +36,13 @@ def env(name: str = "", *default: str) -> str:
 
 def runlock_data(path: str) -> str:
     """Return `path` and register it as a data input of the run (hashed into run.lock)."""
-    from flexlock.core._registry import register_data
+    from flexlock.core import register_data
 
     return register_data(path)
 
 
 def runlock_prev(path: str) -> str:
     """Return `path` and register it as an upstream run (its run.lock is embedded in run.lock)."""
-    from flexlock.core._registry import register_prev
+    from flexlock.core import register_prev
 
     return register_prev(path)
