@@ -88,6 +88,7 @@ if TYPE_CHECKING:
     from flexlock.core._switches import debug_enabled, traceback_enabled
     from flexlock.core._system import StatusLine, usable_cpus, utc_now
     from flexlock.core._verify import VerifyReport, verify
+    from flexlock.core._yaml import load_yaml
 
 # public name -> private module that defines it
 _LAZY = {
@@ -154,6 +155,7 @@ _LAZY = {
     **dict.fromkeys(["debug_enabled", "traceback_enabled"], "_switches"),
     **dict.fromkeys(["StatusLine", "usable_cpus", "utc_now"], "_system"),
     **dict.fromkeys(["VerifyReport", "verify"], "_verify"),
+    "load_yaml": "_yaml",
 }
 
 
@@ -230,6 +232,7 @@ __all__ = [
     "load",
     "load_debug_locals",
     "load_plugin",
+    "load_yaml",
     "loads",
     "lock_path",
     "lookup",
