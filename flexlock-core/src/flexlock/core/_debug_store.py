@@ -31,7 +31,7 @@ from flexlock.core._debug_frames import (
 )
 from flexlock.core._errors import FlexLockError
 from flexlock.core._switches import DEBUG_ENV, note
-from flexlock.core._system import utc_now
+from flexlock.core._system import unique_directory, utc_now
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -139,7 +139,6 @@ def save_failure_locals(
         The debug directory, or None when nothing could be saved.
     """
     import shutil
-    import tempfile
     from pathlib import Path
 
     try:
@@ -150,7 +149,7 @@ def save_failure_locals(
         frame = frames[default_index(frames)]
         target = Path(directory) / DEBUG_DIR
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".debug-tmp-", dir=target.parent))
+        staging = unique_directory(target.parent, ".debug-tmp-")
         try:
             _write_debug_dir(
                 staging,
@@ -226,12 +225,10 @@ def _write_debug_dir(
 def _replace_directory(staging: Path, target: Path) -> None:
     """Swap `staging` in as `target`; readers see the old or the new save, never a mix."""
     import shutil
-    import tempfile
-    from pathlib import Path
 
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=".debug-old-", dir=target.parent))
+        old = unique_directory(target.parent, ".debug-old-")
         target.replace(old / "debug")
     staging.replace(target)
     if old is not None:

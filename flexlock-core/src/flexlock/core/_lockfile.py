@@ -326,22 +326,26 @@ def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
 def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:
     """Replace `path` with `content` so that readers see the old or the new file, never a mix.
 
-    `durable=False` skips the fsyncs, for caches that a crash may lose.
+    The file gets the mode an ordinary `open()` would give it (0644 under umask 022,
+    0664 under 002, the directory's group when it is setgid), so colleagues sharing a
+    results folder can read it. `durable=False` skips the fsyncs, for caches that a
+    crash may lose.
     """
-    import tempfile
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".")
+    # Not tempfile.mkstemp: it creates 0600 files whatever the umask. A random name
+    # created with O_EXCL is as safe against collisions and lets the umask apply.
+    temp = path.parent / f"{TEMP_PREFIX}{path.name}.{os.urandom(6).hex()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        Path(temp_name).replace(path)
+        temp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
-            Path(temp_name).unlink()
+            temp.unlink()
         raise
     if durable:
         fsync_directory(path.parent)

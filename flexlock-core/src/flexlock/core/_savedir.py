@@ -199,7 +199,7 @@ class SaveDirLock:
         # Filesystems without hard links: O_EXCL. A reader may see the file
         # empty for a moment; `_is_stale` gives unreadable owners a grace period.
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         except FileExistsError:
             return False
         with os.fdopen(fd, "wb") as handle:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
-__all__ = ["RACY_WINDOW_NS", "StatusLine", "usable_cpus", "utc_now", "warn"]
+__all__ = ["RACY_WINDOW_NS", "StatusLine", "unique_directory", "usable_cpus", "utc_now", "warn"]
 
 # A file modified this close to the moment its stat was taken may change again within
 # the filesystem's timestamp granularity without its (size, mtime) changing: such a
@@ -92,3 +93,18 @@ def warn(message: str, *args: object) -> None:
     import logging
 
     logging.getLogger("flexlock").warning(message, *args)
+
+
+def unique_directory(parent: Path, prefix: str) -> Path:
+    """Create and return a new directory `parent/<prefix><random>`, with the umask's mode.
+
+    Unlike `tempfile.mkdtemp` (always 0700), the directory is as readable as one made
+    by `mkdir`, so a colleague sharing the results folder can read what lands in it.
+    """
+    while True:
+        candidate = parent / f"{prefix}{os.urandom(6).hex()}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        return candidate
