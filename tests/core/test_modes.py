@@ -59,10 +59,9 @@ def test_debug_data_follows_the_umask(tmp_path: Path, umask: int) -> None:
         secret_free = 41
         raise ValueError(secret_free)
 
-    try:
+    with pytest.raises(ValueError) as caught:
         fails()
-    except ValueError as error:
-        assert save_failure_locals(error, tmp_path) is not None
+    assert save_failure_locals(caught.value, tmp_path) is not None
     modes = _modes(tmp_path)
     assert modes
     assert {
