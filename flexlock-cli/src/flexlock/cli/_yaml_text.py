@@ -23,6 +23,7 @@ __all__ = [
     "Text",
     "load_yaml_file",
     "parse_yaml_text",
+    "read_text",
     "resolve_text",
     "show",
     "with_lines",
@@ -73,6 +74,20 @@ def resolve_text(value: Any) -> Any:
     return value
 
 
+def read_text(path: str | os.PathLike[str], what: str) -> str:
+    """Read a UTF-8 text file the user named (config, task or executor file).
+
+    Raises:
+        ConfigError: the file does not exist or cannot be read, naming `what` and the path.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {os.fspath(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {what} {os.fspath(path)!r}: {error}") from None
+
+
 def load_yaml_file(path: str | os.PathLike[str], what: str = "config file") -> Any:
     """Read a YAML (or JSON) file keeping unquoted scalars as `Text` and the lines of keys.
 
@@ -82,14 +97,8 @@ def load_yaml_file(path: str | os.PathLike[str], what: str = "config file") -> A
     Raises:
         ConfigError: missing/unreadable file or invalid YAML (with file:line).
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {os.fspath(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read {what} {os.fspath(path)!r}: {error}") from None
     return load_yaml(
-        text,
+        read_text(path, what),
         source=os.fspath(path),
         what=f"YAML in {what}",
         untyped=Text,
