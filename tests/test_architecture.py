@@ -42,7 +42,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
     "cli": (
         ("_contract", "_output", "_progress"),  # executor contract, terminal output
         ("_fields", "_tree", "_convert", "_yaml_text", "_config", "_interpolation", "_resolvers"),
-        ("_render",),  # config rendering for --print_config, --help and sheets
+        ("_render", "_cmdline"),  # config rendering (--print_config, --help, sheets); argv
         ("_runner", "_tasks", "_executors"),  # one run, task lists, built-in executors
         ("_clicfg",),  # the decorator
         ("_rclone", "_remote", "_transfer", "_push", "_pull"),  # push/pull
@@ -59,7 +59,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
     "slurm": (
         ("_cluster", "_config"),
         ("_node",),
-        ("_submit", "_wait"),
+        ("_code_changes", "_submit", "_wait"),
         ("_executor",),
         ("__init__",),
     ),
@@ -149,7 +149,8 @@ def violations(
                 seen.add((line, pieces[2]))
                 other, target = pieces[1], pieces[2]
                 if other != part:
-                    if target.startswith("_"):
+                    # `__version__` is a public dunder, not a private module.
+                    if target.startswith("_") and not target.endswith("__"):
                         problems.append(
                             f"{where}:{line}: imports {'.'.join(pieces[:3])}, a private module "
                             f"of another distribution; use `from flexlock.{other} import ...`"

@@ -1,6 +1,6 @@
 """Picklable task runners for the executor tests, imported by reference on the Slurm node.
 
-They follow the `run_task` contract of flexlock.cli._executor: write the task's
+They follow the `run_task` contract of flexlock.cli: write the task's
 sheet with the real `runlock()`, never raise for a failure of the task's own
 code, return a `TaskResult`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import traceback
 
-from flexlock.cli._executor import Task, TaskResult
+from flexlock.cli import Task, TaskResult
 from flexlock.core import runlock
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.core._lockfile import load
+from flexlock.core import load
 from tests._helpers import git
 
 pytestmark = [pytest.mark.slurm]
 
 SCRIPT = """\
 import attrs
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 
 
 @attrs.define

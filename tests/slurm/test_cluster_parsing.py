@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from flexlock.slurm._cluster import _parse
-from flexlock.slurm._executor import _Progress, _runs_job
+from flexlock.slurm._wait import Progress, runs_job
 
 
 def test_pending_array_range_expands_to_each_task() -> None:
@@ -23,9 +23,9 @@ def test_job_steps_are_ignored() -> None:
 def test_sheet_of_array_task_matches_only_that_task() -> None:
     scheduler = {"SLURM_JOB_ID": "31", "SLURM_ARRAY_JOB_ID": "30", "SLURM_ARRAY_TASK_ID": "1"}
     assert (
-        _runs_job(scheduler, "30_1"),
-        _runs_job(scheduler, "30_2"),
-        _runs_job(scheduler, "30"),
+        runs_job(scheduler, "30_1"),
+        runs_job(scheduler, "30_2"),
+        runs_job(scheduler, "30"),
     ) == (True, False, False)
 
 
@@ -36,7 +36,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_rewrites_one_line_on_a_terminal() -> None:
     stream = _Terminal()
-    progress = _Progress(stream, "job 5")
+    progress = Progress(stream, "job 5")
     progress.update({"pending": 2, "running": 0, "done": 0, "failed": 0})
     progress.update({"pending": 0, "running": 1, "done": 1, "failed": 0})
     progress.close()
@@ -49,7 +49,7 @@ def test_progress_rewrites_one_line_on_a_terminal() -> None:
 
 def test_progress_in_a_log_prints_changes_not_repeats() -> None:
     stream = io.StringIO()
-    progress = _Progress(stream, "job 5")
+    progress = Progress(stream, "job 5")
     counts = {"pending": 2, "running": 0, "done": 0, "failed": 0}
     progress.update(counts)
     progress.update(counts)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flexlock.core._errors import ConfigError
-from flexlock.slurm._config import SlurmConfig, parse_time, slurm_config
-from flexlock.slurm._executor import slurm_executor
+from flexlock.core import ConfigError
+from flexlock.slurm import SlurmConfig, slurm_config, slurm_executor
+from flexlock.slurm._config import parse_time
 
 
 def test_empty_config_gives_defaults() -> None:
@@ -137,3 +137,44 @@ def test_every_option_maps_to_a_submitit_parameter() -> None:
         "setup": ["module load cuda"],
         "additional_parameters": {"mail_type": "END"},
     }
+
+
+def test_every_problem_is_reported_at_once_in_file_order() -> None:
+    with pytest.raises(ConfigError) as caught:
+        slurm_config({"cpus_per_task": 0, "partiton": "gpu", "mem_gb": "8G"})
+
+    messages = str(caught.value).splitlines()
+    assert [
+        "slurm config: cpus_per_task=0 is invalid; expected an integer >= 1",
+        "slurm config: unknown key 'partiton' (did you mean 'partition'?)",
+        "slurm config: mem_gb='8G' is invalid; expected a positive number",
+    ] == [message.partition("; valid keys")[0] for message in messages]
+
+
+class _WithLines(dict[str, object]):
+    """A mapping as flexlock's YAML loader returns it with `lines=True`."""
+
+    lines: dict[str, int]
+
+
+def test_problem_names_file_and_line_when_the_mapping_has_lines() -> None:
+    options = _WithLines({"time": 5, "cpus_per_task": "4"})
+    options.lines = {"time": 1, "cpus_per_task": 2}
+
+    with pytest.raises(
+        ConfigError, match=r"^slurm\.yaml:2: slurm config: cpus_per_task='4' is invalid"
+    ):
+        slurm_config(options, source="slurm.yaml")
+
+
+def test_n_jobs_must_be_a_positive_integer() -> None:
+    with pytest.raises(ConfigError, match=r"n_jobs=0 is invalid; expected an integer >= 1"):
+        slurm_config({"n_jobs": 0})
+
+
+def test_check_of_every_field_is_declared() -> None:
+    import attrs
+
+    from flexlock.slurm._config import CHECK
+
+    assert [] == [field.name for field in attrs.fields(SlurmConfig) if CHECK not in field.metadata]

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.cli._executor import Task, TaskResult, TaskRunner
-from flexlock.core._errors import ConfigError
-from flexlock.core._lockfile import load
-from flexlock.slurm._config import slurm_config
-from flexlock.slurm._executor import SlurmExecutor
+from flexlock.cli import Task, TaskResult, TaskRunner
+from flexlock.core import ConfigError, load
+from flexlock.slurm import SlurmExecutor, slurm_config
 from tests.slurm import tasks as runners
 
 pytestmark = [pytest.mark.slurm]

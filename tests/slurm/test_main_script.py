@@ -21,8 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flexlock.cli._executor import Task, TaskResult
-from flexlock.slurm._executor import slurm_executor
+from flexlock.cli import Task, TaskResult
+from flexlock.slurm import slurm_executor
 
 MARK = "as submitted"
 

@@ -4,7 +4,7 @@ Use it from the command line with `--slurm_config slurm.yaml`; `import
 flexlock.slurm` does not import submitit.
 """
 
-from flexlock.core._version import __version__
+from flexlock.core import __version__
 from flexlock.slurm._config import SlurmConfig, slurm_config
 from flexlock.slurm._executor import SlurmExecutor, slurm_executor
 from flexlock.slurm._node import SlurmTermination

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from flexlock.core._errors import ConfigError
+from flexlock.core import ConfigError
 
 __all__ = [
     "FINAL_STATES",

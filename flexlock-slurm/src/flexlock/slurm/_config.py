@@ -1,24 +1,35 @@
 """The `slurm.yaml` schema: what a user may ask of Slurm, checked before anything is submitted.
 
-Each key maps to one submitit `SlurmExecutor` parameter (and so to one `#SBATCH`
-line); `to_submitit()` does the mapping. Validation is hand-written rather than
-done by cattrs because every message must name the key, the value and what is
-accepted, in the user's own terms.
+`SlurmConfig` is the one model: each field declares its type, its default and
+the check that turns a YAML value into it (`metadata[CHECK]`); a cattrs
+converter built from those checks structures the mapping with detailed
+validation, so every unknown key and every bad value is reported at once, each
+naming the key, the value and what is accepted, in the user's own terms (and
+`file:line` when the mapping carries the lines of its keys). Each key maps to
+one submitit `SlurmExecutor` parameter (and so to one `#SBATCH` line);
+`to_submitit()` does the mapping.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from flexlock.core._errors import ConfigError
+from flexlock.core import ConfigError
 
-__all__ = ["SlurmConfig", "parse_time", "slurm_config"]
+if TYPE_CHECKING:
+    import cattrs
+
+__all__ = ["CHECK", "SlurmConfig", "parse_time", "slurm_config"]
+
+#: Field metadata key naming the check `(key, value) -> converted value` of a field.
+CHECK = "flexlock.slurm.check"
 
 # Names users bring from submitit or sbatch, and the key they mean here.
 _ALIASES = {
@@ -46,6 +57,18 @@ _RESERVED_SBATCH = frozenset(
 )
 
 _SLURM_TIME = re.compile(r"(?:(?P<days>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?")
+
+# Options the CLI adds next to the file's keys; `n_jobs` caps concurrency like array_parallelism.
+_CLI_OPTIONS = ("n_jobs",)
+
+
+class _InvalidError(ValueError):
+    """A value a check refused: `message` names the key; `item` is the sub-key, if any."""
+
+    def __init__(self, key: str, message: str, item: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.item = item
 
 
 def parse_time(value: object) -> int:
@@ -89,54 +112,91 @@ def parse_time(value: object) -> int:
     return minutes
 
 
-def _positive_int(key: str, value: object, *, minimum: int = 1) -> int:
+# -- checks: (key, YAML value) -> field value, or _InvalidError naming the key ---------------------
+
+
+def _minutes(key: str, value: object) -> int:
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise _InvalidError(key, f"{key}={value!r} is invalid: {error}") from None
+
+
+def _integer(key: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"slurm config: {key}={value!r} is invalid; expected an integer >= {minimum}"
-        )
+        raise _InvalidError(key, f"{key}={value!r} is invalid; expected an integer >= {minimum}")
     return value
+
+
+def _count(key: str, value: object) -> int:
+    return _integer(key, value, 1)
+
+
+def _count_or_zero(key: str, value: object) -> int:
+    return _integer(key, value, 0)
+
+
+def _positive_number(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise _InvalidError(key, f"{key}={value!r} is invalid; expected a positive number")
+    return float(value)
 
 
 def _text(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"slurm config: {key}={value!r} is invalid; expected a non-empty string")
+        raise _InvalidError(key, f"{key}={value!r} is invalid; expected a non-empty string")
     return value.strip()
+
+
+def _flag(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _InvalidError(key, f"{key}={value!r} is invalid; expected true or false")
+    return value
 
 
 def _setup_lines(key: str, value: object) -> tuple[str, ...]:
     # A single string is one shell line, as users write `setup: module load cuda`.
     lines = [value] if isinstance(value, str) else value
     if not isinstance(lines, list | tuple) or not all(isinstance(line, str) for line in lines):
-        raise ConfigError(
-            f"slurm config: {key}={value!r} is invalid; expected a list of shell lines, "
-            'e.g. ["module load cuda", "source ~/venv/bin/activate"]'
+        raise _InvalidError(
+            key,
+            f"{key}={value!r} is invalid; expected a list of shell lines, "
+            'e.g. ["module load cuda", "source ~/venv/bin/activate"]',
         )
     return tuple(lines)
 
 
 def _sbatch_parameters(key: str, value: object) -> dict[str, str | int | float | bool]:
     if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"slurm config: {key}={value!r} is invalid; expected a mapping of sbatch options, "
-            "e.g. {mail_type: END, exclude: node07}"
+        raise _InvalidError(
+            key,
+            f"{key}={value!r} is invalid; expected a mapping of sbatch options, "
+            "e.g. {mail_type: END, exclude: node07}",
         )
     parameters: dict[str, str | int | float | bool] = {}
     for name, item in value.items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name):
-            raise ConfigError(f"slurm config: {key}: {name!r} is not an sbatch option name")
+            raise _InvalidError(key, f"{key}: {name!r} is not an sbatch option name", item=name)
         option = name.replace("-", "_")
         if option in _RESERVED_SBATCH:
-            raise ConfigError(
-                f"slurm config: {key}.{name} is set by flexlock itself (job arrays, logs and "
-                "results depend on it); remove it"
+            raise _InvalidError(
+                key,
+                f"{key}.{name} is set by flexlock itself (job arrays, logs and results "
+                "depend on it); remove it",
+                item=name,
             )
         if not isinstance(item, str | int | float | bool):
-            raise ConfigError(
-                f"slurm config: {key}.{name}={item!r} is invalid; "
-                "expected a string, number or boolean"
+            raise _InvalidError(
+                key,
+                f"{key}.{name}={item!r} is invalid; expected a string, number or boolean",
+                item=name,
             )
         parameters[option] = item
     return parameters
+
+
+def _check(check: Callable[[str, object], Any]) -> dict[str, Any]:
+    return {CHECK: check}
 
 
 @attrs.frozen(kw_only=True)
@@ -167,24 +227,35 @@ class SlurmConfig:
         no_wait: submit and return at once, printing the job ids (`--no_wait`).
     """
 
-    partition: str | None = None
-    time: int = 60
-    cpus_per_task: int = 1
-    mem_gb: float | None = None
-    gpus_per_node: int | None = None
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
-    array_parallelism: int | None = None
-    setup: tuple[str, ...] = ()
-    additional_parameters: dict[str, str | int | float | bool] = attrs.field(factory=dict)
-    job_name: str = "flexlock"
-    signal_delay_s: int | None = None
-    log_dir: str = "slurm-logs"
-    max_array_size: int | None = None
-    poll_interval_s: float = 10.0
-    python: str | None = None
-    no_wait: bool = False
+    partition: str | None = attrs.field(default=None, metadata=_check(_text))
+    time: int = attrs.field(default=60, metadata=_check(_minutes))
+    cpus_per_task: int = attrs.field(default=1, metadata=_check(_count))
+    mem_gb: float | None = attrs.field(default=None, metadata=_check(_positive_number))
+    gpus_per_node: int | None = attrs.field(default=None, metadata=_check(_count_or_zero))
+    account: str | None = attrs.field(default=None, metadata=_check(_text))
+    qos: str | None = attrs.field(default=None, metadata=_check(_text))
+    constraint: str | None = attrs.field(default=None, metadata=_check(_text))
+    array_parallelism: int | None = attrs.field(default=None, metadata=_check(_count))
+    setup: tuple[str, ...] = attrs.field(default=(), metadata=_check(_setup_lines))
+    additional_parameters: dict[str, str | int | float | bool] = attrs.field(
+        factory=dict, metadata=_check(_sbatch_parameters)
+    )
+    job_name: str = attrs.field(default="flexlock", metadata=_check(_text))
+    signal_delay_s: int | None = attrs.field(default=None, metadata=_check(_count_or_zero))
+    log_dir: str = attrs.field(default="slurm-logs", metadata=_check(_text))
+    max_array_size: int | None = attrs.field(default=None, metadata=_check(_count))
+    poll_interval_s: float = attrs.field(default=10.0, metadata=_check(_positive_number))
+    python: str | None = attrs.field(default=None, metadata=_check(_text))
+    no_wait: bool = attrs.field(default=False, metadata=_check(_flag))
+
+    @signal_delay_s.validator
+    def _warning_before_the_limit(self, attribute: Any, value: int | None) -> None:
+        if value is not None and value >= self.time * 60:
+            raise _InvalidError(
+                attribute.name,
+                f"{attribute.name}={value} is not shorter than the time limit ({self.time} min); "
+                "the job would be warned as soon as it starts",
+            )
 
     def to_submitit(self) -> dict[str, Any]:
         """Return the keyword arguments for `submitit.SlurmExecutor.update_parameters`."""
@@ -228,8 +299,26 @@ class SlurmConfig:
 
 
 _FIELDS = tuple(field.name for field in attrs.fields(SlurmConfig))
-# Options the CLI adds next to the file's keys; `n_jobs` caps concurrency like array_parallelism.
-_CLI_OPTIONS = ("n_jobs",)
+
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """Build the converter for `slurm.yaml`: each field structured by its own check."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, override
+
+    def hook(name: str, check: Callable[[str, object], Any]) -> Callable[[Any, Any], Any]:
+        return lambda value, _type: check(name, value)
+
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    overrides: dict[str, Any] = {
+        field.name: override(struct_hook=hook(field.name, field.metadata[CHECK]))
+        for field in attrs.fields(SlurmConfig)
+    }
+    converter.register_structure_hook(
+        SlurmConfig, make_dict_structure_fn(SlurmConfig, converter, **overrides)
+    )
+    return converter
 
 
 def _unknown_key_message(key: str) -> str:
@@ -241,71 +330,96 @@ def _unknown_key_message(key: str) -> str:
         close = difflib.get_close_matches(key, _FIELDS, n=1)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
-    return f"slurm config: unknown key {key!r}{hint}; valid keys: {valid}"
+    return f"unknown key {key!r}{hint}; valid keys: {valid}"
 
 
-def slurm_config(options: Mapping[str, Any]) -> SlurmConfig:
+class _Locator:
+    """Say where a key is: `file:line: ` when the mapping carries the lines of its keys.
+
+    flexlock's strict YAML loader (`lines=True`) returns mappings with a `lines`
+    attribute ({key: 1-based line}); the file is the `source` argument or the
+    mapping's own `source` attribute.
+    """
+
+    def __init__(self, options: Mapping[Any, Any], source: str | None) -> None:
+        self.options = options
+        self.source = source or getattr(options, "source", None)
+
+    def __call__(self, key: object, item: object = None) -> str:
+        line = _line_of(self.options, key)
+        if item is not None:
+            line = _line_of(self.options.get(key), item) or line
+        if self.source and line:
+            return f"{self.source}:{line}: "
+        if self.source:
+            return f"{self.source}: "
+        return f"line {line}: " if line else ""
+
+
+def _line_of(mapping: object, key: object) -> int | None:
+    lines = getattr(mapping, "lines", None)
+    line = lines.get(key) if isinstance(lines, Mapping) else None
+    return line if isinstance(line, int) else None
+
+
+def _problems(error: cattrs.ClassValidationError) -> list[tuple[object, str, str | None]]:
+    """Return (key, message, sub-key) for every problem cattrs collected."""
+    from cattrs import ForbiddenExtraKeysError
+    from cattrs.v import transform_error
+
+    problems: list[tuple[object, str, str | None]] = []
+    for exception in error.exceptions:
+        if isinstance(exception, _InvalidError):
+            problems.append((exception.key, str(exception), exception.item))
+        elif isinstance(exception, ForbiddenExtraKeysError):
+            problems += [(key, _unknown_key_message(key), None) for key in exception.extra_fields]
+        else:  # not raised by a check (a bug): still name what cattrs knows
+            problems += [("", message, None) for message in transform_error(exception)]
+    return problems
+
+
+def slurm_config(options: Mapping[str, Any], *, source: str | None = None) -> SlurmConfig:
     """Validate the parsed `slurm.yaml` mapping (plus CLI options) and return a `SlurmConfig`.
 
+    Args:
+        options: the file's keys, plus `n_jobs` (and `no_wait`) from the command line.
+            `key:` with no value (YAML null) means the key's default.
+        source: the file the mapping came from, named in errors (with the key's line
+            when the mapping has a `lines` attribute, as flexlock's YAML loader gives).
+
     Raises:
-        ConfigError: a key is unknown or a value is invalid; the message names the key
-            and what is accepted (exit code 2).
+        ConfigError: a key is unknown or a value is invalid; the message has one line
+            per problem, each naming the key and what is accepted (exit code 2).
     """
     if not isinstance(options, Mapping):
         raise ConfigError(
             f"slurm config: expected a mapping of options, got {type(options).__name__}"
         )
-    for key in options:
-        if not isinstance(key, str):
-            raise ConfigError(f"slurm config: key {key!r} is not a string")
-        if key not in _FIELDS and key not in _CLI_OPTIONS:
-            raise ConfigError(_unknown_key_message(key))
+    where = _Locator(options, source)
+    problems: list[tuple[object, str, str | None]] = []
     values: dict[str, Any] = {}
     for key, value in options.items():
-        if value is None and key != "no_wait":
-            continue  # `key:` with no value in YAML means "use the default"
-        if key in (
-            "partition",
-            "account",
-            "qos",
-            "constraint",
-            "job_name",
-            "log_dir",
-            "python",
-        ):
-            values[key] = _text(key, value)
-        elif key == "time":
-            try:
-                values[key] = parse_time(value)
-            except ValueError as error:
-                raise ConfigError(f"slurm config: time={value!r} is invalid: {error}") from None
-        elif key in ("cpus_per_task", "array_parallelism", "max_array_size"):
-            values[key] = _positive_int(key, value)
-        elif key in ("gpus_per_node", "signal_delay_s"):
-            values[key] = _positive_int(key, value, minimum=0)
-        elif key in ("mem_gb", "poll_interval_s"):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(
-                    f"slurm config: {key}={value!r} is invalid; expected a positive number"
-                )
-            values[key] = float(value)
-        elif key == "setup":
-            values[key] = _setup_lines(key, value)
-        elif key == "additional_parameters":
-            values[key] = _sbatch_parameters(key, value)
-        elif key == "no_wait":
-            if not isinstance(value, bool):
-                raise ConfigError(
-                    f"slurm config: no_wait={value!r} is invalid; expected true or false"
-                )
+        if not isinstance(key, str):
+            problems.append((key, f"key {key!r} is not a string", None))
+        elif value is not None or key == "no_wait":  # no_wait: null is not a boolean
             values[key] = value
-        elif key == "n_jobs" and value != -1:  # joblib's -1 ("all") means no cap
-            # --n_jobs N with Slurm: at most N tasks of the array at once, unless the file says.
-            values.setdefault("array_parallelism", _positive_int("n_jobs", value))
-    signal_delay = values.get("signal_delay_s")
-    if signal_delay is not None and signal_delay >= values.get("time", 60) * 60:
-        raise ConfigError(
-            f"slurm config: signal_delay_s={signal_delay} is not shorter than the time limit "
-            f"({values.get('time', 60)} min); the job would be warned as soon as it starts"
-        )
-    return SlurmConfig(**values)
+    n_jobs = values.pop("n_jobs", None)
+    if n_jobs is not None and n_jobs != -1:  # joblib's -1 ("all") means no cap
+        # --n_jobs N with Slurm: at most N tasks of the array at once, unless the file says.
+        try:
+            values.setdefault("array_parallelism", _count("n_jobs", n_jobs))
+        except _InvalidError as invalid:
+            problems.append((invalid.key, str(invalid), None))
+    import cattrs
+
+    try:
+        config = _converter().structure(values, SlurmConfig)
+    except cattrs.ClassValidationError as error:
+        problems += _problems(error)
+    if not problems:
+        return config
+    order: dict[object, int] = {key: position for position, key in enumerate(options)}
+    problems.sort(key=lambda problem: order.get(problem[0], len(order)))
+    raise ConfigError(
+        "\n".join(f"{where(key, item)}slurm config: {message}" for key, message, item in problems)
+    )

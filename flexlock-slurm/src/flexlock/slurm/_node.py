@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from flexlock.cli._executor import Task, TaskResult, TaskRunner
+from flexlock.cli import Task, TaskResult, TaskRunner
 
 __all__ = ["MainModule", "NodeCall", "SlurmTermination", "link_logs", "pickle_runner"]
 
