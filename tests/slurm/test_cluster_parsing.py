@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from flexlock.slurm._cluster import _parse
 from flexlock.slurm._wait import Progress, runs_job
 
@@ -34,17 +36,29 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_rewrites_one_line_on_a_terminal() -> None:
+def test_progress_rewrites_one_line_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")
     stream = _Terminal()
     progress = Progress(stream, "job 5")
     progress.update({"pending": 2, "running": 0, "done": 0, "failed": 0})
     progress.update({"pending": 0, "running": 1, "done": 1, "failed": 0})
     progress.close()
 
+    # Drawn by flexlock.core.StatusLine: carriage return, text, erase to end of line.
     assert stream.getvalue() == (
-        "\r\x1b[2K[slurm] job 5: 2 pending, 0 running, 0 done, 0 failed"
-        "\r\x1b[2K[slurm] job 5: 0 pending, 1 running, 1 done, 0 failed\n"
+        "\r[slurm] job 5: 2 pending, 0 running, 0 done, 0 failed\x1b[K"
+        "\r[slurm] job 5: 0 pending, 1 running, 1 done, 0 failed\x1b[K\n"
     )
+
+
+def test_progress_on_a_dumb_terminal_prints_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    stream = _Terminal()
+    progress = Progress(stream, "job 5")
+    progress.update({"pending": 2, "running": 0, "done": 0, "failed": 0})
+    progress.close()
+
+    assert stream.getvalue() == "[slurm] job 5: 2 pending, 0 running, 0 done, 0 failed\n"
 
 
 def test_progress_in_a_log_prints_changes_not_repeats() -> None:
