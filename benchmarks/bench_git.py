@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flexlock.core._git import capture_repo, keep_snapshot
+from flexlock.core._git import capture_repo
+from flexlock.core._git_snapshot import keep_snapshot
 
 RESULTS = Path(__file__).parent / "results" / "git.md"
 SETTLED_NS = 3600 * 1_000_000_000  # back-date files an hour: outside git's racy window

@@ -94,7 +94,7 @@ def in_process_parts(root: Path, repeat: int) -> dict[str, float]:
     """Median seconds of each part of one runlock() call, measured in this process."""
     sys.path.insert(0, str(root))
     os.chdir(root)
-    from flexlock.core import _runlock
+    from flexlock.core import _gather, _runlock
     from flexlock.core._env import capture_env, installed_packages
     from flexlock.core._git import capture_repo
     from flexlock.core._hashing import hash_path
@@ -111,7 +111,7 @@ def in_process_parts(root: Path, repeat: int) -> dict[str, float]:
         for name in "abc":
             hash_path(f"data/{name}.bin")
         t2 = time.perf_counter()
-        _runlock._load_prevs(["results/prep1", "results/prep2"])
+        _gather.load_prevs(["results/prep1", "results/prep2"])
         t3 = time.perf_counter()
         capture_env()
         t4 = time.perf_counter()

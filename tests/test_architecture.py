@@ -25,7 +25,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_errors", "_version", "_system", "_switches", "_git_runner", "_yaml"),  # foundation
         ("_model", "_lockfile", "_redact", "_registry", "_plugins"),  # model and file format
         ("_identity", "_inputs", "_layout", "_savedir", "_env"),  # identity, inputs, layout
-        (
+        (  # capture and hashing
             "_hashcache",
             "_digest",
             "_walk",
@@ -33,9 +33,10 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
             "_hash_progress",
             "_hashing",
             "_git",
+            "_git_snapshot",
             "_recapture",
         ),
-        ("_runlock", "_debug*"),  # the run life cycle, the debug tools
+        ("_gather", "_outputs", "_runlock", "_debug*"),  # the run life cycle, the debug tools
         ("_freshness", "_runs", "_verify", "_diff", "_show"),  # readers of sheets
         ("__init__",),
     ),

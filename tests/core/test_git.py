@@ -17,15 +17,8 @@ import attrs
 import pytest
 
 from flexlock.core._errors import GitError
-from flexlock.core._git import (
-    REF_PREFIX,
-    capture_repo,
-    diff_trees,
-    find_repo_root,
-    keep_snapshot,
-    snapshot_ref,
-    strip_credentials,
-)
+from flexlock.core._git import capture_repo, find_repo_root, strip_credentials
+from flexlock.core._git_snapshot import REF_PREFIX, diff_trees, keep_snapshot, snapshot_ref
 from tests._helpers import git
 
 # -- helpers ------------------------------------------------------------------------
@@ -808,7 +801,8 @@ def test_stale_index_lock_does_not_break_capture_and_is_left_alone(dirty_repo: P
 _CAPTURE_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from flexlock.core._git import capture_repo, keep_snapshot
+    from flexlock.core._git import capture_repo
+    from flexlock.core._git_snapshot import keep_snapshot
     record = capture_repo(sys.argv[1])
     ref = keep_snapshot(record, sys.argv[2]) if len(sys.argv) > 2 else None
     print(json.dumps([record.tree, record.snapshot, ref]))

@@ -154,7 +154,7 @@ def test_snapshot_checkout_reproduces_the_working_tree(ops: list[tuple[object, .
 @given(st.text(max_size=40))
 def test_snapshot_ref_is_always_a_valid_ref_name(run_id: str) -> None:
     from flexlock.core._errors import GitError
-    from flexlock.core._git import snapshot_ref
+    from flexlock.core._git_snapshot import snapshot_ref
 
     try:
         ref = snapshot_ref(run_id)

@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from flexlock.core._debug_store import load_debug_locals, read_debug_index, save_failure_locals
     from flexlock.core._diff import RunDiff, diff_current, diff_runs
     from flexlock.core._freshness import rerun_reason
-    from flexlock.core._git import capture_repo, diff_trees
+    from flexlock.core._gather import RunOptions
+    from flexlock.core._git import capture_repo
     from flexlock.core._git_runner import git_environment, run_git
+    from flexlock.core._git_snapshot import diff_trees
     from flexlock.core._hashcache import HashCacheWarning
     from flexlock.core._hashing import available_algorithms, hash_path, tree_manifest
     from flexlock.core._identity import canonical_json, config_to_dict, to_plain
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
         register_prev,
         registered,
     )
-    from flexlock.core._runlock import Run, RunOptions, compute_id, runlock
+    from flexlock.core._runlock import Run, compute_id, runlock
     from flexlock.core._runs import (
         RunSummary,
         SummaryCache,
@@ -107,7 +109,8 @@ _LAZY = {
     ),
     **dict.fromkeys(["RunDiff", "diff_current", "diff_runs"], "_diff"),
     "rerun_reason": "_freshness",
-    **dict.fromkeys(["capture_repo", "diff_trees"], "_git"),
+    "capture_repo": "_git",
+    "diff_trees": "_git_snapshot",
     **dict.fromkeys(["git_environment", "run_git"], "_git_runner"),
     "HashCacheWarning": "_hashcache",
     **dict.fromkeys(["available_algorithms", "hash_path", "tree_manifest"], "_hashing"),
@@ -134,7 +137,8 @@ _LAZY = {
         ["Registered", "clear_registered", "register_data", "register_prev", "registered"],
         "_registry",
     ),
-    **dict.fromkeys(["Run", "RunOptions", "compute_id", "runlock"], "_runlock"),
+    **dict.fromkeys(["Run", "compute_id", "runlock"], "_runlock"),
+    "RunOptions": "_gather",
     **dict.fromkeys(
         [
             "RunSummary",

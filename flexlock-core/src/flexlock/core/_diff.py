@@ -220,7 +220,7 @@ def _repo_detail(old: RepoRecord, new: RepoRecord, *, git: bool) -> tuple[str, .
 def _tree_files(old: RepoRecord, new: RepoRecord) -> list[str]:
     """List files changed between the recorded trees, if a repository here holds both."""
     from flexlock.core._errors import GitError
-    from flexlock.core._git import diff_trees
+    from flexlock.core._git_snapshot import diff_trees
 
     error: GitError | None = None
     for root in dict.fromkeys((new.root, old.root)):

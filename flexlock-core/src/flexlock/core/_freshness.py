@@ -11,13 +11,13 @@ import os
 from typing import Any
 
 from flexlock.core._errors import FlexLockError, GitError, LockFileError
+from flexlock.core._gather import RunOptions
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 from flexlock.core._inputs import RunInputs, kept_inputs, read_inputs
 from flexlock.core._layout import resolve_recorded, resolve_repo, search_bases
 from flexlock.core._lockfile import load, lock_path
 from flexlock.core._recapture import current_tree
 from flexlock.core._redact import Redactor
-from flexlock.core._runlock import RunOptions
 
 __all__ = ["rerun_reason"]
 

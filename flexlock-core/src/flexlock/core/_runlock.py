@@ -28,15 +28,13 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-import attrs
-
-from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
+from flexlock.core._errors import ConfigError, FlexLockError
+from flexlock.core._gather import Hashed, RunOptions, capture_repos, hash_data, load_prevs
 from flexlock.core._identity import compute_id, config_to_dict
 from flexlock.core._inputs import write_inputs
 from flexlock.core._layout import manifest_path
-from flexlock.core._lockfile import dump, load, lock_path, write_atomic
+from flexlock.core._lockfile import dump, lock_path, write_atomic
 from flexlock.core._model import (
-    DataRecord,
     EnvRecord,
     ErrorRecord,
     PrevRecord,
@@ -44,15 +42,13 @@ from flexlock.core._model import (
     RunLock,
     Status,
 )
-from flexlock.core._recapture import outputs_in_code
-from flexlock.core._redact import Redactor, redact_text
+from flexlock.core._redact import redact_text
 from flexlock.core._savedir import (
-    DEFAULT_TTL_S,
     SaveDirLock,
     preserve_previous,
     sweep_save_dir,
 )
-from flexlock.core._system import utc_now, warn
+from flexlock.core._system import utc_now
 
 __all__ = [
     "Run",
@@ -73,171 +69,6 @@ _active: contextvars.ContextVar[Mapping[Path, Run]] = contextvars.ContextVar(
 _unfinished: dict[int, Run] = {}
 _hooks_lock = threading.Lock()
 _hooks_installed = threading.Event()
-
-
-def _redact_option(value: bool | Iterable[str]) -> bool | tuple[str, ...]:
-    return value if isinstance(value, bool) else tuple(value)
-
-
-@attrs.frozen(kw_only=True)
-class RunOptions:
-    """Options of `runlock(**options)`.
-
-    Args:
-        algorithm: hash algorithm for data inputs (`sha256`, or `blake3` when installed).
-        size_limit: untracked files above this many bytes are not put in code snapshots.
-        include: extra paths to snapshot even if ignored by git.
-        exclude: paths to leave out of code snapshots.
-        redact: True (default secret keys), False (no redaction) or extra key regexes.
-        lock_wait: seconds to wait for a live run holding the save_dir (0: fail at once).
-        lock_ttl: a lock held from another host is stale after this many seconds without heartbeat.
-        manifests: write data directories' file manifests under `.flexlock/manifests/`.
-        packages: record versions of installed distributions in `env.packages`.
-        finalize_at_exit: finalise a plain call at interpreter exit / uncaught exception / SIGTERM.
-    """
-
-    algorithm: str = "sha256"
-    size_limit: int = 10 * 1024 * 1024
-    include: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    redact: bool | tuple[str, ...] = attrs.field(default=True, converter=_redact_option)
-    lock_wait: float = 0.0
-    lock_ttl: float = DEFAULT_TTL_S
-    manifests: bool = True
-    packages: bool = True
-    finalize_at_exit: bool = True
-
-    @classmethod
-    def from_kwargs(cls, options: Mapping[str, Any]) -> RunOptions:
-        """Build options from `runlock(**options)`, naming any unknown option."""
-        known = {field.name for field in attrs.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"runlock() got unknown option(s) {', '.join(unknown)}; "
-                f"accepted: {', '.join(sorted(known))}"
-            )
-        return cls(**options)
-
-    @property
-    def redactor(self) -> Redactor:
-        """The redactor these options describe."""
-        return Redactor.from_option(self.redact)
-
-
-# -- gathering inputs -----------------------------------------------------------
-
-
-def _script_repo() -> Path | None:
-    """Return the git root of the calling script (`__main__.__file__`), else of the cwd."""
-    from flexlock.core._git import find_repo_root
-
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
-    start = Path(script).resolve().parent if script else Path.cwd()
-    try:
-        return Path(find_repo_root(start))
-    except GitError:
-        return None
-
-
-def _repo_key(root: Path) -> str:
-    return os.path.relpath(root) if root.is_absolute() else str(root)
-
-
-def _capture_repos(
-    repos: Iterable[PathLike] | None,
-    options: RunOptions,
-    known_roots: Iterable[str] = (),
-    save_dir: Path | None = None,
-) -> dict[str, RepoRecord]:
-    from flexlock.core._git import capture_repo
-
-    if repos is None:
-        root = _script_repo()
-        if root is None:
-            warn(
-                "flexlock: the script is not in a git repository; its code is not recorded "
-                "(pass repos=[...] to record one)"
-            )
-            return {}
-        if os.fspath(root) in set(known_roots):
-            return {}  # amending a run that already records this repo: no second capture
-        given: list[tuple[str, PathLike]] = [(_repo_key(root), root)]
-    else:
-        given = [(os.fspath(repo), repo) for repo in repos]
-    captured: dict[str, RepoRecord] = {}
-    roots = set(known_roots)
-    for key, repo in given:
-        if not Path(repo).exists():
-            raise GitError(f"repo {key!r} does not exist; pass the path of a git checkout")
-        record = capture_repo(
-            Path(repo),
-            size_limit=options.size_limit,
-            include=options.include,
-            exclude=options.exclude,
-            reuse=True,  # many runs in one process (a task list's worker) share a checkout
-        )
-        outputs = outputs_in_code(record, save_dir)
-        if outputs:
-            record = capture_repo(
-                Path(repo),
-                size_limit=options.size_limit,
-                include=options.include,
-                exclude=(*options.exclude, *outputs),
-                reuse=True,
-            )
-            # Kept apart from the user's excludes: which run directories exist changes
-            # from run to run, and rerun_reason recomputes them (see `_recapture.current_tree`).
-            record = attrs.evolve(record, exclude=tuple(options.exclude), outputs=tuple(outputs))
-        if record.root in roots:
-            continue  # the same checkout given twice (e.g. '.' and the script's default)
-        roots.add(record.root)
-        captured[key] = record
-    return captured
-
-
-@attrs.frozen
-class _Hashed:
-    """Data records, and the file manifests of directory/glob inputs (kept for verify)."""
-
-    records: dict[str, DataRecord]
-    manifests: dict[str, str]
-
-
-def _hash_data(data: Iterable[PathLike], options: RunOptions) -> _Hashed:
-    from flexlock.core._hashing import hash_path_with_manifest
-
-    records: dict[str, DataRecord] = {}
-    manifests: dict[str, str] = {}
-    for path in data:
-        # One walk gives both: the manifest of a directory is what its hash covers.
-        record, manifest = hash_path_with_manifest(path, algorithm=options.algorithm)
-        records[os.fspath(path)] = record
-        if record.files is not None:
-            manifests[os.fspath(path)] = manifest
-    return _Hashed(records, manifests)
-
-
-def _load_prevs(prevs: Iterable[PathLike]) -> dict[str, PrevRecord]:
-    loaded: dict[str, PrevRecord] = {}
-    for prev in prevs:
-        key = os.fspath(prev)
-        path = lock_path(prev)
-        try:
-            sheet = load(path)
-        except LockFileError as error:
-            raise LockFileError(
-                f"upstream run {key!r} cannot be used: {error}. Run that stage first, or fix "
-                "the path in prevs=[...]"
-            ) from None
-        if sheet.status != "succeeded":
-            raise LockFileError(
-                f"upstream run {key!r} ({path}) has status {sheet.status!r}; only a succeeded "
-                "run can be consumed. Re-run that stage first"
-            )
-        loaded[key] = PrevRecord(id=sheet.id, path=os.fspath(path), lock=sheet)
-    return loaded
 
 
 def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) -> tuple[Path, str]:
@@ -290,7 +121,7 @@ class Run:
         save_dir: str,
         config: dict[str, Any],
         code: dict[str, RepoRecord],
-        data: _Hashed,
+        data: Hashed,
         prevs: dict[str, PrevRecord],
         env: EnvRecord,
         options: RunOptions,
@@ -355,9 +186,9 @@ class Run:
             if self._status != "running":
                 raise FlexLockError(f"{self.path}: cannot amend a {self._status} run")
             roots = [record.root for record in self._code.values()]
-            code = _capture_repos(repos, self.options, known_roots=roots, save_dir=self.save_dir)
-            hashed = _hash_data(data, self.options)
-            upstream = _load_prevs(prevs)
+            code = capture_repos(repos, self.options, known_roots=roots, save_dir=self.save_dir)
+            hashed = hash_data(data, self.options)
+            upstream = load_prevs(prevs)
             if config is not None and not self._config:
                 self._config = self.options.redactor(config_to_dict(config))
             self._code.update(code)
@@ -468,7 +299,7 @@ class Run:
 
     def _pin_snapshots(self) -> None:
         """Keep each snapshot commit reachable under a ref named after the run id."""
-        from flexlock.core._git import keep_snapshot
+        from flexlock.core._git_snapshot import keep_snapshot
 
         for record in self._code.values():
             if record.snapshot is None or (record.snapshot, self.lock.id) in self._pinned:
@@ -546,9 +377,9 @@ def runlock(
         path=lock_file,
         save_dir=save_dir,
         config=redactor(plain),
-        code=_capture_repos(repos, run_options, save_dir=lock_file.parent),
-        data=_hash_data(data, run_options),
-        prevs=_load_prevs(prevs),
+        code=capture_repos(repos, run_options, save_dir=lock_file.parent),
+        data=hash_data(data, run_options),
+        prevs=load_prevs(prevs),
         env=capture_env(redactor=redactor, packages=run_options.packages),
         options=run_options,
     )

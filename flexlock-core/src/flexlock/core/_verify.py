@@ -396,7 +396,7 @@ def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
 
 def _changed_files(root: Path, tree_a: str, tree_b: str) -> tuple[tuple[str, ...], str]:
     from flexlock.core._errors import GitError
-    from flexlock.core._git import diff_trees
+    from flexlock.core._git_snapshot import diff_trees
 
     try:
         return tuple(diff_trees(root, tree_a, tree_b)), ""

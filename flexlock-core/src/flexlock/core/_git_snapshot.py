@@ -1,0 +1,122 @@
+"""Keeping a run's code snapshot reachable, and comparing recorded trees.
+
+Each run pins the commits holding its trees under `refs/flexlock/runs/<id>`, so
+`git gc` never drops them and `flexlock push` can send them; `diff_trees` names the
+files two recorded trees differ in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from flexlock.core._errors import GitError
+from flexlock.core._git_runner import failure as _failure
+from flexlock.core._git_runner import run_git as _run
+from flexlock.core._model import RepoRecord
+
+__all__ = ["REF_PREFIX", "diff_trees", "keep_snapshot", "snapshot_ref"]
+
+#: Namespace of the local refs that keep run snapshots reachable.
+REF_PREFIX = "refs/flexlock/runs/"
+
+# Pinning the same ref from many processes at once (a task array) can meet
+# git's ref lock held by a sibling; retry briefly instead of failing the run.
+_REF_LOCK_RETRIES = 50
+_REF_LOCK_PAUSE = 0.05
+
+
+def snapshot_ref(run_id: str) -> str:
+    """Return the local ref that keeps run `run_id`'s snapshots (`refs/flexlock/runs/...`).
+
+    Characters a ref name cannot hold are replaced: `sha256:<hex>` becomes
+    `sha256-<hex>`; `..`, spaces, a leading dot and a trailing `.lock` never survive.
+
+    Raises:
+        GitError: nothing usable is left of `run_id`.
+    """
+    name = re.sub(r"(?:[^A-Za-z0-9._-]|\.{2,})+", "-", run_id).strip(".-")
+    if name.endswith(".lock"):
+        name = name[: -len(".lock")] + "-lock"
+    if not name:
+        raise GitError(
+            f"run id {run_id!r} cannot name a git ref; use letters, digits, '.', '_', '-' or ':'"
+        )
+    return REF_PREFIX + name
+
+
+def _iter_records(record: RepoRecord) -> Iterator[RepoRecord]:
+    for sub in record.submodules.values():  # submodules first: the parent's tree needs them
+        yield from _iter_records(sub)
+    yield record
+
+
+def _pin(root: str, ref: str, commit: str, run_id: str) -> None:
+    args = ["update-ref", "-m", f"flexlock: keep run {run_id}", ref, commit]
+    for attempt in range(_REF_LOCK_RETRIES):
+        result = _run(args, root, ok_codes=(0, 1, 128))
+        if result.returncode == 0:
+            return
+        current = _run(["rev-parse", "-q", "--verify", ref], root, ok_codes=(0, 1)).stdout
+        if current.decode().strip() == commit:
+            return  # a sibling process pinned the same commit first
+        stderr = os.fsdecode(result.stderr)
+        if "lock" not in stderr or attempt == _REF_LOCK_RETRIES - 1:
+            if "not a valid SHA1" in stderr or "trying to write ref" in stderr:
+                raise GitError(
+                    f"snapshot {commit} of run {run_id} is not in the repository {root} "
+                    "(pruned, or recorded elsewhere); capture the code again"
+                )
+            raise _failure(args, root, result.stderr)
+        time.sleep(_REF_LOCK_PAUSE)
+
+
+def keep_snapshot(record: RepoRecord, run_id: str) -> str:
+    """Pin `record`'s snapshot (and its submodules') under `snapshot_ref(run_id)`.
+
+    The local ref keeps the snapshot from `git gc` and is what `flexlock push`
+    publishes. Safe to call again and from several processes at once.
+
+    Returns:
+        The ref name.
+
+    Raises:
+        GitError: the record has no snapshot, or its commit is not in the repository.
+    """
+    ref = snapshot_ref(run_id)
+    for repo in _iter_records(record):
+        if repo.snapshot is None:
+            raise GitError(f"the code record of {repo.root} has no snapshot commit to keep")
+        if not Path(repo.root).is_dir():
+            raise GitError(f"repository {repo.root} of run {run_id} does not exist here")
+        _pin(repo.root, ref, repo.snapshot, run_id)
+    return ref
+
+
+def diff_trees(root: str | os.PathLike[str], tree_a: str, tree_b: str) -> list[str]:
+    """List the files that differ between two trees (or commits) as `git diff --name-status` does.
+
+    Each line is `<status letter>\\t<path>`, e.g. `M\\tsrc/model.py`.
+
+    Raises:
+        GitError: `root` is not a repository or does not hold both trees.
+    """
+    if tree_a == tree_b:
+        return []
+    args = ["diff-tree", "-r", "-z", "--no-renames", "--name-status", tree_a, tree_b]
+    try:
+        output = _run(args, root).stdout
+    except GitError as error:
+        if "bad object" not in str(error) and "not a tree" not in str(error):
+            raise
+        raise GitError(
+            f"the repository {root} does not hold tree {tree_a} or {tree_b}; "
+            "fetch the run's snapshot (`flexlock pull <run tag>`) and try again"
+        ) from error
+    fields = output.split(b"\0")
+    return [
+        f"{fields[i].decode()}\t{os.fsdecode(fields[i + 1])}" for i in range(0, len(fields) - 1, 2)
+    ]
