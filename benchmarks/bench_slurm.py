@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flexlock.cli._executor import Task, TaskResult
+from flexlock.cli import Task, TaskResult
 from flexlock.slurm._config import slurm_config
 from flexlock.slurm._executor import SlurmExecutor
 

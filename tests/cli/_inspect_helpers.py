@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flexlock.cli._main import main
-from flexlock.core._hashing import hash_path
-from flexlock.core._identity import compute_id
-from flexlock.core._lockfile import dump, load
-from flexlock.core._model import EnvRecord, PrevRecord, RunLock, Status
+from flexlock.core import EnvRecord, PrevRecord, RunLock, Status, compute_id, dump, hash_path, load
 
 
 def write_sheet(

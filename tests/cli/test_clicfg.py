@@ -13,8 +13,9 @@ from typing import Any
 import attrs
 import pytest
 
-from flexlock.cli._clicfg import clicfg, split_overrides
-from flexlock.core._lockfile import load
+from flexlock.cli import clicfg
+from flexlock.cli._cmdline import split_overrides
+from flexlock.core import load
 
 SEEN: list[Any] = []
 
@@ -288,7 +289,7 @@ def test_resume_reruns_a_failed_run_and_says_why(
 
 
 def test_failed_single_run_saves_locals_when_debugging(workdir: Path) -> None:
-    from flexlock.core._debug import load_debug_locals
+    from flexlock.core import load_debug_locals
 
     (workdir / "process.py").write_text(
         textwrap.dedent("""
@@ -374,7 +375,7 @@ def test_runlock_inside_main_amends_the_same_sheet(workdir: Path) -> None:
 
 SCRIPT = """
 import attrs
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 
 @attrs.define
 class Config:

@@ -106,7 +106,7 @@ def test_diff_of_a_bad_path_exits_2_without_traceback(runs: Path) -> None:
 
 SCRIPT = """
 import attrs
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 
 
 @attrs.define

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flexlock.core._model import Status
+from flexlock.core import Status
 from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_sheet
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flexlock.core._lockfile import load
+from flexlock.core import load
 from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_sheet
 
 
@@ -92,8 +92,7 @@ def test_show_mermaid_draws_a_flowchart(pipeline: Path, capsys: Any) -> None:
 
 
 def test_show_of_a_failed_run_prints_the_error(tmp_path: Path, capsys: Any) -> None:
-    from flexlock.core._lockfile import dump
-    from flexlock.core._model import ErrorRecord, RunLock
+    from flexlock.core import ErrorRecord, RunLock, dump
 
     dump(
         RunLock(

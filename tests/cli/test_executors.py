@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.cli._executor import Task
+from flexlock.cli import Task
 from flexlock.cli._executors import local, serial
-from flexlock.core._errors import ConfigError
-from flexlock.core._lockfile import load
+from flexlock.core import ConfigError, load
 
 SCRIPT = """
 import os
 import attrs
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 
 @attrs.define
 class Config:
@@ -96,7 +95,7 @@ def test_serial_yields_results_in_order() -> None:
     tasks = [Task(index=i, label=str(i), overrides=(), source="t") for i in range(3)]
 
     def fake_runner(task: Task):  # type: ignore[no-untyped-def]
-        from flexlock.cli._executor import TaskResult
+        from flexlock.cli import TaskResult
 
         return TaskResult(task=task, status="succeeded")
 
@@ -215,7 +214,7 @@ def test_installed_third_party_executor_runs_tasks_from_the_cli(
 SLOW_SCRIPT = """
 import time
 import attrs
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 
 @attrs.define
 class Config:

@@ -8,9 +8,9 @@ from typing import Any
 import attrs
 import pytest
 
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 from flexlock.cli._tasks import task_label
-from flexlock.core._lockfile import load
+from flexlock.core import load
 
 RAN: list[tuple[int, str]] = []
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 
-from flexlock.cli._executor import Task, TaskResult
+import pytest
+
+from flexlock.cli import Task, TaskResult
 from flexlock.cli._progress import Progress, summary_table
 
 
@@ -33,7 +35,8 @@ def test_progress_line_counts_done_failed_running_of_total() -> None:
     assert progress.line().startswith("[2/4] 1 succeeded, 1 failed, 2 running, ETA ")
 
 
-def test_progress_is_redrawn_in_place_on_a_terminal() -> None:
+def test_progress_is_redrawn_in_place_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")  # the status line stays off on TERM=dumb
     stream = Terminal()
     Progress(total=2, parallel=1, stream=stream).update(result(0, "succeeded"))
     assert stream.getvalue().startswith("\r[1/2] 1 succeeded")

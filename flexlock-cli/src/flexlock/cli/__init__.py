@@ -4,8 +4,8 @@ Importing this package loads no joblib, git library, mlflow or submitit.
 """
 
 from flexlock.cli._clicfg import CliFunction, clicfg
-from flexlock.cli._executor import Executor, ExecutorFactory, Task, TaskResult, TaskRunner
-from flexlock.core._version import __version__
+from flexlock.cli._contract import Executor, ExecutorFactory, Task, TaskResult, TaskRunner
+from flexlock.core import __version__
 
 __all__ = [
     "CliFunction",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flexlock.cli._output import Printer
-    from flexlock.core._diff import RunDiff
+    from flexlock.core import RunDiff
 
 __all__ = ["register"]
 
@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Print the differences; exit 0."""
     from flexlock.cli._output import Printer, dumps_json
-    from flexlock.core._diff import diff_current, diff_runs
+    from flexlock.core import diff_current, diff_runs
 
     reason: str | None = None
     if args.b is None:

@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _parse_filters(texts: Sequence[str]) -> list[tuple[str, str]]:
-    from flexlock.core._errors import ConfigError
+    from flexlock.core import ConfigError
 
     filters = []
     for text in texts:
@@ -103,7 +103,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _cell(value: Any) -> str:
-    from flexlock.core._runs import is_missing
+    from flexlock.core import is_missing
 
     if is_missing(value):
         return "-"
@@ -137,7 +137,7 @@ def _varying_keys(flat_configs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _sort_key(field: str) -> Any:
-    from flexlock.core._runs import RunSummary, is_missing, lookup
+    from flexlock.core import RunSummary, is_missing, lookup
 
     def key(summary: RunSummary) -> tuple[int, str, Any]:
         if field in _FIELDS:
@@ -164,7 +164,7 @@ def short_id(run_id: str, length: int = 12) -> str:
 def run(args: argparse.Namespace) -> int:
     """List runs; exit 0 (also when nothing matched), 2 for a bad directory or filter."""
     from flexlock.cli._output import STATUS_STYLES, Printer, dumps_json
-    from flexlock.core._runs import SummaryCache, find_runs, lookup, matches, read_summary
+    from flexlock.core import SummaryCache, find_runs, lookup, matches, read_summary
 
     filters = _parse_filters(args.match)
     statuses = {part.strip() for text in args.status for part in text.split(",") if part.strip()}

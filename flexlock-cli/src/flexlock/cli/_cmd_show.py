@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flexlock.cli._output import Printer
-    from flexlock.core._model import RunLock
-    from flexlock.core._show import LineageNode
+    from flexlock.core import LineageNode, RunLock
 
 __all__ = ["register"]
 
@@ -39,18 +38,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Print the run; exit 0, or 2 when the sheet cannot be read."""
     from flexlock.cli._output import Printer, dumps_json
-    from flexlock.core._lockfile import load
-    from flexlock.core._runs import resolve_lock_path
-    from flexlock.core._show import lineage, to_dot, to_mermaid, to_plain
+    from flexlock.core import (
+        lineage,
+        lineage_to_dot,
+        lineage_to_mermaid,
+        load,
+        resolve_lock_path,
+        sheet_to_plain,
+    )
 
     lock_path = resolve_lock_path(args.run)
     lock = load(lock_path)
     if args.format == "json":
-        print(dumps_json(to_plain(lock)))
+        print(dumps_json(sheet_to_plain(lock)))
     elif args.format == "dot":
-        print(to_dot(lineage(lock, str(lock_path.parent))), end="")
+        print(lineage_to_dot(lineage(lock, str(lock_path.parent))), end="")
     elif args.format == "mermaid":
-        print(to_mermaid(lineage(lock, str(lock_path.parent))), end="")
+        print(lineage_to_mermaid(lineage(lock, str(lock_path.parent))), end="")
     else:
         render(Printer(), lock, str(lock_path.parent))
     return 0
@@ -151,7 +155,7 @@ def render(printer: Printer, lock: RunLock, name: str) -> None:
             printer.line(f"  {len(env.packages)} packages recorded")
 
     if lock.prevs:
-        from flexlock.core._show import lineage
+        from flexlock.core import lineage
 
         printer.line(printer.style("lineage", "bold"))
         tree = lineage(lock, name)

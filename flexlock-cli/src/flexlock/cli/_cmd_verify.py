@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flexlock.cli._output import Printer
-    from flexlock.core._verify import VerifyReport
+    from flexlock.core import VerifyReport
 
 __all__ = ["register"]
 
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Verify each run; exit 3 if any check failed."""
     from flexlock.cli._output import Printer, dumps_json
-    from flexlock.core._verify import verify
+    from flexlock.core import verify
 
     reports = [
         verify(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
-from flexlock.cli._executor import ExecutorFactory, Task, TaskResult, TaskRunner
-from flexlock.core._errors import ConfigError
+from flexlock.cli._contract import ExecutorFactory, Task, TaskResult, TaskRunner
+from flexlock.core import ConfigError, usable_cpus
 
 __all__ = ["BUILTIN_EXECUTORS", "LocalExecutor", "SerialExecutor", "local", "serial"]
 
@@ -30,6 +29,9 @@ def _check_keys(name: str, options: Mapping[str, Any], known: Sequence[str]) -> 
 @attrs.frozen
 class SerialExecutor:
     """Run tasks one after the other in this process."""
+
+    draws_progress: ClassVar[bool] = False
+    n_jobs: ClassVar[int] = 1
 
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
         """Run every task in order, yielding each result when it is done."""
@@ -52,6 +54,7 @@ _BACKENDS = ("loky", "multiprocessing", "threading")
 class LocalExecutor:
     """Run tasks on local cores with joblib; results arrive as tasks finish."""
 
+    draws_progress: ClassVar[bool] = False
     n_jobs: int
     backend: str = "loky"
 
@@ -81,11 +84,7 @@ def local(options: Mapping[str, Any]) -> LocalExecutor:
             f"executor 'local': n_jobs must be a positive integer or -1, got {n_jobs!r}"
         )
     if n_jobs == -1:
-        n_jobs = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
+        n_jobs = usable_cpus()
     backend = options.get("backend", "loky")
     if backend not in _BACKENDS:
         raise ConfigError(

@@ -11,8 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from flexlock.core import FlexLockError, traceback_enabled
-from flexlock.core._plugins import iter_plugins
+from flexlock.cli._output import report_errors
+from flexlock.core import iter_plugins
 
 __all__ = ["main"]
 
@@ -80,18 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    try:
-        return int(handler(args))
-    except FlexLockError as error:
-        if traceback_enabled():  # FLEXLOCK_TRACEBACK: the exit code stays the error's
-            import traceback
-
-            traceback.print_exception(error)
-        print(f"flexlock: error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("flexlock: interrupted", file=sys.stderr)
-        return 130
+    return report_errors("flexlock", lambda: int(handler(args)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Terminal output for the inspection commands: colour and alignment on a TTY, plain when piped.
+"""Terminal output of the commands: errors as `prog: error: ...`; colour and alignment on a TTY.
 
 Colour follows the common conventions: `NO_COLOR` (any value) turns it off,
 `FORCE_COLOR` / `CLICOLOR_FORCE` turn it on even when piped, otherwise only a
@@ -13,10 +13,12 @@ import os
 import shutil
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-__all__ = ["STATUS_STYLES", "Printer", "dumps_json", "text_width"]
+from flexlock.core import FlexLockError
+
+__all__ = ["STATUS_STYLES", "Printer", "dumps_json", "report_errors", "text_width"]
 
 _CODES = {
     "bold": "1",
@@ -44,6 +46,28 @@ STATUS_STYLES = {
     "added": "green",
     "removed": "red",
 }
+
+
+def report_errors(prog: str, command: Callable[[], int]) -> int:
+    """Run `command` and return its exit code, reporting a FlexLock error or Ctrl-C on stderr.
+
+    A FlexLock error is one line `prog: error: MESSAGE` (its traceback first with
+    FLEXLOCK_TRACEBACK) and its own exit code; Ctrl-C is `prog: interrupted`, 130.
+    """
+    try:
+        return command()
+    except FlexLockError as error:
+        from flexlock.core import traceback_enabled
+
+        if traceback_enabled():  # FLEXLOCK_TRACEBACK: the exit code stays the error's
+            import traceback
+
+            traceback.print_exception(error)
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _wants_color(stream: TextIO) -> bool:

@@ -7,7 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from flexlock.cli._executor import TaskResult
+from flexlock.cli._contract import TaskResult
+from flexlock.core import StatusLine
 
 __all__ = ["Progress", "summary_table"]
 
@@ -25,17 +26,24 @@ class Progress:
     """A one-line status (done/failed/running/total, ETA), redrawn in place on a terminal.
 
     On anything but a terminal it stays silent, so logs and pipes get only the
-    per-failure lines and the summary.
+    per-failure lines and the summary. The line is a `flexlock.core.StatusLine`,
+    the one in-place line every part of flexlock draws through.
     """
 
-    def __init__(self, total: int, parallel: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        parallel: int,
+        stream: TextIO | None = None,
+        *,
+        enabled: bool | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.status = StatusLine(self.stream, enabled=enabled)
         self.total = total
         self.parallel = max(1, parallel)
         self.succeeded = self.failed = 0
         self.started = time.monotonic()
-        self._width = 0
 
     @property
     def done(self) -> int:
@@ -66,12 +74,7 @@ class Progress:
 
     def draw(self) -> None:
         """Redraw the line (terminal only)."""
-        if not self.enabled:
-            return
-        text = self.line()
-        self.stream.write("\r" + text.ljust(self._width))
-        self.stream.flush()
-        self._width = len(text)
+        self.status.show(self.line())
 
     def message(self, text: str) -> None:
         """Print `text` above the progress line."""
@@ -81,10 +84,7 @@ class Progress:
 
     def clear(self) -> None:
         """Erase the progress line."""
-        if self.enabled and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
+        self.status.clear()
 
 
 def summary_table(results: Sequence[TaskResult], missing: int = 0) -> str:

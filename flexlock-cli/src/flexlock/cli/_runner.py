@@ -1,6 +1,7 @@
-"""Running one task: rebuild its config, record its run sheet, capture its output, report.
+"""Running one config: record its run sheet, capture its output, report how it ended.
 
-`TaskRunner` is what executors send to workers, so it is picklable by plain
+`RunTask` (the `TaskRunner` of the executor contract) is what executors send to
+workers: it rebuilds one task's config there. It is picklable by plain
 `pickle`: it names the decorated function by module and qualified name (or by
 script path when it lives in `__main__`, re-importing the script under another
 module name so its `if __name__ == "__main__":` block does not run again) and
@@ -16,33 +17,52 @@ import io
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from flexlock.cli._config import ConfigTree, build, to_plain
-from flexlock.cli._executor import Task, TaskResult
-from flexlock.core._errors import FlexLockError
-
-if TYPE_CHECKING:
-    from flexlock.cli._clicfg import CliFunction
+from flexlock.cli._config import ConfigTree, to_plain
+from flexlock.cli._contract import Task, TaskResult
+from flexlock.cli._render import resolve
+from flexlock.core import FlexLockError, clear_registered
 
 __all__ = [
     "LOG_NAMES",
+    "ConfiguredFunction",
     "FunctionRef",
-    "TaskRunner",
-    "build_resolved",
+    "RunTask",
     "captured_output",
     "error_summary",
     "execute",
-    "resolve",
+    "run_config",
+    "save_dir_of",
+    "save_locals",
+    "script_repos",
 ]
 
 #: Names of the per-task output files in the task's save_dir.
 LOG_NAMES = ("stdout.log", "stderr.log")
 _SCRIPT_MODULE = "__flexlock_script__"
+R = TypeVar("R")
+
+
+class ConfiguredFunction(Protocol):
+    """What running needs of a `@clicfg` function (a `CliFunction`).
+
+    Typing `_runner` and `_tasks` against this, not the decorator, keeps them below it.
+    """
+
+    @property
+    def function(self) -> Callable[[Any], Any]:
+        """The user's `main(cfg)`, undecorated."""
+        ...
+
+    @property
+    def config_class(self) -> type:
+        """The class its config is built as."""
+        ...
 
 
 @attrs.frozen
@@ -64,7 +84,7 @@ class FunctionRef:
             script = str(Path(filename).resolve()) if filename else None
         return cls(module=module, qualname=function.__qualname__, script=script)
 
-    def load(self) -> CliFunction[Any]:
+    def load(self) -> ConfiguredFunction:
         """Import and return the decorated function (a `CliFunction`)."""
         module = self._module()
         target: Any = module
@@ -91,28 +111,6 @@ class FunctionRef:
         sys.modules[_SCRIPT_MODULE] = module
         spec.loader.exec_module(module)
         return module
-
-
-def resolve(tree: ConfigTree, *, private: bool = False) -> tuple[Any, dict[str, Any]]:
-    """Interpolate and build `tree`; return (config instance, plain config for run.lock).
-
-    `private=True` says nobody else holds `tree`, so its values need no copy first.
-
-    Raises:
-        ConfigError: a bad reference, resolver, value or missing key.
-    """
-    config = build_resolved(tree, private=private)
-    return config, to_plain(config)
-
-
-def build_resolved(tree: ConfigTree, *, private: bool = False) -> Any:
-    """Interpolate and build `tree` into a config instance (see `resolve`)."""
-    from flexlock.cli._interpolation import interpolate
-
-    # A copy, so that the built config never shares a mutable value with the caller's tree.
-    resolved = tree if private else tree.copy()
-    resolved.values = interpolate(tree.values)
-    return build(resolved)
 
 
 def error_summary(error: BaseException, frames: int = 3) -> str:
@@ -178,7 +176,7 @@ def execute(
     """
     if save_dir is None:
         return function(config)
-    from flexlock.core._runlock import runlock
+    from flexlock.core import runlock
 
     with runlock(config=dict(plain), repos=repos, runlock_path=Path(save_dir) / "run.lock"):
         if not capture:
@@ -191,9 +189,27 @@ def execute(
                 raise
 
 
+def save_dir_of(config: Any) -> str | None:
+    """Return the config's `save_dir` as a string, or None when it has none (or it is empty)."""
+    save_dir = getattr(config, "save_dir", None)
+    return os.fspath(save_dir) or None if isinstance(save_dir, str | os.PathLike) else None
+
+
+def run_config(function: Callable[[Any], R], config: Any) -> R:
+    """Call `function(config)` here, output untouched; record it when it has a save_dir."""
+    save_dir = save_dir_of(config)
+    # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
+    plain = to_plain(config) if save_dir else {}
+    repos = script_repos(function) if save_dir else None
+    return execute(function, config, plain, save_dir, repos=repos, capture=False)  # type: ignore[no-any-return]
+
+
 @attrs.frozen
-class TaskRunner:
-    """Run one task of a task list in the current process (picklable; sent to workers)."""
+class RunTask:
+    """Run one task of a task list in the current process (picklable; sent to workers).
+
+    The `TaskRunner` that `_tasks` gives executors.
+    """
 
     function: FunctionRef
     values: dict[str, Any]  # the merged, not yet interpolated config (plain data)
@@ -215,14 +231,13 @@ class TaskRunner:
 
     def __call__(self, task: Task) -> TaskResult:
         """Run `task`; a failure of the user's code is a failed result, never an exception."""
-        from flexlock.core._registry import clear
-
         log_paths = (
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
         try:
             decorated = self.function.load()
-            clear()  # registrations of earlier tasks in this worker are not this task's inputs
+            # Registrations of earlier tasks in this worker are not this task's inputs.
+            clear_registered()
             config, plain = resolve(self.tree(decorated.config_class, task), private=True)
             execute(
                 decorated.function,
@@ -250,3 +265,30 @@ def save_locals(error: BaseException, save_dir: str | None) -> None:
         return
     with contextlib.suppress(Exception):  # debugging aids must never mask the real failure
         save_failure_locals(error, Path(save_dir))
+
+
+_script_repo_cache: dict[str, tuple[str, ...]] = {}
+
+
+def script_repos(function: Any) -> tuple[str, ...]:
+    """Return the git checkout holding `function`'s source file (one-line warning if none)."""
+    from flexlock.core import GitError, run_git
+
+    code = getattr(function, "__code__", None)
+    file = code.co_filename if code else None
+    directory = (
+        str(Path(file).resolve().parent) if file and Path(file).exists() else str(Path.cwd())
+    )
+    if directory in _script_repo_cache:
+        return _script_repo_cache[directory]
+    try:
+        root = os.fsdecode(run_git(["rev-parse", "--show-toplevel"], directory).stdout).strip()
+        repos: tuple[str, ...] = (os.path.relpath(root),)
+    except GitError:
+        print(
+            f"flexlock: warning: {directory} is not in a git repository; the code is not recorded",
+            file=sys.stderr,
+        )
+        repos = ()
+    _script_repo_cache[directory] = repos
+    return repos

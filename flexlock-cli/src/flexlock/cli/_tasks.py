@@ -16,16 +16,15 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
-from flexlock.cli._executor import Task, TaskResult
-from flexlock.core._errors import ConfigError, FlexLockError, RunInProgressError
-
-if TYPE_CHECKING:
-    from flexlock.cli._clicfg import CliFunction
+from flexlock.cli._contract import Executor, Task, TaskResult, executor_traits
+from flexlock.cli._render import default_plain, render_config, resolve
+from flexlock.cli._runner import ConfiguredFunction, FunctionRef, RunTask, script_repos
+from flexlock.core import ConfigError, ErrorRecord, clear_registered, mark_failed
 
 __all__ = [
     "PlannedTask",
@@ -159,7 +158,7 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
 
 def sweep_specs(sweeps: Sequence[str]) -> list[TaskSpec]:
     """Expand `KEY=V1,V2` (or `KEY=[V1, V2]`) sweeps into their cartesian product."""
-    from flexlock.cli._config import _ConversionError, parse_yaml_text
+    from flexlock.cli._config import ConversionError, parse_yaml_text
 
     axes: list[tuple[str, list[Any]]] = []
     for sweep in sweeps:
@@ -169,7 +168,7 @@ def sweep_specs(sweeps: Sequence[str]) -> list[TaskSpec]:
         if values.lstrip().startswith("["):
             try:
                 parsed = parse_yaml_text(values)
-            except _ConversionError as error:
+            except ConversionError as error:
                 raise ConfigError(f"--sweep {key}: {error}") from None
             if not isinstance(parsed, list):
                 raise ConfigError(f"--sweep {key}: expected a list, got {values!r}")
@@ -205,8 +204,6 @@ def task_label(overrides: Sequence[tuple[str, Any]]) -> str:
 def _resolve_task(
     tree: ConfigTree, overrides: Sequence[tuple[str, Any]], source: str
 ) -> dict[str, Any]:
-    from flexlock.cli._runner import resolve
-
     task_tree = tree.copy()
     try:
         for key, value in overrides:
@@ -227,8 +224,7 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
         ConfigError: a bad task (file:line), or two identical tasks (naming both).
     """
     from flexlock.cli._interpolation import has_marker
-    from flexlock.core._identity import canonical_json
-    from flexlock.core._registry import clear
+    from flexlock.core import canonical_json
 
     resolved: list[tuple[TaskSpec, dict[str, Any]]] = []
     seen: dict[str, TaskSpec] = {}
@@ -273,7 +269,7 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
             f"flexlock: {len(shared)} tasks share save_dir {', '.join(bases)}: each runs in a "
             f"subdirectory named after its overrides (e.g. {resolved[min(shared)][1]['save_dir']})"
         )
-    clear()  # resolvers registered inputs while validating; each task registers its own
+    clear_registered()  # resolvers registered inputs while validating; each task registers its own
     planned = []
     for index, (spec, plain) in enumerate(resolved):
         save_dir = plain.get("save_dir")
@@ -294,10 +290,10 @@ def plan_tasks(tree: ConfigTree, specs: Sequence[TaskSpec]) -> tuple[list[Planne
 # -- running ------------------------------------------------------------------------------------
 
 
-def _executor(options: TaskOptions) -> tuple[str, Any, int]:
-    """Return (name, executor, parallelism) for the task-list flags; errors before anything runs."""
+def _executor(options: TaskOptions) -> tuple[str, Executor]:
+    """Return (name, executor) for the task-list flags; errors before anything runs."""
     from flexlock.cli._executors import BUILTIN_EXECUTORS
-    from flexlock.core._plugins import load_plugin
+    from flexlock.core import load_plugin
 
     name = options.executor
     config_file = options.executor_config
@@ -321,46 +317,23 @@ def _executor(options: TaskOptions) -> tuple[str, Any, int]:
         executor_options["no_wait"] = True
     # Built-ins come first, as for every plugin group, and need no entry-point scan.
     factory = BUILTIN_EXECUTORS.get(name) or load_plugin("flexlock.executors", name)
-    executor = factory(executor_options)
-    parallel = getattr(executor, "n_jobs", None)
-    return name, executor, parallel if isinstance(parallel, int) and parallel > 0 else 1
+    executor: Executor = factory(executor_options)
+    return name, executor
 
 
 def _mark_interrupted(tasks: Sequence[Task], since: float) -> None:
     """Finalise sheets left `running` by tasks killed on Ctrl-C or --fail_fast as failed."""
-    from flexlock.core._lockfile import dump, load
-    from flexlock.core._model import ErrorRecord
-    from flexlock.core._savedir import SaveDirLock
-
+    error = ErrorRecord(type="KeyboardInterrupt", message="interrupted before it finished")
     for task in tasks:
         if task.save_dir is None:
             continue
-        path = Path(task.save_dir) / "run.lock"
-        try:
-            if path.stat().st_mtime < since or load(path).status != "running":
+        try:  # a sheet older than this list is another run's: never ours to finalise
+            if (Path(task.save_dir) / "run.lock").stat().st_mtime < since:
                 continue
-            holder = SaveDirLock(task.save_dir, wait_s=2.0)
-            holder.acquire()  # succeeds only when the run's process is gone
-        except (FlexLockError, OSError, RunInProgressError):
+        except OSError:
             continue
-        try:
-            sheet = load(path)
-            if sheet.status == "running":
-                dump(
-                    attrs.evolve(
-                        sheet,
-                        status="failed",
-                        finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        error=ErrorRecord(
-                            type="KeyboardInterrupt", message="interrupted before it finished"
-                        ),
-                    ),
-                    path,
-                )
-        except FlexLockError:
-            pass
-        finally:
-            holder.release()
+        # The lock is free only once the task's process is gone (2 s covers its exit).
+        mark_failed(task.save_dir, error, lock_wait_s=2.0)
 
 
 def _failure_text(result: TaskResult) -> str:
@@ -371,9 +344,8 @@ def _failure_text(result: TaskResult) -> str:
     return f"task {task.label} ({task.source}) failed{where}: {result.error}{logs}{details}"
 
 
-def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOptions) -> int:
+def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: TaskOptions) -> int:
     """Read, validate, resume and run a task list; return the exit code (0, 1, 2 or 130)."""
-    from flexlock.cli._clicfg import default_plain, render_config, script_repos
     from flexlock.cli._progress import Progress, summary_table
 
     if options.task_to is not None:
@@ -402,7 +374,8 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
             print(render_config(item.config, defaults))
             print("---")
         return 0
-    name, executor, parallel = _executor(options)
+    name, executor = _executor(options)
+    traits = executor_traits(executor)
     if note:
         print(note, file=sys.stderr)
     if all(item.task.save_dir is None for item in planned):
@@ -432,17 +405,16 @@ def run_task_list(decorated: CliFunction[Any], tree: ConfigTree, options: TaskOp
                 file=sys.stderr,
             )
     repos = script_repos(decorated.function) if any(t.save_dir for t in pending) else None
-    progress = Progress(len(pending), parallel)
     # An executor that draws its own live line (e.g. slurm's pending/running counts) keeps
     # the terminal: two lines redrawn in place would overwrite each other.
-    progress.enabled = progress.enabled and not getattr(executor, "draws_progress", False)
+    progress = Progress(
+        len(pending), traits.n_jobs, enabled=False if traits.draws_progress else None
+    )
     reported: set[int] = set()
     interrupted = stopped = False
     started = time.time() - 1.0  # sheets written by this run have a later mtime
     if pending:
-        from flexlock.cli._runner import FunctionRef, TaskRunner
-
-        runner = TaskRunner(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
+        runner = RunTask(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
         stream = executor.run(runner, pending)
     else:  # all done: a resume of a finished list imports nothing more
         stream = iter(())

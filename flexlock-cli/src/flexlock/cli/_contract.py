@@ -25,7 +25,15 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-__all__ = ["Executor", "ExecutorFactory", "Task", "TaskResult", "TaskRunner"]
+__all__ = [
+    "Executor",
+    "ExecutorFactory",
+    "ExecutorTraits",
+    "Task",
+    "TaskResult",
+    "TaskRunner",
+    "executor_traits",
+]
 
 
 @attrs.frozen
@@ -51,14 +59,31 @@ class TaskResult:
 
 
 TaskRunner = Callable[[Task], TaskResult]
+"""Runs one task in the current process; what an executor sends wherever the work happens."""
 
 
 class Executor(Protocol):
     """Runs tasks somewhere and reports each result as it finishes.
 
-    An executor that shows its own live progress line sets a class attribute
-    `draws_progress = True`; the CLI then keeps its own line off the terminal.
+    Besides `run`, the CLI reads two attributes, and only through
+    `executor_traits`: an executor may leave either out and gets its default.
+
+    - `draws_progress` (default False): the executor shows its own live line on
+      the terminal (slurm's pending/running counts); the CLI then keeps its own
+      progress line off, since two lines redrawn in place overwrite each other.
+    - `n_jobs` (default 1): how many tasks run at once, for the "running" count
+      and the ETA of the CLI's progress line.
     """
+
+    @property
+    def draws_progress(self) -> bool:
+        """Whether the executor draws its own progress line (default False)."""
+        ...
+
+    @property
+    def n_jobs(self) -> int:
+        """How many tasks run at the same time (default 1)."""
+        ...
 
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
         """Run every task with `run_task`, yielding results as they finish."""
@@ -71,3 +96,24 @@ class ExecutorFactory(Protocol):
     def __call__(self, options: Mapping[str, Any]) -> Executor:
         """Validate `options` (ConfigError naming the key on bad input) and return an executor."""
         ...
+
+
+@attrs.frozen
+class ExecutorTraits:
+    """The attributes of an executor the CLI reads, with the defaults applied."""
+
+    draws_progress: bool = False
+    n_jobs: int = 1
+
+
+def executor_traits(executor: Executor) -> ExecutorTraits:
+    """Read `draws_progress` and `n_jobs` of `executor`, defaulting those it leaves out.
+
+    Executors written against the first version of this contract declare only
+    `run`; they keep working, with the defaults. A non-positive or non-integer
+    `n_jobs` counts as 1.
+    """
+    draws = getattr(executor, "draws_progress", False)
+    n_jobs = getattr(executor, "n_jobs", 1)
+    usable = isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs > 0
+    return ExecutorTraits(draws_progress=bool(draws), n_jobs=n_jobs if usable else 1)
