@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from flexlock.core._lockfile import dump
-from flexlock.core._model import DataRecord, EnvRecord, RepoRecord, RunLock
+from flexlock.core import DataRecord, EnvRecord, RepoRecord, RunLock, dump
 from tests._helpers import require_service
 
 _SERVER_START_DEADLINE_S = 180.0

@@ -15,8 +15,8 @@ pytestmark = [pytest.mark.needs_mlflow, pytest.mark.slow]
 SCRIPT = """
     import mlflow
     from pathlib import Path
-    from flexlock.core._lockfile import dump
-    from flexlock.core._model import RunLock
+    from flexlock.core import dump
+    from flexlock.core import RunLock
     from flexlock.mlflow._lock import mlflow_lock
     from flexlock.mlflow._query import active_run_for
 

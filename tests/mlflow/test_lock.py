@@ -8,7 +8,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from flexlock.core._errors import ConfigError, LockFileError
+from flexlock.core import ConfigError, LockFileError
 from flexlock.mlflow._lock import mlflow_lock, reconcile
 from flexlock.mlflow._query import active_run_for, runs_for
 from flexlock.mlflow._sheet import TRUNCATION_MARKER, logical_run_key

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from flexlock.core._errors import ConfigError
+from flexlock.core import ConfigError
 from flexlock.mlflow._lock import mlflow_lock
 from flexlock.mlflow._query import active_filter, active_run_for, active_runs
 from tests._helpers import run_python

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_param_name
 
-from flexlock.core._model import DataRecord, EnvRecord, RepoRecord, RunLock
+from flexlock.core import DataRecord, EnvRecord, RepoRecord, RunLock
 from flexlock.mlflow._sheet import (
     MAX_KEY_LENGTH,
     MAX_PARAM_VALUE_LENGTH,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flexlock.core._errors import ConfigError, FlexLockError
+from flexlock.core import ConfigError, FlexLockError
 
 __all__ = ["register"]
 

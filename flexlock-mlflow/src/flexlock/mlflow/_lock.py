@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from flexlock.core._errors import ConfigError, LockFileError
-from flexlock.core._lockfile import load
-from flexlock.core._model import RunLock
+from flexlock.core import ConfigError, LockFileError, RunLock, load
 from flexlock.mlflow._query import experiment_id_for, newest_first, search_all
 from flexlock.mlflow._sheet import (
     ACTIVE,

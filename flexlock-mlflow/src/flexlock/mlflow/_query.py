@@ -10,7 +10,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from flexlock.core._errors import ConfigError
+from flexlock.core import ConfigError
 from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flexlock.core._model import RunLock
+from flexlock.core import RunLock
 
 __all__ = [
     "ACTIVE",
