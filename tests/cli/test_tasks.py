@@ -10,7 +10,7 @@ import pytest
 
 from flexlock.cli import clicfg
 from flexlock.cli._tasks import task_label
-from flexlock.core import load
+from flexlock.core import clear_capture_cache, load
 
 RAN: list[tuple[int, str]] = []
 
@@ -56,6 +56,9 @@ def unrecorded(cfg: NoSaveDir) -> None:
 @pytest.fixture(autouse=True)
 def _forget() -> None:
     RAN.clear()
+    # rerun_reason caches repo captures per process: one taken by an earlier test of this
+    # process is stale once the checkout holding these tests changed since.
+    clear_capture_cache()
 
 
 def params() -> list[int]:
