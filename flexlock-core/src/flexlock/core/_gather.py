@@ -17,6 +17,7 @@ import attrs
 from flexlock.core._errors import ConfigError, GitError, LockFileError
 from flexlock.core._lockfile import load, lock_path
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord
+from flexlock.core._outputs import DEFAULT_OUTPUT_MAX_BYTES
 from flexlock.core._recapture import outputs_in_code
 from flexlock.core._redact import Redactor
 from flexlock.core._savedir import DEFAULT_TTL_S
@@ -44,6 +45,9 @@ class RunOptions:
         lock_wait: seconds to wait for a live run holding the save_dir (0: fail at once).
         lock_ttl: a lock held from another host is stale after this many seconds without heartbeat.
         manifests: write data directories' file manifests under `.flexlock/manifests/`.
+        hash_outputs: hash what the run leaves in its save_dir when it finishes (else
+            outputs are recorded by size, file count and mtime only).
+        output_max_bytes: outputs larger than this are recorded without a hash.
         packages: record versions of installed distributions in `env.packages`.
         finalize_at_exit: finalise a plain call at interpreter exit / uncaught exception / SIGTERM.
     """
@@ -56,6 +60,8 @@ class RunOptions:
     lock_wait: float = 0.0
     lock_ttl: float = DEFAULT_TTL_S
     manifests: bool = True
+    hash_outputs: bool = True
+    output_max_bytes: int = DEFAULT_OUTPUT_MAX_BYTES
     packages: bool = True
     finalize_at_exit: bool = True
 

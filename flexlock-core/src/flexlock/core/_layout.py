@@ -20,6 +20,7 @@ from flexlock.core._model import RunLock
 __all__ = [
     "LOCK_NAME",
     "STATE_DIR",
+    "TASK_LOG_NAMES",
     "base_directories",
     "find_manifest",
     "manifest_path",
@@ -33,6 +34,9 @@ LOCK_NAME = "run.lock"
 
 #: flexlock's own files inside a save_dir (lock, history, manifests, kept inputs).
 STATE_DIR = ".flexlock"
+
+#: Where a task of a task list writes its captured stdout and stderr, in its save_dir.
+TASK_LOG_NAMES = ("stdout.log", "stderr.log")
 
 _GLOB_CHARS = frozenset("*?[")
 

@@ -24,6 +24,7 @@ from flexlock.core._model import (
     DataRecord,
     EnvRecord,
     ErrorRecord,
+    OutputRecord,
     PrevRecord,
     RepoRecord,
     RunLock,
@@ -53,6 +54,7 @@ _KEY_ORDER = (
     "data",
     "prevs",
     "env",
+    "outputs",
 )
 
 # Plain scalars that YAML 1.2 readers (or YAML 1.1 ones PyYAML does not
@@ -104,7 +106,7 @@ def converter() -> cattrs.Converter:
     # Optional fields at their default are left out so sheets stay short; the
     # schema's top-level sections are always written so `yaml.safe_load` users
     # can index them without checks.
-    for cls in (ErrorRecord, SkippedFile, RepoRecord, DataRecord, EnvRecord):
+    for cls in (ErrorRecord, SkippedFile, RepoRecord, DataRecord, OutputRecord, EnvRecord):
         converter.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
         )

@@ -17,6 +17,7 @@ __all__ = [
     "DataRecord",
     "EnvRecord",
     "ErrorRecord",
+    "OutputRecord",
     "PrevRecord",
     "RepoRecord",
     "RunLock",
@@ -79,6 +80,20 @@ class DataRecord:
 
 
 @attrs.frozen
+class OutputRecord:
+    """One file or directory a run left in its save_dir (or declared), as it finished.
+
+    `hash` is None when the output was not hashed (larger than the cap, or output
+    hashing turned off): then size, file count and mtime are what `verify` compares.
+    """
+
+    hash: str | None  # "<algorithm>:<hex>"
+    size: int
+    files: int | None = None  # number of files, for directories
+    mtime_ns: int | None = None  # newest modification time, for `verify --fast`
+
+
+@attrs.frozen
 class PrevRecord:
     """An upstream run this run consumed, with its sheet embedded."""
 
@@ -117,4 +132,7 @@ class RunLock:
     data: dict[str, DataRecord] = attrs.field(factory=dict)
     prevs: dict[str, PrevRecord] = attrs.field(factory=dict)
     env: EnvRecord | None = None
+    # What the run produced, recorded when it finished; None in a running sheet and in
+    # sheets written before outputs were recorded. Not part of the identity.
+    outputs: dict[str, OutputRecord] | None = None
     flexlock: int = SCHEMA_VERSION

@@ -1,7 +1,8 @@
 """Inputs registered while a config is resolved, for `runlock()` to record.
 
-Config resolvers (`${runlock_data:path}`, `${runlock_prev:path}`, provided by
-flexlock-cli) call `register_data`/`register_prev`; `runlock()` and the
+Config resolvers (`${runlock_data:path}`, `${runlock_prev:path}`,
+`${runlock_out:path}`, provided by flexlock-cli) call `register_data`,
+`register_prev` and `register_output`; `runlock()` and the
 `@clicfg` wrapper read them with `registered()`. The registry is a context
 variable, so threads and tasks run in one process do not see each other's
 inputs; `clear_registered()` starts a fresh set.
@@ -13,7 +14,14 @@ import contextvars
 
 import attrs
 
-__all__ = ["Registered", "clear_registered", "register_data", "register_prev", "registered"]
+__all__ = [
+    "Registered",
+    "clear_registered",
+    "register_data",
+    "register_output",
+    "register_prev",
+    "registered",
+]
 
 
 @attrs.frozen
@@ -22,6 +30,7 @@ class Registered:
 
     data: tuple[str, ...] = ()
     prevs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
 
 
 _registered: contextvars.ContextVar[Registered] = contextvars.ContextVar(
@@ -43,6 +52,14 @@ def register_prev(path: str) -> str:
     current = _registered.get()
     if path not in current.prevs:
         _registered.set(attrs.evolve(current, prevs=(*current.prevs, path)))
+    return path
+
+
+def register_output(path: str) -> str:
+    """Record `path` as an output of this run (outside its save_dir); return it unchanged."""
+    current = _registered.get()
+    if path not in current.outputs:
+        _registered.set(attrs.evolve(current, outputs=(*current.outputs, path)))
     return path
 
 

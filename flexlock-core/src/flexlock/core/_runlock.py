@@ -37,18 +37,20 @@ from flexlock.core._lockfile import dump, lock_path, write_atomic
 from flexlock.core._model import (
     EnvRecord,
     ErrorRecord,
+    OutputRecord,
     PrevRecord,
     RepoRecord,
     RunLock,
     Status,
 )
+from flexlock.core._outputs import record_outputs
 from flexlock.core._redact import redact_text
 from flexlock.core._savedir import (
     SaveDirLock,
     preserve_previous,
     sweep_save_dir,
 )
-from flexlock.core._system import utc_now
+from flexlock.core._system import utc_now, warn
 
 __all__ = [
     "Run",
@@ -125,6 +127,7 @@ class Run:
         prevs: dict[str, PrevRecord],
         env: EnvRecord,
         options: RunOptions,
+        outputs: Iterable[PathLike] = (),
     ) -> None:
         # Absolute, so a script that changes directory (or atexit, after a test
         # restored the cwd) still finalises the sheet it started.
@@ -137,6 +140,9 @@ class Run:
         self._manifests = dict(data.manifests)
         self._prevs = prevs
         self._env = env
+        # Absolute now: the script may change directory before the run finishes.
+        self._declared_outputs = [Path(path).absolute() for path in outputs]
+        self._outputs: dict[str, OutputRecord] | None = None
         self._created = utc_now()
         self._status: Status = "running"
         self._finished: str | None = None
@@ -172,8 +178,12 @@ class Run:
         data: Iterable[PathLike] = (),
         prevs: Iterable[PathLike] = (),
         config: Any = None,
+        outputs: Iterable[PathLike] = (),
     ) -> Run:
-        """Add repos, data and prevs to this running run and rewrite its sheet (new id).
+        """Add repos, data, prevs and outputs to this running run and rewrite its sheet.
+
+        The new inputs give the run a new id; `outputs` (recorded when the run
+        finishes) do not.
 
         `repos=None` adds the calling script's repo. `config` is taken only when
         the run has none yet. Inputs are gathered before anything changes, so a
@@ -194,6 +204,11 @@ class Run:
             self._code.update(code)
             self._data.update(hashed.records)
             self._prevs.update(upstream)
+            self._declared_outputs += [
+                declared
+                for declared in (Path(path).absolute() for path in outputs)
+                if declared not in self._declared_outputs
+            ]
             self.lock = self._build()
             self._manifests.update(hashed.manifests)
             self._write_inputs(hashed.manifests)
@@ -214,6 +229,7 @@ class Run:
                 error = _error_record(error)
             self._status, self._error, self._finished = status, error, utc_now()
             try:
+                self._outputs = self._record_outputs()
                 self.lock = self._build()
                 dump(self.lock, self.path)
                 write_inputs(self.path, self.lock)  # what resuming reads instead of the sheet
@@ -273,7 +289,23 @@ class Run:
             data=dict(self._data),
             prevs=dict(self._prevs),
             env=self._env,
+            outputs=self._outputs,
         )
+
+    def _record_outputs(self) -> dict[str, OutputRecord]:
+        """Record what the run left in its save_dir and the outputs it declared."""
+        try:
+            return record_outputs(
+                self.path.parent,
+                self._declared_outputs,
+                algorithm=self.options.algorithm,
+                max_bytes=self.options.output_max_bytes,
+                hashing=self.options.hash_outputs,
+                manifests=self.options.manifests,
+            )
+        except Exception as error:
+            warn("flexlock: the outputs of %s were not recorded: %s", self.path.parent, error)
+            return {}
 
     def _start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +356,8 @@ def runlock(
     data: Iterable[PathLike] = (),
     prevs: Iterable[PathLike] = (),
     runlock_path: PathLike | None = None,
+    *,
+    outputs: Iterable[PathLike] = (),
     **options: Any,
 ) -> Run:
     """Record this run's sheet: config, exact code state, data hashes and upstream sheets.
@@ -339,6 +373,9 @@ def runlock(
         data: files, directories or globs to hash.
         prevs: upstream run directories (or their run.lock files); each must have succeeded.
         runlock_path: where to write; defaults to `<config.save_dir>/run.lock`.
+        outputs: files or directories outside the save_dir that the run writes; with
+            everything the run leaves in its save_dir, they are hashed into the sheet's
+            `outputs` when it finishes (not part of the identity).
         **options: see `RunOptions` (algorithm, size_limit, include, exclude, redact, ...).
 
     Raises:
@@ -363,10 +400,12 @@ def runlock(
     data += [path for path in extra.data if path not in {os.fspath(d) for d in data}]
     prevs = [*prevs]
     prevs += [path for path in extra.prevs if path not in {os.fspath(p) for p in prevs}]
+    outputs = [*outputs]
+    outputs += [path for path in extra.outputs if path not in {os.fspath(o) for o in outputs}]
 
     current = _active.get().get(lock_file.resolve())
     if current is not None and current.status == "running":
-        current.amend(repos=repos, data=data, prevs=prevs, config=config)
+        current.amend(repos=repos, data=data, prevs=prevs, config=config, outputs=outputs)
         with current._mutex:
             current._borrowed += 1
         return current
@@ -382,6 +421,7 @@ def runlock(
         prevs=load_prevs(prevs),
         env=capture_env(redactor=redactor, packages=run_options.packages),
         options=run_options,
+        outputs=outputs,
     )
     run._start()
     _active.set(MappingProxyType({**_active.get(), lock_file.resolve(): run}))

@@ -43,7 +43,7 @@ __all__ = [
     "verify",
 ]
 
-CheckStatus = Literal["ok", "changed", "missing", "unreadable"]
+CheckStatus = Literal["ok", "changed", "missing", "unreadable", "extra"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -100,6 +100,7 @@ class VerifyReport:
     data: tuple[DataCheck, ...] = ()
     code: tuple[CodeCheck, ...] = ()
     prevs: tuple[PrevCheck, ...] = ()
+    outputs: tuple[DataCheck, ...] = ()  # what the run produced, checked like data
 
     @property
     def ok(self) -> bool:
@@ -109,10 +110,11 @@ class VerifyReport:
         )
 
     def checks(self) -> Iterator[DataCheck | CodeCheck | PrevCheck]:
-        """Iterate over the data, code and upstream checks of this run (not upstream's own)."""
+        """Iterate over the data, code, upstream and output checks of this run (not upstream's)."""
         yield from self.data
         yield from self.code
         yield from self.prevs
+        yield from self.outputs
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready mapping, with `ok` and the `mode` spelled out."""
@@ -137,16 +139,18 @@ def verify(
     data: bool = True,
     code: bool = True,
     prevs: bool = True,
+    outputs: bool = True,
     recursive: bool = False,
 ) -> VerifyReport:
-    """Check a run's data, code and upstream sheets against what its sheet recorded.
+    """Check a run's data, code, upstream sheets and outputs against what its sheet recorded.
 
     Args:
         path: the run directory or its run.lock.
         fast: compare size, file count and newest mtime instead of hashing contents.
         use_cache: let the hash cache answer for files whose size/mtime/inode are unchanged.
         base: directory the sheet's relative paths are relative to (default: see module doc).
-        data, code, prevs: which sections to check.
+        data, code, prevs, outputs: which sections to check. Outputs are what the run
+            left in its save_dir (changed, missing, or `extra` entries added since).
         recursive: also verify each upstream run, as a nested report.
 
     Raises:
@@ -163,6 +167,7 @@ def verify(
         data=data,
         code=code,
         prevs=prevs,
+        outputs=outputs,
         recursive=recursive,
         seen=set(),
     )
@@ -178,6 +183,7 @@ def _verify(
     data: bool,
     code: bool,
     prevs: bool,
+    outputs: bool,
     recursive: bool,
     seen: set[Path],
 ) -> VerifyReport:
@@ -219,6 +225,7 @@ def _verify(
                     data=data,
                     code=code,
                     prevs=prevs,
+                    outputs=outputs,
                     recursive=True,
                     seen=seen,
                 )
@@ -231,6 +238,7 @@ def _verify(
         data=data_checks,
         code=code_checks,
         prevs=tuple(prev_checks),
+        outputs=_check_outputs(lock, lock_path, fast=fast, use_cache=use_cache) if outputs else (),
     )
 
 
@@ -243,7 +251,14 @@ def _algorithm(record: DataRecord) -> str:
 
 
 def _check_data(
-    name: str, record: DataRecord, target: Path, lock_path: Path, *, fast: bool, use_cache: bool
+    name: str,
+    record: DataRecord,
+    target: Path,
+    lock_path: Path,
+    *,
+    fast: bool,
+    use_cache: bool,
+    manifest_name: str | None = None,
 ) -> DataCheck:
     is_glob = bool(_GLOB_CHARS.intersection(name))
     if not is_glob and not os.path.lexists(target):
@@ -251,7 +266,7 @@ def _check_data(
             name, str(target), "missing", record.hash, detail=f"{target} does not exist"
         )
     if fast:
-        return _check_data_fast(name, record, target, lock_path)
+        return _check_data_fast(name, record, target, lock_path, manifest_name)
     from flexlock.core._errors import HashError
     from flexlock.core._hashing import hash_path
 
@@ -263,7 +278,8 @@ def _check_data(
     if current.hash == record.hash:
         return DataCheck(name, str(target), "ok", record.hash, current.hash)
     detail = _size_detail(record, current)
-    recorded_manifest = find_manifest(lock_path, name) if record.files is not None else None
+    kept_as = manifest_name or name
+    recorded_manifest = find_manifest(lock_path, kept_as) if record.files is not None else None
     if recorded_manifest is None:
         note = (
             "contents differ"
@@ -313,7 +329,9 @@ def _size_detail(record: DataRecord, current: DataRecord) -> str:
     return ", ".join(parts)
 
 
-def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Path) -> DataCheck:
+def _check_data_fast(
+    name: str, record: DataRecord, target: Path, lock_path: Path, manifest_name: str | None = None
+) -> DataCheck:
     from flexlock.core._errors import HashError
     from flexlock.core._walk import list_files
 
@@ -339,7 +357,7 @@ def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Pat
     # With a kept manifest the file names are compared too: a rename keeps size and mtimes.
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
-    manifest = find_manifest(lock_path, name) if record.files is not None else None
+    manifest = find_manifest(lock_path, manifest_name or name) if record.files is not None else None
     if manifest is not None:
         from flexlock.core._manifest import manifest_differences
 
@@ -359,6 +377,53 @@ def _check_data_fast(name: str, record: DataRecord, target: Path, lock_path: Pat
         missing=missing,
         extra=extra,
     )
+
+
+# --- outputs ------------------------------------------------------------------
+
+
+def _check_outputs(
+    lock: RunLock, lock_path: Path, *, fast: bool, use_cache: bool
+) -> tuple[DataCheck, ...]:
+    """Check each recorded output as data, and report entries the run did not leave."""
+    from flexlock.core._outputs import output_manifest_key, output_names
+
+    if lock.outputs is None:  # still running, or a sheet from before outputs were recorded
+        return ()
+    run_dir = lock_path.parent
+    checks = []
+    for key, output in lock.outputs.items():
+        target = run_dir / key
+        record = DataRecord(output.hash or "", output.size, output.files, output.mtime_ns)
+        if not os.path.lexists(target):
+            checks.append(
+                DataCheck(key, str(target), "missing", record.hash, detail=f"{target} is gone")
+            )
+            continue
+        checks.append(
+            _check_data(
+                key,
+                record,
+                target,
+                lock_path,
+                fast=fast or output.hash is None,  # an unhashed output: size and mtime only
+                use_cache=use_cache,
+                manifest_name=output_manifest_key(key),
+            )
+        )
+    recorded_tops = {key.split("/", 1)[0] for key in lock.outputs}
+    checks += [
+        DataCheck(
+            name,
+            str(run_dir / name),
+            "extra",
+            "",
+            detail="not among the outputs the run left (added since it finished)",
+        )
+        for name in output_names(run_dir)
+        if name not in recorded_tops
+    ]
+    return tuple(checks)
 
 
 # --- code ---------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""What a run produced: the files it left in its save_dir, and the outputs it declared.
+
+Recorded when the run finishes (succeeded or failed), never part of its identity.
+Each top-level entry of the save_dir is one output, keyed by its name; an output
+declared outside the save_dir (`runlock(outputs=[...])`, `${runlock_out:path}`) is
+keyed by its path relative to the save_dir, so every key resolves from where the
+run is now. Directories keep a file manifest under `.flexlock/manifests/` like data
+inputs, so `verify` names the files that changed. Hashing goes through the hash
+cache: a downstream run reading an output as data re-reads none of its bytes.
+
+Left out: flexlock's own files (`run.lock`, `.flexlock/`, temp files, the task
+logs) and sub-directories that hold a `run.lock` of their own (the runs of a task
+list sharing a save_dir).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from flexlock.core._errors import HashError
+from flexlock.core._layout import LOCK_NAME, STATE_DIR, TASK_LOG_NAMES, manifest_path
+from flexlock.core._lockfile import TEMP_PREFIX
+from flexlock.core._model import OutputRecord
+from flexlock.core._system import warn
+
+__all__ = [
+    "DEFAULT_OUTPUT_MAX_BYTES",
+    "output_key",
+    "output_manifest_key",
+    "output_names",
+    "record_outputs",
+]
+
+#: Outputs larger than this are recorded by size, file count and mtime only.
+DEFAULT_OUTPUT_MAX_BYTES = 4 * 1024**3
+
+_OWN_NAMES = frozenset({LOCK_NAME, STATE_DIR, *TASK_LOG_NAMES})
+
+
+def output_names(run_dir: Path) -> list[str]:
+    """Return the run's own top-level entries of `run_dir`, sorted; [] when it is gone."""
+    names = []
+    try:
+        with os.scandir(run_dir) as scan:
+            for entry in scan:
+                name = entry.name
+                if name in _OWN_NAMES or name.startswith(TEMP_PREFIX):
+                    continue
+                if entry.is_dir() and os.path.lexists(os.path.join(entry.path, LOCK_NAME)):  # noqa: PTH118
+                    continue  # another run (a task of a list sharing this save_dir)
+                names.append(name)
+    except OSError:
+        return []
+    return sorted(names)
+
+
+def output_key(path: str | os.PathLike[str], run_dir: Path) -> str:
+    """Return the key of a declared output: its path relative to `run_dir`, POSIX style."""
+    return Path(os.path.relpath(Path(path).absolute(), run_dir.absolute())).as_posix()
+
+
+def output_manifest_key(key: str) -> str:
+    """Return the name an output's manifest is kept under (never a data input's name)."""
+    return f"outputs/{key}"
+
+
+def record_outputs(
+    run_dir: Path,
+    declared: Iterable[str | os.PathLike[str]] = (),
+    *,
+    algorithm: str = "sha256",
+    max_bytes: int = DEFAULT_OUTPUT_MAX_BYTES,
+    hashing: bool = True,
+    manifests: bool = True,
+) -> dict[str, OutputRecord]:
+    """Record every output of the run in `run_dir` (see the module docstring).
+
+    An output that cannot be read is left out with a warning: recording what a run
+    produced never turns a finished run into a failed one.
+    """
+    from flexlock.core._lockfile import write_atomic
+
+    keys = output_names(run_dir)
+    seen = set(keys)
+    for path in declared:
+        key = output_key(path, run_dir)
+        top = key.split("/", 1)[0]
+        if key not in seen and top not in seen:  # outputs inside the save_dir are listed already
+            keys.append(key)
+            seen.add(key)
+    outputs = {}
+    for key in keys:
+        try:
+            record, manifest = _record(run_dir / key, algorithm, max_bytes, hashing)
+        except HashError as error:
+            warn("flexlock: output %s of %s not recorded: %s", key, run_dir, error)
+            continue
+        outputs[key] = record
+        if manifest is not None and manifests:
+            text = manifest.encode("utf-8", "surrogateescape")
+            write_atomic(manifest_path(run_dir, output_manifest_key(key)), text)
+    return outputs
+
+
+def _record(
+    path: Path, algorithm: str, max_bytes: int, hashing: bool
+) -> tuple[OutputRecord, str | None]:
+    from flexlock.core._walk import list_files
+
+    listing = list_files(path)  # raises HashError for a missing or unreadable output
+    is_directory = listing.kind != "file"
+    files = len(listing.files) if is_directory else None
+    if not hashing or listing.size > max_bytes:
+        return OutputRecord(None, listing.size, files=files, mtime_ns=listing.newest), None
+    from flexlock.core._hashing import hash_path, hash_path_with_manifest
+
+    if is_directory:
+        record, manifest = hash_path_with_manifest(path, algorithm=algorithm, progress=False)
+    else:
+        record, manifest = hash_path(path, algorithm=algorithm, progress=False), None
+    return OutputRecord(record.hash, record.size, record.files, record.mtime_ns), manifest
