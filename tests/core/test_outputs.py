@@ -210,3 +210,34 @@ def test_an_output_read_downstream_as_data_is_not_read_again(
     ):
         pass
     assert ["model.txt"] == reads  # the downstream hash came from the cache
+
+
+def test_diff_compares_the_outputs_of_two_runs_and_names_the_changed_files(
+    project: Path,
+) -> None:
+    from flexlock.core import diff_runs
+
+    first = _run("results/a", write={"model.txt": b"one", "ckpt/x.pt": b"x", "old.txt": b""})
+    second = _run("results/b", write={"model.txt": b"two", "ckpt/x.pt": b"y", "new.txt": b""})
+    changes = {
+        (change.key, change.kind): change.detail
+        for change in diff_runs(first, second).section("outputs")
+    }
+    assert {
+        ("model.txt", "changed"): (),
+        ("ckpt", "changed"): ("  ~ x.pt",),
+        ("old.txt", "removed"): (),
+        ("new.txt", "added"): (),
+    } == changes
+
+
+def test_diff_against_now_shows_an_edited_output(project: Path) -> None:
+    from flexlock.core import diff_current
+
+    sheet = _run(write={"model.txt": b"weights"})
+    (project / "results" / "train" / "model.txt").write_bytes(b"edited weights")
+    differences, reason = diff_current(sheet)
+    assert reason is None  # outputs are not inputs: the run is still done
+    assert [("model.txt", "changed", ("size 7 → 14 bytes",))] == [
+        (change.key, change.kind, change.detail) for change in differences.section("outputs")
+    ]

@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 import attrs
 
-from flexlock.core._model import DataRecord, PrevRecord, RepoRecord, RunLock
+from flexlock.core._model import DataRecord, OutputRecord, PrevRecord, RepoRecord, RunLock
 
 __all__ = ["Change", "RunDiff", "current_lock", "diff_current", "diff_locks", "diff_runs"]
 
-Section = Literal["status", "config", "code", "data", "prevs", "env"]
+Section = Literal["status", "config", "code", "data", "prevs", "env", "outputs"]
 Kind = Literal["changed", "added", "removed"]
 
 #: Sections whose changes change the run's identity (env and status do not).
@@ -109,7 +109,8 @@ def diff_locks(
     b_path: Path | None = None,
     git: bool = True,
 ) -> RunDiff:
-    """Compare two sheets; `a_path`/`b_path` (their run.lock) let data diffs use kept manifests.
+    """Compare two sheets; `a_path`/`b_path` (their run.lock) let data and output diffs use
+    kept manifests to name files.
 
     With `git`, files changed between two recorded code trees are listed when the
     repository (its recorded root) exists here and holds both trees.
@@ -122,6 +123,8 @@ def diff_locks(
     changes += _diff_data(a.data, b.data, a_path, b_path)
     changes += _diff_prevs(a.prevs, b.prevs, git=git)
     changes += _diff_env(a, b)
+    if a.outputs is not None and b.outputs is not None:  # both runs finished with outputs
+        changes += _diff_outputs(a.outputs, b.outputs, a_path, b_path)
     return RunDiff(a_label, b_label, a.id, b.id, tuple(changes))
 
 
@@ -268,7 +271,13 @@ def _diff_data(
 
 
 def _data_detail(
-    key: str, old: DataRecord, new: DataRecord, a_path: Path | None, b_path: Path | None
+    key: str,
+    old: DataRecord | OutputRecord,
+    new: DataRecord | OutputRecord,
+    a_path: Path | None,
+    b_path: Path | None,
+    *,
+    manifest_name: str | None = None,
 ) -> tuple[str, ...]:
     lines = []
     if old.size != new.size:
@@ -279,11 +288,50 @@ def _data_detail(
         return tuple(lines)
     from flexlock.core._layout import find_manifest
 
-    before_text, after_text = find_manifest(a_path, key), find_manifest(b_path, key)
+    kept_as = manifest_name or key
+    before_text, after_text = find_manifest(a_path, kept_as), find_manifest(b_path, kept_as)
     if before_text is None or after_text is None:
         return tuple(lines)
 
     return tuple(lines + _manifest_lines(before_text, after_text))
+
+
+# --- outputs ------------------------------------------------------------------
+
+
+def _output_value(record: OutputRecord) -> str:
+    return record.hash or f"size={record.size} (not hashed)"
+
+
+def _diff_outputs(
+    a: Mapping[str, OutputRecord],
+    b: Mapping[str, OutputRecord],
+    a_path: Path | None,
+    b_path: Path | None,
+) -> list[Change]:
+    from flexlock.core._outputs import output_manifest_key
+
+    changes = []
+    for key in [*a, *(key for key in b if key not in a)]:
+        old, new = a.get(key), b.get(key)
+        if old is None and new is not None:
+            changes.append(Change("outputs", key, "added", None, _output_value(new)))
+        elif new is None and old is not None:
+            changes.append(Change("outputs", key, "removed", _output_value(old), None))
+        elif old is not None and new is not None and _output_differs(old, new):
+            detail = _data_detail(
+                key, old, new, a_path, b_path, manifest_name=output_manifest_key(key)
+            )
+            changes.append(
+                Change("outputs", key, "changed", _output_value(old), _output_value(new), detail)
+            )
+    return changes
+
+
+def _output_differs(old: OutputRecord, new: OutputRecord) -> bool:
+    if old.hash is not None and new.hash is not None:
+        return old.hash != new.hash
+    return (old.size, old.files, old.mtime_ns) != (new.size, new.files, new.mtime_ns)
 
 
 def _manifest_lines(before_text: str, after_text: str) -> list[str]:
@@ -395,8 +443,28 @@ def current_lock(
         {key: record.hash for key, record in data.items()},
         {key: prev.id for key, prev in prevs.items()},
     )
+    outputs = None
+    if lock.outputs is not None:
+        from flexlock.core._outputs import record_outputs
+
+        outputs = record_outputs(
+            lock_path.parent,
+            [lock_path.parent / key for key in lock.outputs],
+            algorithm=next(
+                (o.hash.partition(":")[0] for o in lock.outputs.values() if o.hash), "sha256"
+            ),
+            hashing=any(output.hash for output in lock.outputs.values()),
+            manifests=False,  # a diff writes nothing
+        )
     return attrs.evolve(
-        lock, id=run_id, status=lock.status, code=code, data=data, prevs=prevs, env=env
+        lock,
+        id=run_id,
+        status=lock.status,
+        code=code,
+        data=data,
+        prevs=prevs,
+        env=env,
+        outputs=outputs,
     )
 
 
