@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from flexlock.core._debug import unsafe_debug
+from flexlock.core import unsafe_debug
 
 RESULTS = Path(__file__).parent / "results" / "debug.md"
 

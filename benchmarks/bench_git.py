@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flexlock.core._git import capture_repo
+from flexlock.core import capture_repo
 from flexlock.core._git_snapshot import keep_snapshot
 
 RESULTS = Path(__file__).parent / "results" / "git.md"

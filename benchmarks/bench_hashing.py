@@ -181,7 +181,7 @@ class Report:
 
 
 def bench_big_file(work: Path, size: int, repeats: int, report: Report) -> Path:
-    from flexlock.core._hashing import available_algorithms, hash_path
+    from flexlock.core import available_algorithms, hash_path
 
     path = work / "big.bin"
     _write_file(path, size)
@@ -226,7 +226,7 @@ def bench_big_file(work: Path, size: int, repeats: int, report: Report) -> Path:
 
 
 def bench_parallel(work: Path, count: int, repeats: int, report: Report) -> None:
-    from flexlock.core._hashing import hash_path
+    from flexlock.core import hash_path
 
     root = _write_tree(work / "mib", count, MiB)
     # What this machine lets two threads gain right now: bare hashlib on an in-memory buffer.
@@ -298,7 +298,7 @@ def bench_threshold(work: Path, total: int, repeats: int, report: Report) -> Non
 def bench_small_files(
     work: Path, count: int, repeats: int, report: Report, dvc: str | None
 ) -> None:
-    from flexlock.core._hashing import hash_path
+    from flexlock.core import hash_path
 
     root = _write_tree(work / "small", count, 4096)
     caches = work / "caches"

@@ -33,9 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flexlock.core._lockfile import dumps, load
-from flexlock.core._model import EnvRecord, PrevRecord, RunLock
-from flexlock.core._runs import find_runs, read_summary
+from flexlock.core import EnvRecord, PrevRecord, RunLock, dumps, find_runs, load, read_summary
 
 RESULTS = Path(__file__).parent / "results" / "inspect.md"
 

@@ -40,8 +40,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from flexlock.core._lockfile import dump
-from flexlock.core._model import DataRecord, EnvRecord, RepoRecord, RunLock
+from flexlock.core import DataRecord, EnvRecord, RepoRecord, RunLock, dump
 
 RESULTS = Path(__file__).parent / "results" / "mlflow.md"
 KEYS = 200
@@ -139,7 +138,7 @@ def run(args: argparse.Namespace, root: Path, url: str) -> int:
     from mlflow import MlflowClient
     from mlflow.entities import Param
 
-    from flexlock.mlflow._lock import mlflow_lock
+    from flexlock.mlflow import mlflow_lock
 
     client = MlflowClient()
     experiment = f"bench-{uuid.uuid4().hex[:8]}"

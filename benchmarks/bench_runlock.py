@@ -94,10 +94,8 @@ def in_process_parts(root: Path, repeat: int) -> dict[str, float]:
     """Median seconds of each part of one runlock() call, measured in this process."""
     sys.path.insert(0, str(root))
     os.chdir(root)
-    from flexlock.core import _gather, _runlock
+    from flexlock.core import _gather, _runlock, capture_repo, hash_path
     from flexlock.core._env import capture_env, installed_packages
-    from flexlock.core._git import capture_repo
-    from flexlock.core._hashing import hash_path
 
     parts: dict[str, list[float]] = {
         name: [] for name in ("capture", "hash", "prevs", "env", "total")

@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 
 from flexlock.cli import Task, TaskResult
-from flexlock.slurm._config import slurm_config
-from flexlock.slurm._executor import SlurmExecutor
+from flexlock.slurm import SlurmExecutor, slurm_config
 
 RESULTS = Path(__file__).parent / "results" / "slurm.md"
 

@@ -9,11 +9,17 @@ from typing import Any
 import attrs
 import pytest
 
-from flexlock.core._diff import Change, diff_current, diff_locks, diff_runs
-from flexlock.core._errors import LockFileError
-from flexlock.core._lockfile import load
-from flexlock.core._model import EnvRecord, RunLock
-from flexlock.core import clear_capture_cache, runlock
+from flexlock.core import (
+    EnvRecord,
+    LockFileError,
+    RunLock,
+    clear_capture_cache,
+    diff_current,
+    diff_runs,
+    load,
+    runlock,
+)
+from flexlock.core._diff import Change, diff_locks
 from tests._helpers import git
 
 

@@ -16,9 +16,9 @@ from typing import NamedTuple
 import attrs
 import pytest
 
-from flexlock.core._errors import GitError
-from flexlock.core._git import capture_repo, find_repo_root, strip_credentials
-from flexlock.core._git_snapshot import REF_PREFIX, diff_trees, keep_snapshot, snapshot_ref
+from flexlock.core import GitError, capture_repo, diff_trees
+from flexlock.core._git import find_repo_root, strip_credentials
+from flexlock.core._git_snapshot import REF_PREFIX, keep_snapshot, snapshot_ref
 from tests._helpers import git
 
 # -- helpers ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flexlock.core._git import capture_repo
+from flexlock.core import capture_repo
 from tests._helpers import git
 from tests.core.test_git import user_state
 
@@ -153,7 +153,7 @@ def test_snapshot_checkout_reproduces_the_working_tree(ops: list[tuple[object, .
 @settings(max_examples=25, deadline=None)
 @given(st.text(max_size=40))
 def test_snapshot_ref_is_always_a_valid_ref_name(run_id: str) -> None:
-    from flexlock.core._errors import GitError
+    from flexlock.core import GitError
     from flexlock.core._git_snapshot import snapshot_ref
 
     try:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.core import _git
-from flexlock.core._git import capture_repo
+from flexlock.core import _git, capture_repo
 from tests._helpers import git
 
 

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.core import _hashcache
-from flexlock.core._hashcache import (
-    COMPACT_AFTER,
-    CacheShard,
-    HashCacheWarning,
-    default_cache_dir,
-)
-from flexlock.core._hashing import hash_path
+from flexlock.core import HashCacheWarning, _hashcache, hash_path
+from flexlock.core._hashcache import COMPACT_AFTER, CacheShard, default_cache_dir
 
 
 @pytest.fixture(autouse=True)

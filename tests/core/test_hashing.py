@@ -12,18 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.core._errors import HashError
+from flexlock.core import DataRecord, HashError, available_algorithms, hash_path, tree_manifest
 from flexlock.core._hashing import (
     DEFAULT_EXCLUDES,
-    available_algorithms,
     hash_manifest,
-    hash_path,
     hash_path_with_manifest,
     parse_manifest,
-    tree_manifest,
 )
 from flexlock.core._manifest import manifest_differences
-from flexlock.core._model import DataRecord
 from flexlock.core._walk import list_files
 from tests._helpers import REPO_ROOT, has_executable
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from flexlock.core import _hashing
-from flexlock.core._hashing import hash_path, parse_manifest, tree_manifest
+from flexlock.core import _hashing, hash_path, tree_manifest
+from flexlock.core._hashing import parse_manifest
 from flexlock.core._manifest import manifest_differences
 from flexlock.core._walk import list_files
 

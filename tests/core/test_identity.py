@@ -8,7 +8,8 @@ from pathlib import Path
 
 import attrs
 
-from flexlock.core._identity import compute_id, config_changes, config_to_dict
+from flexlock.core import compute_id, config_to_dict
+from flexlock.core._identity import config_changes
 
 BASE = (
     {"lr": 0.1, "model": {"depth": 3}},

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 
+from flexlock.core import RunLock, dump, load
 from flexlock.core._inputs import RunInputs, inputs_path, kept_inputs, write_inputs
-from flexlock.core._lockfile import dump, load
-from flexlock.core._model import RunLock
 from flexlock.core._layout import STATE_DIR
 from tests.core.test_lockfile import run_locks
 

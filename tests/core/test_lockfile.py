@@ -14,18 +14,23 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flexlock.core import _lockfile
-from flexlock.core._errors import LockFileError
-from flexlock.core._lockfile import dump, dumps, load, loads, sweep_temp_files, write_atomic
-from flexlock.core._model import (
+from flexlock.core import (
     DataRecord,
     EnvRecord,
     ErrorRecord,
+    LockFileError,
     PrevRecord,
     RepoRecord,
     RunLock,
     SkippedFile,
+    _lockfile,
+    dump,
+    dumps,
+    load,
+    loads,
+    write_atomic,
 )
+from flexlock.core._lockfile import sweep_temp_files
 
 TRICKY = [
     "no",

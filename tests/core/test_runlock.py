@@ -12,19 +12,23 @@ from pathlib import Path
 import attrs
 import pytest
 
-from flexlock.core._errors import (
+from flexlock.core import (
     ConfigError,
     GitError,
     HashError,
     LockFileError,
     RunInProgressError,
+    clear_capture_cache,
+    clear_registered,
+    load,
+    register_data,
+    register_prev,
+    rerun_reason,
+    runlock,
 )
 from flexlock.core._inputs import RunInputs, inputs_path, kept_inputs, read_inputs
-from flexlock.core._lockfile import load
-from flexlock.core._redact import REDACTED
-from flexlock.core._registry import clear_registered, register_data, register_prev
-from flexlock.core import clear_capture_cache, rerun_reason, runlock
 from flexlock.core._layout import manifest_path
+from flexlock.core._redact import REDACTED
 from tests._helpers import git
 
 

@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 
-from flexlock.core._errors import LockFileError
-from flexlock.core._lockfile import dump
-from flexlock.core._model import EnvRecord, ErrorRecord, PrevRecord, RunLock, Status
-from flexlock.core._runs import (
+from flexlock.core import (
+    EnvRecord,
+    ErrorRecord,
+    LockFileError,
+    PrevRecord,
+    RunLock,
     RunSummary,
+    Status,
     SummaryCache,
+    dump,
     find_runs,
     is_missing,
     lookup,

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.core._errors import RunInProgressError
-from flexlock.core._lockfile import dump
-from flexlock.core._model import RunLock
+from flexlock.core import RunInProgressError, RunLock, SaveDirLock, dump
 from flexlock.core._savedir import (
-    SaveDirLock,
     _start_time,
     break_lock,
     history_dir,

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from flexlock.core._errors import LockFileError, VerificationError
-from flexlock.core import runlock
-from flexlock.core._verify import require_ok, verify
+from flexlock.core import LockFileError, VerificationError, runlock, verify
+from flexlock.core._verify import require_ok
 from tests._helpers import git
 
 

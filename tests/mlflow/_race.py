@@ -19,7 +19,7 @@ def race(
 ) -> None:
     """Log `save_dir` once per round, every racer released by the same barrier."""
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    from flexlock.mlflow._lock import mlflow_lock
+    from flexlock.mlflow import mlflow_lock
 
     for round_index in range(rounds):
         barrier.wait(timeout=300)

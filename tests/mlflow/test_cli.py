@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from flexlock.cli._main import main
-from flexlock.mlflow._lock import mlflow_lock
-from flexlock.mlflow._query import active_run_for
+from flexlock.mlflow import active_run_for, mlflow_lock
 from tests.mlflow.conftest import SheetFactory
 
 pytestmark = [pytest.mark.needs_mlflow, pytest.mark.needs_cli]

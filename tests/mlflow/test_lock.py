@@ -9,9 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from flexlock.core import ConfigError, LockFileError
-from flexlock.mlflow._lock import mlflow_lock, reconcile
-from flexlock.mlflow._query import active_run_for, runs_for
-from flexlock.mlflow._sheet import TRUNCATION_MARKER, logical_run_key
+from flexlock.mlflow import active_run_for, logical_run_key, mlflow_lock, reconcile, runs_for
+from flexlock.mlflow._sheet import TRUNCATION_MARKER
 from tests.mlflow.conftest import SheetFactory, full_sheet_fields
 
 pytestmark = pytest.mark.needs_mlflow

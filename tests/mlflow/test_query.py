@@ -9,8 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from flexlock.core import ConfigError
-from flexlock.mlflow._lock import mlflow_lock
-from flexlock.mlflow._query import active_filter, active_run_for, active_runs
+from flexlock.mlflow import active_filter, active_run_for, active_runs, mlflow_lock
 from tests._helpers import run_python
 from tests.mlflow.conftest import SheetFactory
 

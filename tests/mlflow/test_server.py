@@ -9,8 +9,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from flexlock.mlflow._lock import mlflow_lock
-from flexlock.mlflow._query import active_run_for, newest_first, runs_for
+from flexlock.mlflow import active_run_for, mlflow_lock, runs_for
+from flexlock.mlflow._query import newest_first
 from tests.mlflow import _race
 from tests.mlflow.conftest import SheetFactory
 

@@ -13,12 +13,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_param_name
 
 from flexlock.core import DataRecord, EnvRecord, RepoRecord, RunLock
+from flexlock.mlflow import logical_run_key
 from flexlock.mlflow._sheet import (
     MAX_KEY_LENGTH,
     MAX_PARAM_VALUE_LENGTH,
     TRUNCATION_MARKER,
     flatten_config,
-    logical_run_key,
     sanitise_key,
     sheet_params,
     sheet_tags,
