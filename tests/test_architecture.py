@@ -37,7 +37,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
             "_recapture",
         ),
         ("_gather", "_outputs", "_runlock", "_debug*"),  # the run life cycle, the debug tools
-        ("_freshness", "_runs", "_verify", "_diff", "_show"),  # readers of sheets
+        ("_freshness", "_runs", "_verify*", "_diff*", "_show"),  # readers of sheets
         ("__init__",),
     ),
     "cli": (

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
         unsafe_debug,
     )
     from flexlock.core._debug_store import load_debug_locals, read_debug_index, save_failure_locals
-    from flexlock.core._diff import RunDiff, diff_current, diff_runs
+    from flexlock.core._diff import RunDiff, diff_runs
+    from flexlock.core._diff_now import diff_current
     from flexlock.core._freshness import rerun_reason
     from flexlock.core._gather import RunOptions
     from flexlock.core._git import capture_repo
@@ -91,7 +92,8 @@ if TYPE_CHECKING:
     )
     from flexlock.core._switches import debug_enabled, traceback_enabled
     from flexlock.core._system import StatusLine, usable_cpus, utc_now
-    from flexlock.core._verify import VerifyReport, verify
+    from flexlock.core._verify import verify
+    from flexlock.core._verify_report import VerifyReport
     from flexlock.core._yaml import load_yaml
 
 # public name -> private module that defines it
@@ -109,7 +111,8 @@ _LAZY = {
     **dict.fromkeys(
         ["load_debug_locals", "read_debug_index", "save_failure_locals"], "_debug_store"
     ),
-    **dict.fromkeys(["RunDiff", "diff_current", "diff_runs"], "_diff"),
+    **dict.fromkeys(["RunDiff", "diff_runs"], "_diff"),
+    "diff_current": "_diff_now",
     "rerun_reason": "_freshness",
     "capture_repo": "_git",
     "diff_trees": "_git_snapshot",
@@ -168,7 +171,8 @@ _LAZY = {
     ),
     **dict.fromkeys(["debug_enabled", "traceback_enabled"], "_switches"),
     **dict.fromkeys(["StatusLine", "usable_cpus", "utc_now"], "_system"),
-    **dict.fromkeys(["VerifyReport", "verify"], "_verify"),
+    "VerifyReport": "_verify_report",
+    "verify": "_verify",
     "load_yaml": "_yaml",
 }
 

@@ -7,8 +7,7 @@ file count and, when both runs kept manifests, the files), upstream runs
 (recursively, through the embedded upstream sheets) and the environment
 (interpreter, platform, package versions; informational: not part of the identity).
 
-`diff_current` compares a run's sheet with the state its inputs are in now (the
-question "why would this rerun?"), using the same engines as `runlock()`.
+`_diff_now.diff_current` compares a run's sheet with the state its inputs are in now.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import attrs
 
 from flexlock.core._model import DataRecord, OutputRecord, PrevRecord, RepoRecord, RunLock
 
-__all__ = ["Change", "RunDiff", "current_lock", "diff_current", "diff_locks", "diff_runs"]
+__all__ = ["Change", "RunDiff", "diff_locks", "diff_runs", "manifest_lines"]
 
 Section = Literal["status", "config", "code", "data", "prevs", "env", "outputs"]
 Kind = Literal["changed", "added", "removed"]
@@ -293,7 +292,7 @@ def _data_detail(
     if before_text is None or after_text is None:
         return tuple(lines)
 
-    return tuple(lines + _manifest_lines(before_text, after_text))
+    return tuple(lines + manifest_lines(before_text, after_text))
 
 
 # --- outputs ------------------------------------------------------------------
@@ -334,7 +333,7 @@ def _output_differs(old: OutputRecord, new: OutputRecord) -> bool:
     return (old.size, old.files, old.mtime_ns) != (new.size, new.files, new.mtime_ns)
 
 
-def _manifest_lines(before_text: str, after_text: str) -> list[str]:
+def manifest_lines(before_text: str, after_text: str) -> list[str]:
     """List files missing (-), extra (+) and changed (~) from one manifest to another."""
     from flexlock.core._hashing import parse_manifest
 
@@ -386,137 +385,3 @@ def _diff_env(a: RunLock, b: RunLock) -> list[Change]:
         elif old[name] != new[name]:
             changes.append(Change("env", f"packages.{name}", "changed", old[name], new[name]))
     return changes
-
-
-# --- against the current state --------------------------------------------------
-
-
-def current_lock(
-    lock: RunLock, lock_path: Path, *, base: str | os.PathLike[str] | None = None
-) -> RunLock:
-    """Return the sheet a run with `lock`'s config would get now (code, data, upstream, env).
-
-    Inputs that can no longer be read are left out (they show as removed in a diff).
-    """
-    from flexlock.core._errors import FlexLockError
-    from flexlock.core._layout import base_directories, resolve_recorded, resolve_repo
-    from flexlock.core._lockfile import load
-
-    bases = base_directories(lock, lock_path, base)
-    code = {}
-    if lock.code:
-        from flexlock.core._recapture import recapture
-
-        for key, repo in lock.code.items():
-            try:
-                code[key] = recapture(repo, resolve_repo(key, bases))
-            except FlexLockError:
-                continue
-    data = {}
-    if lock.data:
-        from flexlock.core._hashing import hash_path
-
-        for key, record in lock.data.items():
-            algorithm = record.hash.partition(":")[0] or "sha256"
-            try:
-                data[key] = hash_path(resolve_recorded(key, bases), algorithm=algorithm)
-            except FlexLockError:
-                continue
-    prevs = {}
-    for key, prev in lock.prevs.items():
-        target = resolve_recorded(prev.path, bases)
-        try:
-            upstream = load(target)
-        except FlexLockError:
-            continue
-        prevs[key] = PrevRecord(id=upstream.id, path=prev.path, lock=upstream)
-    env = None
-    if lock.env is not None:
-        from flexlock.core._env import capture_env
-
-        env = capture_env(argv=lock.env.argv, packages=bool(lock.env.packages))
-    from flexlock.core._identity import compute_id
-
-    run_id = compute_id(
-        lock.config,
-        {key: repo.tree for key, repo in code.items()},
-        {key: record.hash for key, record in data.items()},
-        {key: prev.id for key, prev in prevs.items()},
-    )
-    outputs = None
-    if lock.outputs is not None:
-        from flexlock.core._outputs import record_outputs
-
-        outputs = record_outputs(
-            lock_path.parent,
-            [lock_path.parent / key for key in lock.outputs],
-            algorithm=next(
-                (o.hash.partition(":")[0] for o in lock.outputs.values() if o.hash), "sha256"
-            ),
-            hashing=any(output.hash for output in lock.outputs.values()),
-            manifests=False,  # a diff writes nothing
-        )
-    return attrs.evolve(
-        lock,
-        id=run_id,
-        status=lock.status,
-        code=code,
-        data=data,
-        prevs=prevs,
-        env=env,
-        outputs=outputs,
-    )
-
-
-def _with_current_files(
-    change: Change, recorded: RunLock, lock_path: Path, base: str | os.PathLike[str] | None
-) -> Change:
-    """Add the files of a changed data directory, from its kept manifest and one made now."""
-    if change.section != "data" or change.kind != "changed":
-        return change
-    from flexlock.core._errors import FlexLockError
-    from flexlock.core._hashing import tree_manifest
-    from flexlock.core._layout import base_directories, find_manifest, resolve_recorded
-
-    record = recorded.data[change.key]
-    before = find_manifest(lock_path, change.key) if record.files is not None else None
-    if before is None:
-        return change
-    target = resolve_recorded(change.key, base_directories(recorded, lock_path, base))
-    try:
-        after = tree_manifest(target, algorithm=record.hash.partition(":")[0] or "sha256")
-    except FlexLockError:
-        return change
-    return attrs.evolve(change, detail=(*change.detail, *_manifest_lines(before, after)))
-
-
-def diff_current(
-    path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None, git: bool = True
-) -> tuple[RunDiff, str | None]:
-    """Compare a run's sheet with what running it now would record.
-
-    Returns:
-        The differences (recorded → now; config is taken as recorded) and the
-        one-line reason the run would be re-run, or None when it would be skipped.
-
-    Raises:
-        LockFileError: `path` is not a readable run sheet.
-    """
-    from flexlock.core._layout import resolve_lock_path
-    from flexlock.core._lockfile import load
-
-    lock_path = resolve_lock_path(path)
-    recorded = load(lock_path)
-    now = current_lock(recorded, lock_path, base=base)
-    result = diff_locks(recorded, now, a_label="recorded", b_label="now", a_path=lock_path, git=git)
-    result = attrs.evolve(
-        result,
-        changes=tuple(
-            _with_current_files(change, recorded, lock_path, base) for change in result.changes
-        ),
-    )
-    # The task runner's own verdict, so `diff RUN` says exactly what resume would do.
-    from flexlock.core._freshness import rerun_reason
-
-    reason = rerun_reason(lock_path)
-    return result, reason
