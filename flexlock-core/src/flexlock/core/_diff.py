@@ -13,9 +13,9 @@ file count and, when both runs kept manifests, the files), upstream runs
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -25,6 +25,7 @@ __all__ = ["Change", "RunDiff", "diff_locks", "diff_runs", "manifest_lines"]
 
 Section = Literal["status", "config", "code", "data", "prevs", "env", "outputs"]
 Kind = Literal["changed", "added", "removed"]
+Record = TypeVar("Record", DataRecord, OutputRecord)
 
 #: Sections whose changes change the run's identity (env and status do not).
 IDENTITY_SECTIONS = ("config", "code", "data", "prevs")
@@ -242,31 +243,46 @@ def _tree_files(old: RepoRecord, new: RepoRecord) -> list[str]:
 # --- data ---------------------------------------------------------------------
 
 
+def _diff_records(
+    section: Section,
+    a: Mapping[str, Record],
+    b: Mapping[str, Record],
+    describe: Callable[[str, Record, Record], tuple[str, ...]],
+) -> list[Change]:
+    """Compare two sections of data or output records key by key (added, removed, changed)."""
+    changes = []
+    for key in [*a, *(key for key in b if key not in a)]:
+        old, new = a.get(key), b.get(key)
+        if old is None and new is not None:
+            changes.append(Change(section, key, "added", None, _value(new)))
+        elif new is None and old is not None:
+            changes.append(Change(section, key, "removed", _value(old), None))
+        elif old is not None and new is not None and _differs(old, new):
+            changes.append(
+                Change(section, key, "changed", _value(old), _value(new), describe(key, old, new))
+            )
+    return changes
+
+
+def _value(record: DataRecord | OutputRecord) -> str:
+    return record.hash or f"size={record.size} (not hashed)"  # an output over the hash cap
+
+
+def _differs(old: DataRecord | OutputRecord, new: DataRecord | OutputRecord) -> bool:
+    if old.hash and new.hash:
+        return old.hash != new.hash
+    return (old.size, old.files, old.mtime_ns) != (new.size, new.files, new.mtime_ns)
+
+
 def _diff_data(
     a: Mapping[str, DataRecord],
     b: Mapping[str, DataRecord],
     a_path: Path | None,
     b_path: Path | None,
 ) -> list[Change]:
-    changes = []
-    for key in [*a, *(key for key in b if key not in a)]:
-        old, new = a.get(key), b.get(key)
-        if old is None and new is not None:
-            changes.append(Change("data", key, "added", None, new.hash))
-        elif new is None and old is not None:
-            changes.append(Change("data", key, "removed", old.hash, None))
-        elif old is not None and new is not None and old.hash != new.hash:
-            changes.append(
-                Change(
-                    "data",
-                    key,
-                    "changed",
-                    old.hash,
-                    new.hash,
-                    _data_detail(key, old, new, a_path, b_path),
-                )
-            )
-    return changes
+    return _diff_records(
+        "data", a, b, lambda key, old, new: _data_detail(key, old, new, a_path, b_path)
+    )
 
 
 def _data_detail(
@@ -298,10 +314,6 @@ def _data_detail(
 # --- outputs ------------------------------------------------------------------
 
 
-def _output_value(record: OutputRecord) -> str:
-    return record.hash or f"size={record.size} (not hashed)"
-
-
 def _diff_outputs(
     a: Mapping[str, OutputRecord],
     b: Mapping[str, OutputRecord],
@@ -310,27 +322,10 @@ def _diff_outputs(
 ) -> list[Change]:
     from flexlock.core._outputs import output_manifest_key
 
-    changes = []
-    for key in [*a, *(key for key in b if key not in a)]:
-        old, new = a.get(key), b.get(key)
-        if old is None and new is not None:
-            changes.append(Change("outputs", key, "added", None, _output_value(new)))
-        elif new is None and old is not None:
-            changes.append(Change("outputs", key, "removed", _output_value(old), None))
-        elif old is not None and new is not None and _output_differs(old, new):
-            detail = _data_detail(
-                key, old, new, a_path, b_path, manifest_name=output_manifest_key(key)
-            )
-            changes.append(
-                Change("outputs", key, "changed", _output_value(old), _output_value(new), detail)
-            )
-    return changes
+    def describe(key: str, old: OutputRecord, new: OutputRecord) -> tuple[str, ...]:
+        return _data_detail(key, old, new, a_path, b_path, manifest_name=output_manifest_key(key))
 
-
-def _output_differs(old: OutputRecord, new: OutputRecord) -> bool:
-    if old.hash is not None and new.hash is not None:
-        return old.hash != new.hash
-    return (old.size, old.files, old.mtime_ns) != (new.size, new.files, new.mtime_ns)
+    return _diff_records("outputs", a, b, describe)
 
 
 def manifest_lines(before_text: str, after_text: str) -> list[str]:

@@ -69,38 +69,35 @@ def verify(
     """
     from flexlock.core._lockfile import load
 
-    return _verify(
-        resolve_lock_path(path),
-        load,
-        fast=fast,
-        use_cache=use_cache,
-        base=base,
-        data=data,
-        code=code,
-        prevs=prevs,
-        outputs=outputs,
-        recursive=recursive,
-        seen=set(),
-    )
+    scope = _Scope(fast, use_cache, data, code, prevs, outputs, recursive)
+    return _verify(resolve_lock_path(path), load, scope, base=base, seen=set())
+
+
+@attrs.frozen
+class _Scope:
+    """What one `verify` call checks, the same for the run and each upstream run."""
+
+    fast: bool
+    use_cache: bool
+    data: bool
+    code: bool
+    prevs: bool
+    outputs: bool
+    recursive: bool
 
 
 def _verify(
     lock_path: Path,
     load: Any,
+    scope: _Scope,
     *,
-    fast: bool,
-    use_cache: bool,
     base: str | os.PathLike[str] | None,
-    data: bool,
-    code: bool,
-    prevs: bool,
-    outputs: bool,
-    recursive: bool,
     seen: set[Path],
 ) -> VerifyReport:
     lock: RunLock = load(lock_path)
     bases = base_directories(lock, lock_path, base)
     seen.add(lock_path.resolve())
+    fast, use_cache = scope.fast, scope.use_cache
     data_checks = (
         tuple(
             check_data(
@@ -113,33 +110,22 @@ def _verify(
             )
             for name, record in lock.data.items()
         )
-        if data
+        if scope.data
         else ()
     )
     code_checks = (
         tuple(_check_repo(name, record, bases) for name, record in lock.code.items())
-        if code
+        if scope.code
         else ()
     )
     prev_checks = []
-    if prevs:
+    if scope.prevs:
         for name, prev in lock.prevs.items():
             check = _check_prev(name, prev, bases, load)
             upstream = Path(check.path)
-            if recursive and check.status in ("ok", "changed") and upstream.resolve() not in seen:
-                report = _verify(
-                    upstream,
-                    load,
-                    fast=fast,
-                    use_cache=use_cache,
-                    base=None,
-                    data=data,
-                    code=code,
-                    prevs=prevs,
-                    outputs=outputs,
-                    recursive=True,
-                    seen=seen,
-                )
+            follow = scope.recursive and check.status in ("ok", "changed")
+            if follow and upstream.resolve() not in seen:
+                report = _verify(upstream, load, scope, base=None, seen=seen)
                 check = attrs.evolve(check, report=report)
             prev_checks.append(check)
     return VerifyReport(
@@ -149,7 +135,9 @@ def _verify(
         data=data_checks,
         code=code_checks,
         prevs=tuple(prev_checks),
-        outputs=check_outputs(lock, lock_path, fast=fast, use_cache=use_cache) if outputs else (),
+        outputs=check_outputs(lock, lock_path, fast=fast, use_cache=use_cache)
+        if scope.outputs
+        else (),
     )
 
 
