@@ -257,8 +257,15 @@ def test_save_dir_run_writes_succeeded_sheet_with_config(workdir: Path) -> None:
     assert (sheet.status, sheet.config) == ("succeeded", {"param": 3, "save_dir": "results/p3"})
 
 
-def test_failing_main_exits_1_and_sheet_failed(workdir: Path) -> None:
+def test_failing_main_exits_1_and_sheet_failed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert recorded.cli(["-o", "param", "-1"]) == 1
+    assert (
+        capsys.readouterr()
+        .err.rstrip()
+        .endswith("error: the run failed; run sheet: results/p-1/run.lock")
+    )
     sheet = load(workdir / "results/p-1/run.lock")
     assert (sheet.status, sheet.error.message if sheet.error else None) == (
         "failed",

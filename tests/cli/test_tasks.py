@@ -269,6 +269,7 @@ def test_failure_is_reported_with_log_path_and_summary(
     err = capsys.readouterr().err
     assert "log: results/process/param=3/stderr.log" in err
     assert "tasks: 2 total, 1 succeeded, 1 failed, 0 skipped" in err
+    assert err.rstrip().endswith("error: 1 of 2 tasks failed (see the table above)")
 
 
 def test_traceback_of_failed_task_is_in_its_stderr_log(write: Any, workdir: Path) -> None:

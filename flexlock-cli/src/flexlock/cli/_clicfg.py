@@ -19,7 +19,7 @@ from flexlock.cli._cmdline import build_parser, merge_files, split_overrides
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
 from flexlock.cli._runner import run_config, save_dir_of, save_locals
-from flexlock.core import ConfigError, FlexLockError, clear_registered
+from flexlock.core import ConfigError, FlexLockError, TaskFailedError, clear_registered
 
 __all__ = ["CliFunction", "clicfg"]
 
@@ -173,8 +173,7 @@ class CliFunction(Generic[R]):
             save_locals(error, save_dir)
             debug_exception(error)
             sheet = f"; run sheet: {Path(save_dir) / 'run.lock'}" if save_dir else ""
-            print(f"{self._prog()}: the run failed{sheet}", file=sys.stderr)
-            return 1
+            raise TaskFailedError(f"the run failed{sheet}") from None  # exit 1
         return 0
 
 

@@ -24,7 +24,7 @@ from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
 from flexlock.cli._contract import Executor, Task, TaskResult, executor_traits
 from flexlock.cli._render import default_plain, render_config, resolve
 from flexlock.cli._runner import ConfiguredFunction, FunctionRef, RunTask, script_repos
-from flexlock.core import ConfigError, ErrorRecord, clear_registered, mark_failed
+from flexlock.core import ConfigError, ErrorRecord, TaskFailedError, clear_registered, mark_failed
 
 __all__ = [
     "PlannedTask",
@@ -456,4 +456,7 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
         )
     if stopped:
         print("flexlock: stopped at the first failure (--fail_fast)", file=sys.stderr)
-    return 1 if any(r.status == "failed" for r in results) else 0
+    failed = sum(result.status == "failed" for result in results)
+    if failed:
+        raise TaskFailedError(f"{failed} of {len(results)} tasks failed (see the table above)")
+    return 0
