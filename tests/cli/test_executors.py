@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flexlock.cli import Task
+from flexlock.cli import ExecutorOptions, Task
 from flexlock.cli._executors import local, serial
 from flexlock.core import ConfigError, load
 
@@ -125,6 +125,16 @@ def test_executor_config_options_are_validated_before_running(script: Path, work
         "local.yml",
     )
     assert (2, False) == (result.returncode, (workdir / "results").exists())
+    assert (
+        "local.yml:2: executor 'local': unknown option(s) gpus; accepted: n_jobs, backend"
+        in result.stderr
+    )
+
+
+def test_executor_options_say_where_each_key_came_from() -> None:
+    options = ExecutorOptions({"n_jobs": 2, "gpus": 1}, source="run.yml", lines={"gpus": 3})
+    assert ("run.yml:3", "--n_jobs") == (options.where("gpus"), options.where("n_jobs"))
+    assert {"n_jobs": 2, "gpus": 1} == options  # still a plain mapping for the factory
 
 
 def test_slurm_config_conflicts_with_other_executor(script: Path, workdir: Path) -> None:

@@ -133,10 +133,11 @@ def test_no_wait_returns_before_the_tasks_finish_and_they_finish(project: Path) 
 
 @pytest.mark.timeout(60)
 def test_unknown_slurm_yaml_key_exits_2_and_submits_nothing(project: Path) -> None:
-    (project / "slurm.yaml").write_text("partiton: debug\n")
+    (project / "slurm.yaml").write_text("time: 5\npartiton: debug\n")
     completed = _run(project, [0])
 
     assert completed.returncode == 2
+    assert "slurm.yaml:2: " in completed.stderr  # the file and line of the bad key
     assert "unknown key 'partiton' (did you mean 'partition'?)" in completed.stderr
     assert not (project / "slurm-logs").exists()
 

@@ -4,13 +4,21 @@ Importing this package loads no joblib, git library, mlflow or submitit.
 """
 
 from flexlock.cli._clicfg import CliFunction, clicfg
-from flexlock.cli._contract import Executor, ExecutorFactory, Task, TaskResult, TaskRunner
+from flexlock.cli._contract import (
+    Executor,
+    ExecutorFactory,
+    ExecutorOptions,
+    Task,
+    TaskResult,
+    TaskRunner,
+)
 from flexlock.core import __version__
 
 __all__ = [
     "CliFunction",
     "Executor",
     "ExecutorFactory",
+    "ExecutorOptions",
     "Task",
     "TaskResult",
     "TaskRunner",

@@ -5,10 +5,11 @@ its name; the registered object is an `ExecutorFactory`. The CLI builds the
 task list, validates every task, drops tasks that are already done, then calls
 `factory(options)` and `executor.run(run_task, tasks)`.
 
-- `options` is the mapping read from `--executor_config FILE` (or
-  `--slurm_config FILE` for `slurm`) plus `n_jobs` when `--n_jobs` is given.
+- `options` is an `ExecutorOptions`: the mapping read from `--executor_config FILE`
+  (or `--slurm_config FILE` for `slurm`) plus `n_jobs` when `--n_jobs` is given,
+  with `where(key)` saying where each key came from (`slurm.yaml:3`, `--n_jobs`).
   The factory validates it and raises `flexlock.core.ConfigError` naming the
-  bad key before anything runs (exit code 2).
+  bad key and its place before anything runs (exit code 2).
 - `run_task` is a picklable callable that runs one task in the current process
   (it writes the task's run.lock, redirects output to the task's save_dir, and
   never raises for a failure of the user's code: it returns a failed
@@ -28,6 +29,7 @@ import attrs
 __all__ = [
     "Executor",
     "ExecutorFactory",
+    "ExecutorOptions",
     "ExecutorTraits",
     "Task",
     "TaskResult",
@@ -88,6 +90,33 @@ class Executor(Protocol):
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
         """Run every task with `run_task`, yielding results as they finish."""
         ...
+
+
+class ExecutorOptions(dict[str, Any]):
+    """The options an executor factory gets: a plain dict, plus where each key came from.
+
+    `source` is the options file (None without one); `lines` maps its keys to their
+    1-based lines. Keys set by flags (`n_jobs`, `no_wait`) have no line.
+    """
+
+    def __init__(
+        self,
+        options: Mapping[str, Any] = (),  # type: ignore[assignment]
+        *,
+        source: str | None = None,
+        lines: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(options)
+        self.source = source
+        self.lines: dict[str, int] = dict(lines or {})
+
+    def where(self, key: str) -> str:
+        """Return `file:line` (or `file`) for a key of the options file, `--key` for a flag."""
+        if key in self.lines and self.source:
+            return f"{self.source}:{self.lines[key]}"
+        if self.source and key not in ("n_jobs", "no_wait"):
+            return self.source
+        return f"--{key}"
 
 
 class ExecutorFactory(Protocol):

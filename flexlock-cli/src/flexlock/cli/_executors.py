@@ -20,9 +20,15 @@ def _check_keys(name: str, options: Mapping[str, Any], known: Sequence[str]) -> 
             f"--no_wait needs an executor that submits jobs (e.g. slurm); {name!r} runs tasks here"
         )
     if unknown:
+        import difflib
+
+        where = getattr(options, "where", None)  # an ExecutorOptions knows the file:line
+        place = f"{where(unknown[0])}: " if where is not None else ""
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"executor {name!r}: unknown option(s) {', '.join(unknown)}; "
-            f"accepted: {', '.join(known) or 'none'}"
+            f"{place}executor {name!r}: unknown option(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(known) or 'none'}{hint}"
         )
 
 

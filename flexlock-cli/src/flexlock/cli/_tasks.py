@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 import shlex
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 import attrs
 
 from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
-from flexlock.cli._contract import Executor, Task, TaskResult, executor_traits
+from flexlock.cli._contract import Executor, ExecutorOptions, Task, TaskResult, executor_traits
 from flexlock.cli._render import default_plain, render_config, resolve
 from flexlock.cli._runner import ConfiguredFunction, FunctionRef, RunTask, script_repos
 from flexlock.core import ConfigError, ErrorRecord, TaskFailedError, clear_registered, mark_failed
@@ -305,12 +306,16 @@ def _executor(options: TaskOptions) -> tuple[str, Executor]:
         name, config_file = "slurm", options.slurm_config
     if name is None:
         name = "local" if options.n_jobs not in (None, 1) else "serial"
-    executor_options: dict[str, Any] = {}
+    executor_options = ExecutorOptions()
     if config_file is not None:
         data = load_yaml_file(config_file, what="executor config")
         if data is not None and not isinstance(data, Mapping):
             raise ConfigError(f"{config_file}: executor options must be a mapping")
-        executor_options.update(resolve_text(dict(data or {})))
+        executor_options = ExecutorOptions(
+            resolve_text(dict(data or {})),
+            source=os.fspath(config_file),
+            lines=getattr(data, "lines", None),  # so errors name file:line
+        )
     if options.n_jobs is not None:
         executor_options["n_jobs"] = options.n_jobs
     if options.no_wait:
