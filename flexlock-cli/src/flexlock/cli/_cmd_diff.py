@@ -18,6 +18,7 @@ _SECTION_TITLES = {
     "code": "code",
     "data": "data",
     "prevs": "upstream",
+    "outputs": "outputs (not part of the identity)",
     "env": "environment (not part of the identity)",
 }
 
@@ -117,7 +118,7 @@ def render(printer: Printer, result: RunDiff, indent: str = "") -> None:
         printer.line(f"{indent}{printer.style(title, 'bold')}")
         width = max(len(change.key) for change in changes)
         for change in changes:
-            if change.section in ("code", "prevs", "data") and change.kind == "changed":
+            if change.section in ("code", "prevs", "data", "outputs") and change.kind == "changed":
                 old, new = _short_value(change.old), _short_value(change.new)
             else:
                 old, new = _value(change.old), _value(change.new)

@@ -17,11 +17,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Register `flexlock show`."""
     parser = subparsers.add_parser(
         "show",
-        help="summarise a run: status, times, config, code, data, lineage",
+        help="summarise a run: status, times, config, code, data, outputs, lineage",
         description=(
-            "Print a run's status, times, config, code, data and environment, and the tree "
-            "of the upstream runs it consumed. --format json prints the whole sheet; dot and "
-            "mermaid print the lineage graph for Graphviz or Markdown docs."
+            "Print a run's status, times, config, code, data, outputs and environment, and "
+            "the tree of the upstream runs it consumed. --format json prints the whole "
+            "sheet; dot and mermaid print the lineage graph for Graphviz or Markdown docs."
         ),
     )
     parser.add_argument("run", metavar="RUN", help="run directory or run.lock")
@@ -141,6 +141,14 @@ def render(printer: Printer, lock: RunLock, name: str) -> None:
         for key, record in lock.data.items():
             files = f", {record.files} files" if record.files is not None else ""
             printer.line(f"  {key:<{width}}  {record.hash[:19]}…  {_size(record.size)}{files}")
+
+    if lock.outputs:
+        printer.line(printer.style("outputs", "bold"))
+        width = max(len(key) for key in lock.outputs)
+        for key, output in lock.outputs.items():
+            files = f", {output.files} files" if output.files is not None else ""
+            digest = f"{output.hash[:19]}…" if output.hash else "(not hashed)"
+            printer.line(f"  {key:<{width}}  {digest}  {_size(output.size)}{files}")
 
     if lock.env is not None:
         env = lock.env

@@ -1,4 +1,4 @@
-"""`flexlock verify RUN...`: check runs' data, code and upstream sheets against their sheets."""
+"""`flexlock verify RUN...`: check runs against their sheets (data, code, upstream, outputs)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Register `flexlock verify`."""
     parser = subparsers.add_parser(
         "verify",
-        help="check that a run's data, code and upstream runs still match its sheet",
+        help="check that a run's data, code, upstream runs and outputs still match its sheet",
         description=(
             "Re-hash every data input of each run and compare with its run.lock (missing, "
             "extra, changed and unreadable files reported separately), compare each repo's "
             "current tree with the recorded tree, and check that upstream sheets still have "
-            "their recorded ids. Exit 0 when everything matches, 3 on any mismatch, 2 when a "
-            "sheet cannot be read."
+            "their recorded ids, and that the outputs the run left in its save_dir are unchanged "
+            "(none missing, none added since). Exit 0 when everything matches, 3 on any "
+            "mismatch, 2 when a sheet cannot be read."
         ),
     )
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run.lock")
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="directory the sheet's relative paths are relative to (default: the project "
         "directory the run sits in, else the recorded cwd, else the current directory)",
     )
-    for section in ("data", "code", "prevs"):
+    for section in ("data", "code", "prevs", "outputs"):
         parser.add_argument(
             f"--no-{section}",
             f"--no_{section}",
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             data=not args.no_data,
             code=not args.no_code,
             prevs=not args.no_prevs,
+            outputs=not args.no_outputs,
             recursive=args.recursive,
         )
         for target in args.runs
@@ -107,14 +109,18 @@ def render(printer: Printer, report: VerifyReport, indent: str = "") -> None:
         f"{indent}{printer.style(report.path, 'bold')}  "
         f"{printer.style(short_id(report.id), 'dim')}  ({mode})"
     )
-    checks = list(report.checks())
+    sections = [
+        ("data", report.data),
+        ("code", report.code),
+        ("prev", report.prevs),
+        ("out", report.outputs),
+    ]
+    labelled = [(section, check) for section, group in sections for check in group]
+    checks = [check for _, check in labelled]
     if not checks:
         printer.line(f"{indent}  nothing recorded to check")
     width = max((len(check.name) for check in checks), default=0)
-    for check in checks:
-        section = {"DataCheck": "data", "CodeCheck": "code", "PrevCheck": "prev"}[
-            type(check).__name__
-        ]
+    for section, check in labelled:
         line = f"{indent}  {section:<4}  {check.name:<{width}}  {printer.status(check.status)}"
         if check.detail:
             line += f"  {check.detail}"

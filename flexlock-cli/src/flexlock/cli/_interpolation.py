@@ -2,7 +2,7 @@
 
 - `${model.lr}`: the value of another key (dotted, from the config root);
 - `${name:arg1,arg2}`: the resolver `name` from the `flexlock.resolvers`
-  entry-point group (`env`, `runlock_data`, `runlock_prev` are built in),
+  entry-point group (`env`, `runlock_data`, `runlock_prev`, `runlock_out` are built in),
   called as `resolver(*args)` with string arguments;
 - `\\${` writes a literal `${`.
 

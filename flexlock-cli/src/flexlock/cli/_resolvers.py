@@ -13,7 +13,7 @@ import os
 
 from flexlock.core import ConfigError
 
-__all__ = ["env", "runlock_data", "runlock_prev"]
+__all__ = ["env", "runlock_data", "runlock_out", "runlock_prev"]
 
 
 def env(name: str = "", *default: str) -> str:
@@ -46,3 +46,14 @@ def runlock_prev(path: str) -> str:
     from flexlock.core import register_prev
 
     return register_prev(path)
+
+
+def runlock_out(path: str) -> str:
+    """Return `path` and register it as an output of the run (hashed into run.lock at the end).
+
+    For outputs outside the save_dir; what the run leaves in its save_dir is recorded
+    without being declared.
+    """
+    from flexlock.core import register_output
+
+    return register_output(path)
