@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar, overload
 from flexlock.cli._cmdline import build_parser, merge_files, split_overrides
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
-from flexlock.cli._runner import run_config, save_dir_of, save_locals
+from flexlock.cli._runner import CodeFlags, run_config, save_dir_of, save_locals
 from flexlock.core import ConfigError, FlexLockError, TaskFailedError, clear_registered
 
 __all__ = ["CliFunction", "clicfg"]
@@ -115,6 +115,7 @@ class CliFunction(Generic[R]):
         merge_files(tree, args.config, args.experiment)
         for key, value in overrides:
             tree.set(key, Text(value), f"-o {key}")
+        code = CodeFlags(tuple(args.code_include), tuple(args.code_exclude))
         if args.tasks or args.sweep or args.task_to:
             from flexlock.cli._tasks import TaskOptions, run_task_list
 
@@ -130,6 +131,7 @@ class CliFunction(Generic[R]):
                 force=args.force,
                 fail_fast=args.fail_fast,
                 print_config=args.print_config,
+                code=code,
             )
             return run_task_list(self, tree, options)
         for flag in ("n_jobs", "executor", "executor_config", "slurm_config"):
@@ -137,9 +139,16 @@ class CliFunction(Generic[R]):
                 raise ConfigError(
                     f"--{flag} applies to task lists; add --tasks FILE or --sweep KEY=V1,V2"
                 )
-        return self._run_single(tree, print_config=args.print_config, resume=args.resume)
+        return self._run_single(tree, print_config=args.print_config, resume=args.resume, code=code)
 
-    def _run_single(self, tree: ConfigTree, *, print_config: bool, resume: bool = False) -> int:
+    def _run_single(
+        self,
+        tree: ConfigTree,
+        *,
+        print_config: bool,
+        resume: bool = False,
+        code: CodeFlags | None = None,
+    ) -> int:
         clear_registered()
         instance = build_resolved(tree)
         if print_config:
@@ -150,7 +159,7 @@ class CliFunction(Generic[R]):
         if resume and save_dir:
             from flexlock.core import rerun_reason
 
-            reason = rerun_reason(save_dir, config=instance)
+            reason = rerun_reason(save_dir, config=instance, **(code or CodeFlags()).options())
             if reason is None:
                 print(
                     f"{self._prog()}: {save_dir} is up to date, skipped (drop --resume to rerun)",
@@ -159,7 +168,7 @@ class CliFunction(Generic[R]):
                 return 0
             print(f"{self._prog()}: running {save_dir}: {reason}", file=sys.stderr)
         try:
-            run_config(self.function, instance)
+            run_config(self.function, instance, code or CodeFlags())
         except FlexLockError:
             raise
         except Exception as error:

@@ -6,8 +6,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from flexlock.cli._output import Printer
-    from flexlock.core import VerifyReport
+    from flexlock.core import CodeCheck, DataCheck, PrevCheck, VerifyReport
 
 __all__ = ["register"]
 
@@ -109,7 +111,7 @@ def render(printer: Printer, report: VerifyReport, indent: str = "") -> None:
         f"{indent}{printer.style(report.path, 'bold')}  "
         f"{printer.style(short_id(report.id), 'dim')}  ({mode})"
     )
-    sections = [
+    sections: list[tuple[str, Sequence[DataCheck | CodeCheck | PrevCheck]]] = [
         ("data", report.data),
         ("code", report.code),
         ("prev", report.prevs),

@@ -92,6 +92,24 @@ def build_parser(prog: str, config_class: type, description: str | None) -> argp
         help="skip the run if its save_dir already holds a succeeded run with this config and "
         "unchanged code, data and upstream runs (task lists always do this; --force reruns)",
     )
+    code = parser.add_argument_group("code recorded in the run sheet")
+    _flag(
+        code,
+        "code_include",
+        action="append",
+        default=[],
+        metavar="PATHSPEC",
+        help="record only these paths of the repo (git pathspec; repeatable; after "
+        "[tool.flexlock.code] include of its pyproject.toml)",
+    )
+    _flag(
+        code,
+        "code_exclude",
+        action="append",
+        default=[],
+        metavar="PATHSPEC",
+        help="leave these paths out of the recorded code (e.g. 'notes/', '*.ipynb'; repeatable)",
+    )
     tasks = parser.add_argument_group("task lists")
     _flag(
         tasks,

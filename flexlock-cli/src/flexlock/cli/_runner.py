@@ -30,6 +30,7 @@ from flexlock.core import FlexLockError, clear_registered
 
 __all__ = [
     "LOG_NAMES",
+    "CodeFlags",
     "ConfiguredFunction",
     "FunctionRef",
     "RunTask",
@@ -41,6 +42,19 @@ __all__ = [
     "save_locals",
     "script_repos",
 ]
+
+
+@attrs.frozen
+class CodeFlags:
+    """`--code_include` / `--code_exclude` of the command line: git pathspecs of the code."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def options(self) -> dict[str, tuple[str, ...]]:
+        """Return them as `runlock()` / `rerun_reason()` options."""
+        return {"include": self.include, "exclude": self.exclude}
+
 
 #: Names of the per-task output files in the task's save_dir.
 LOG_NAMES = ("stdout.log", "stderr.log")
@@ -168,6 +182,7 @@ def execute(
     *,
     repos: Sequence[str] | None,
     capture: bool,
+    code: CodeFlags = CodeFlags(),
 ) -> Any:
     """Call `function(config)`, recording the run in `save_dir/run.lock` when there is one.
 
@@ -178,7 +193,9 @@ def execute(
         return function(config)
     from flexlock.core import runlock
 
-    with runlock(config=dict(plain), repos=repos, runlock_path=Path(save_dir) / "run.lock"):
+    with runlock(
+        config=dict(plain), repos=repos, runlock_path=Path(save_dir) / "run.lock", **code.options()
+    ):
         if not capture:
             return function(config)
         with captured_output(Path(save_dir)):
@@ -195,13 +212,19 @@ def save_dir_of(config: Any) -> str | None:
     return os.fspath(save_dir) or None if isinstance(save_dir, str | os.PathLike) else None
 
 
-def run_config(function: Callable[[Any], R], config: Any) -> R:
+def run_config(
+    function: Callable[[Any], R],
+    config: Any,
+    code: CodeFlags = CodeFlags(),
+) -> R:
     """Call `function(config)` here, output untouched; record it when it has a save_dir."""
     save_dir = save_dir_of(config)
     # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
     plain = to_plain(config) if save_dir else {}
     repos = script_repos(function) if save_dir else None
-    return execute(function, config, plain, save_dir, repos=repos, capture=False)  # type: ignore[no-any-return]
+    return execute(  # type: ignore[no-any-return]
+        function, config, plain, save_dir, repos=repos, capture=False, code=code
+    )
 
 
 @attrs.frozen
@@ -216,6 +239,7 @@ class RunTask:
     origins: dict[str, str]
     repos: tuple[str, ...] | None = None
     capture: bool = True
+    code: CodeFlags = CodeFlags()  # --code_include / --code_exclude of the command line
 
     def tree(self, config_class: type, task: Task) -> ConfigTree:
         """Return the config tree of `task`: the shared values plus the task's overrides."""
@@ -246,6 +270,7 @@ class RunTask:
                 task.save_dir,
                 repos=self.repos,
                 capture=self.capture,
+                code=self.code,
             )
         except KeyboardInterrupt:
             raise  # the executor stops; the sheet was finalised `failed` by runlock

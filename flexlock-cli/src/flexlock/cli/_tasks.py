@@ -24,7 +24,7 @@ import attrs
 from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
 from flexlock.cli._contract import Executor, ExecutorOptions, Task, TaskResult, executor_traits
 from flexlock.cli._render import default_plain, render_config, resolve
-from flexlock.cli._runner import ConfiguredFunction, FunctionRef, RunTask, script_repos
+from flexlock.cli._runner import CodeFlags, ConfiguredFunction, FunctionRef, RunTask, script_repos
 from flexlock.core import ConfigError, ErrorRecord, TaskFailedError, clear_registered, mark_failed
 
 __all__ = [
@@ -57,6 +57,7 @@ class TaskOptions:
     force: bool = False
     fail_fast: bool = False
     print_config: bool = False
+    code: CodeFlags = attrs.field(factory=CodeFlags)
 
 
 @attrs.frozen
@@ -398,7 +399,8 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
         for item in planned:
             if (
                 item.task.save_dir is not None
-                and rerun_reason(item.task.save_dir, config=item.config) is None
+                and rerun_reason(item.task.save_dir, config=item.config, **options.code.options())
+                is None
             ):
                 results.append(TaskResult(task=item.task, status="skipped"))
             else:
@@ -419,7 +421,9 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
     interrupted = stopped = False
     started = time.time() - 1.0  # sheets written by this run have a later mtime
     if pending:
-        runner = RunTask(FunctionRef.of(decorated.function), tree.values, tree.origins, repos)
+        runner = RunTask(
+            FunctionRef.of(decorated.function), tree.values, tree.origins, repos, code=options.code
+        )
         stream = executor.run(runner, pending)
     else:  # all done: a resume of a finished list imports nothing more
         stream = iter(())

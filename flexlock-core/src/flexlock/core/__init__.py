@@ -93,7 +93,7 @@ if TYPE_CHECKING:
     from flexlock.core._switches import debug_enabled, traceback_enabled
     from flexlock.core._system import StatusLine, usable_cpus, utc_now
     from flexlock.core._verify import verify
-    from flexlock.core._verify_report import VerifyReport
+    from flexlock.core._verify_report import CodeCheck, DataCheck, PrevCheck, VerifyReport
     from flexlock.core._yaml import load_yaml
 
 # public name -> private module that defines it
@@ -171,7 +171,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["debug_enabled", "traceback_enabled"], "_switches"),
     **dict.fromkeys(["StatusLine", "usable_cpus", "utc_now"], "_system"),
-    "VerifyReport": "_verify_report",
+    **dict.fromkeys(["CodeCheck", "DataCheck", "PrevCheck", "VerifyReport"], "_verify_report"),
     "verify": "_verify",
     "load_yaml": "_yaml",
 }
@@ -192,7 +192,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CodeCheck",
     "ConfigError",
+    "DataCheck",
     "DataRecord",
     "EnvRecord",
     "ErrorRecord",
@@ -204,6 +206,7 @@ __all__ = [
     "LockFileError",
     "OutputRecord",
     "PluginError",
+    "PrevCheck",
     "PrevRecord",
     "Registered",
     "RepoRecord",

@@ -10,12 +10,13 @@ import functools
 import os
 from typing import Any
 
-from flexlock.core._errors import FlexLockError, GitError, LockFileError
+from flexlock.core._errors import ConfigError, FlexLockError, GitError, LockFileError
 from flexlock.core._gather import RunOptions
 from flexlock.core._identity import compute_id, config_changes, config_to_dict
 from flexlock.core._inputs import RunInputs, kept_inputs, read_inputs
 from flexlock.core._layout import resolve_recorded, resolve_repo, search_bases
 from flexlock.core._lockfile import load, lock_path
+from flexlock.core._project import CodeScope, project_code_scope
 from flexlock.core._recapture import current_tree
 from flexlock.core._redact import Redactor
 
@@ -62,11 +63,21 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     # where the run is now, so a moved, copied or pulled project is judged by itself.
     bases = search_bases(sheet.save_dir, sheet.cwd, file)
     trees = {}
+    # With include/exclude given (a CLI run with --code_include/--code_exclude), the scope
+    # the run would use now must be the recorded one: another scope is another tree.
+    asked = RunOptions.from_kwargs(options) if {"include", "exclude"} & set(options) else None
     for key, code in sheet.code.items():
         try:
             root = resolve_repo(key, bases)
         except GitError as error:
             return str(error)
+        if asked is not None:
+            try:
+                wanted = project_code_scope(root) + CodeScope(asked.include, asked.exclude)
+            except ConfigError as error:
+                return f"code scope of {key} unreadable: {error}"
+            if (wanted.include, wanted.exclude) != (code.include, code.exclude):
+                return f"code scope changed in {key}"
         current = current_tree(root, code)
         if isinstance(current, GitError):
             return f"code changed in {key}: {current}"

@@ -6,6 +6,7 @@ runs before `runlock()` writes a byte, so a failure leaves the save_dir as it wa
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ from flexlock.core._errors import ConfigError, GitError, LockFileError
 from flexlock.core._lockfile import load, lock_path
 from flexlock.core._model import DataRecord, PrevRecord, RepoRecord
 from flexlock.core._outputs import DEFAULT_OUTPUT_MAX_BYTES
+from flexlock.core._project import CodeScope, project_code_scope
 from flexlock.core._recapture import outputs_in_code
 from flexlock.core._redact import Redactor
 from flexlock.core._savedir import DEFAULT_TTL_S
@@ -39,8 +41,9 @@ class RunOptions:
     Args:
         algorithm: hash algorithm for data inputs (`sha256`, or `blake3` when installed).
         size_limit: untracked files above this many bytes are not put in code snapshots.
-        include: extra paths to snapshot even if ignored by git.
-        exclude: paths to leave out of code snapshots.
+        include: git pathspecs the code record covers (default: the whole checkout),
+            after those of the project's `[tool.flexlock.code]` table.
+        exclude: git pathspecs left out of the code record, after the project's.
         redact: True (default secret keys), False (no redaction) or extra key regexes.
         lock_wait: seconds to wait for a live run holding the save_dir (0: fail at once).
         lock_ttl: a lock held from another host is stale after this many seconds without heartbeat.
@@ -96,6 +99,20 @@ def _script_repo() -> Path | None:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_root(path: str) -> Path:
+    from flexlock.core._git import find_repo_root
+
+    return Path(find_repo_root(path))
+
+
+def _root_of(repo: PathLike) -> Path:
+    """Return the root of the checkout holding `repo`, asking git once per process."""
+    if (Path(repo) / ".git").exists():
+        return Path(repo)  # already a root: no git process
+    return _cached_root(os.fspath(Path(repo).resolve()))
+
+
 def _repo_key(root: Path) -> str:
     return os.path.relpath(root) if root.is_absolute() else str(root)
 
@@ -126,11 +143,13 @@ def capture_repos(
     for key, repo in given:
         if not Path(repo).exists():
             raise GitError(f"repo {key!r} does not exist; pass the path of a git checkout")
+        # The project's [tool.flexlock.code] scope first, then this run's own pathspecs.
+        scope = project_code_scope(_root_of(repo)) + CodeScope(options.include, options.exclude)
         record = capture_repo(
             Path(repo),
             size_limit=options.size_limit,
-            include=options.include,
-            exclude=options.exclude,
+            include=scope.include,
+            exclude=scope.exclude,
             reuse=True,  # many runs in one process (a task list's worker) share a checkout
         )
         outputs = outputs_in_code(record, save_dir)
@@ -138,13 +157,13 @@ def capture_repos(
             record = capture_repo(
                 Path(repo),
                 size_limit=options.size_limit,
-                include=options.include,
-                exclude=(*options.exclude, *outputs),
+                include=scope.include,
+                exclude=(*scope.exclude, *outputs),
                 reuse=True,
             )
             # Kept apart from the user's excludes: which run directories exist changes
             # from run to run, and rerun_reason recomputes them (see `_recapture.current_tree`).
-            record = attrs.evolve(record, exclude=tuple(options.exclude), outputs=tuple(outputs))
+            record = attrs.evolve(record, exclude=scope.exclude, outputs=tuple(outputs))
         if record.root in roots:
             continue  # the same checkout given twice (e.g. '.' and the script's default)
         roots.add(record.root)
