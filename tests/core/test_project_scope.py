@@ -91,3 +91,49 @@ def test_a_bad_table_is_a_config_error_naming_the_file(
         _run(project, monkeypatch)
     assert str(caught.value).startswith("pyproject.toml: ")  # the file, from the run's cwd
     assert message in str(caught.value)
+
+
+def test_diff_names_the_files_and_which_the_scope_now_leaves_out(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flexlock.core import diff_runs
+
+    (git_repo / ".gitignore").write_text("results/\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "ignore results")
+    (git_repo / "notes.txt").write_text("an untracked note\n")
+    monkeypatch.chdir(git_repo)
+    for name in ("a", "b"):
+        if name == "b":
+            (git_repo / "pyproject.toml").write_text(
+                '[tool.flexlock.code]\nexclude = ["notes.txt"]\n'
+            )
+        with runlock(
+            config={"save_dir": f"results/{name}"},
+            repos=["."],
+            packages=False,
+            finalize_at_exit=False,
+        ):
+            pass
+    (change,) = diff_runs("results/a", "results/b").section("code")
+    assert "code scope: include [] exclude [] → include [] exclude ['notes.txt']" in change.detail
+    notes = next(line for line in change.detail if "notes.txt" in line and "scope:" not in line)
+    assert notes.endswith("(outside the project's code scope now)")
+    pyproject = next(line for line in change.detail if "pyproject.toml" in line)
+    assert not pyproject.endswith("now)")
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "hidden"),
+    [
+        ("notes/", "notes/a/b.txt", True),
+        ("notes/", "notes.txt", False),
+        ("*.ipynb", "deep/dir/x.ipynb", True),
+        ("data.csv", "data.csv", True),
+        ("data.csv", "other/data.csv", False),
+    ],
+)
+def test_scope_matches_paths_as_git_pathspecs_do(spec: str, path: str, hidden: bool) -> None:
+    from flexlock.core._project import CodeScope
+
+    assert hidden == CodeScope(exclude=(spec,)).hides(path)

@@ -206,8 +206,13 @@ def _repo_detail(old: RepoRecord, new: RepoRecord, *, git: bool) -> tuple[str, .
         lines.append(
             f"uncommitted changes: {'yes' if old.dirty else 'no'} → {'yes' if new.dirty else 'no'}"
         )
+    if (old.include, old.exclude) != (new.include, new.exclude):
+        lines.append(
+            f"code scope: include {list(old.include)} exclude {list(old.exclude)} → "
+            f"include {list(new.include)} exclude {list(new.exclude)}"
+        )
     if git and old.tree != new.tree:
-        lines += _tree_files(old, new)
+        lines += _scope_notes(_tree_files(old, new), new.root)
     for path, sub in sorted(old.submodules.items()):
         now = new.submodules.get(path)
         if now is None:
@@ -218,6 +223,25 @@ def _repo_detail(old: RepoRecord, new: RepoRecord, *, git: bool) -> tuple[str, .
         f"submodule {path} added" for path in sorted(set(new.submodules) - set(old.submodules))
     ]
     return tuple(lines)
+
+
+def _scope_notes(lines: list[str], root: str) -> list[str]:
+    """Mark the changed files the project's `[tool.flexlock.code]` scope leaves out now."""
+    from flexlock.core._errors import ConfigError
+    from flexlock.core._project import project_code_scope
+
+    try:
+        scope = project_code_scope(root) if Path(root).is_dir() else None
+    except ConfigError:
+        scope = None
+    if scope is None or not (scope.include or scope.exclude):
+        return lines
+    marked = []
+    for line in lines:
+        path = line.strip().partition("  ")[2]
+        hidden = bool(path) and scope.hides(path)
+        marked.append(f"{line}  (outside the project's code scope now)" if hidden else line)
+    return marked
 
 
 def _tree_files(old: RepoRecord, new: RepoRecord) -> list[str]:

@@ -34,12 +34,34 @@ class CodeScope:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
+    def hides(self, path: str) -> bool:
+        """Tell whether this scope leaves `path` (relative to the repo root) out of the code.
+
+        Git pathspec rules for the common forms: `dir/` (everything below), a path, a glob
+        (`*` also matches `/`, as in git), `:(glob)`/`:(exclude)` magic not interpreted.
+        """
+        if self.include and not any(_matches(spec, path) for spec in self.include):
+            return True
+        return any(_matches(spec, path) for spec in self.exclude)
+
     def __add__(self, other: CodeScope) -> CodeScope:
         """Return this scope with `other`'s pathspecs after its own, without repeats."""
         return CodeScope(
             tuple(dict.fromkeys((*self.include, *other.include))),
             tuple(dict.fromkeys((*self.exclude, *other.exclude))),
         )
+
+
+def _matches(spec: str, path: str) -> bool:
+    import fnmatch
+
+    spec = spec.removeprefix("./")
+    if spec in ("", "."):
+        return True
+    if spec.endswith("/") or not any(char in spec for char in "*?["):
+        prefix = spec.rstrip("/")
+        return path == prefix or path.startswith(f"{prefix}/")
+    return fnmatch.fnmatchcase(path, spec)
 
 
 def project_code_scope(root: str | os.PathLike[str]) -> CodeScope:
