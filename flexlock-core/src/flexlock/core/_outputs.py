@@ -23,7 +23,7 @@ from flexlock.core._errors import HashError
 from flexlock.core._layout import LOCK_NAME, STATE_DIR, TASK_LOG_NAMES, manifest_path
 from flexlock.core._lockfile import TEMP_PREFIX
 from flexlock.core._model import OutputRecord
-from flexlock.core._system import warn
+from flexlock.core._system import usable_cpus, warn
 
 __all__ = [
     "DEFAULT_OUTPUT_MAX_BYTES",
@@ -90,14 +90,29 @@ def record_outputs(
         if key not in seen and top not in seen:  # outputs inside the save_dir are listed already
             keys.append(key)
             seen.add(key)
-    outputs = {}
-    for key in keys:
+
+    def record(key: str) -> tuple[OutputRecord, str | None] | None:
         try:
-            record, manifest = _record(run_dir / key, algorithm, max_bytes, hashing)
-        except HashError as error:
+            return _record(run_dir / key, algorithm, max_bytes, hashing)
+        except (HashError, OSError) as error:  # e.g. removed while the run finished
             warn("flexlock: output %s of %s not recorded: %s", key, run_dir, error)
+            return None
+
+    # One input per output, so each has the hash-cache entry a downstream run reading it
+    # as data looks up; hashed side by side (hashlib releases the GIL on large reads).
+    workers = min(usable_cpus(), len(keys))
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="flexlock-outputs") as pool:
+            results = list(pool.map(record, keys))
+    else:
+        results = [record(key) for key in keys]
+    outputs = {}
+    for key, result in zip(keys, results, strict=True):
+        if result is None:
             continue
-        outputs[key] = record
+        outputs[key], manifest = result
         if manifest is not None and manifests:
             text = manifest.encode("utf-8", "surrogateescape")
             write_atomic(manifest_path(run_dir, output_manifest_key(key)), text)
@@ -109,11 +124,15 @@ def _record(
 ) -> tuple[OutputRecord, str | None]:
     from flexlock.core._walk import list_files
 
-    listing = list_files(path)  # raises HashError for a missing or unreadable output
-    is_directory = listing.kind != "file"
-    files = len(listing.files) if is_directory else None
-    if not hashing or listing.size > max_bytes:
-        return OutputRecord(None, listing.size, files=files, mtime_ns=listing.newest), None
+    newest: int | None
+    if path.is_file():  # the usual output: a stat, not a walk
+        info = path.stat()
+        size, files, newest, is_directory = info.st_size, None, info.st_mtime_ns, False
+    else:
+        listing = list_files(path)  # raises HashError for a missing or unreadable output
+        size, files, newest, is_directory = listing.size, len(listing.files), listing.newest, True
+    if not hashing or size > max_bytes:
+        return OutputRecord(None, size, files=files, mtime_ns=newest), None
     from flexlock.core._hashing import hash_path, hash_path_with_manifest
 
     if is_directory:
