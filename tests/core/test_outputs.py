@@ -241,3 +241,38 @@ def test_diff_against_now_shows_an_edited_output(project: Path) -> None:
     assert [("model.txt", "changed", ("size 7 → 14 bytes",))] == [
         (change.key, change.kind, change.detail) for change in differences.section("outputs")
     ]
+
+
+def test_a_run_stopped_by_ctrl_c_records_its_outputs_without_reading_them(
+    project: Path, reads: list[str]
+) -> None:
+    def stopped_by_the_user() -> None:
+        with runlock(
+            config={"save_dir": "results/stopped"},
+            repos=[],
+            packages=False,
+            finalize_at_exit=False,
+        ):
+            Path("results/stopped/partial.bin").write_bytes(b"x" * 1000)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped_by_the_user()
+    lock = load("results/stopped/run.lock")
+    assert lock.outputs is not None
+    assert ("failed", None, 1000) == (
+        lock.status,
+        lock.outputs["partial.bin"].hash,
+        lock.outputs["partial.bin"].size,
+    )
+    assert [] == reads
+
+
+def test_a_save_dir_holding_a_repository_does_not_record_its_git_directory(
+    project: Path,
+) -> None:
+    (project / "results" / "train" / ".git").mkdir(parents=True)
+    (project / "results" / "train" / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    lock = load(_run(write={"model.txt": b"w"}))
+    assert lock.outputs is not None
+    assert ["model.txt"] == list(lock.outputs)

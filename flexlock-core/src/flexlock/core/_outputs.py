@@ -9,8 +9,9 @@ inputs, so `verify` names the files that changed. Hashing goes through the hash
 cache: a downstream run reading an output as data re-reads none of its bytes.
 
 Left out: flexlock's own files (`run.lock`, `.flexlock/`, temp files, the task
-logs) and sub-directories that hold a `run.lock` of their own (the runs of a task
-list sharing a save_dir).
+logs), what the hasher never reads (`.git`, `__pycache__`, ...) and sub-directories
+that hold a `run.lock` of their own (the runs of a task list sharing a save_dir). A
+run that is killed (SIGTERM, Ctrl-C) records its outputs by size and mtime only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flexlock.core._layout import LOCK_NAME, STATE_DIR, TASK_LOG_NAMES, manifest
 from flexlock.core._lockfile import TEMP_PREFIX
 from flexlock.core._model import OutputRecord
 from flexlock.core._system import usable_cpus, warn
+from flexlock.core._walk import DEFAULT_EXCLUDES
 
 __all__ = [
     "DEFAULT_OUTPUT_MAX_BYTES",
@@ -36,7 +38,8 @@ __all__ = [
 #: Outputs larger than this are recorded by size, file count and mtime only.
 DEFAULT_OUTPUT_MAX_BYTES = 4 * 1024**3
 
-_OWN_NAMES = frozenset({LOCK_NAME, STATE_DIR, *TASK_LOG_NAMES})
+# flexlock's own files, and what no hasher input ever holds (a repo's .git, caches).
+_OWN_NAMES = frozenset({LOCK_NAME, STATE_DIR, *TASK_LOG_NAMES, *DEFAULT_EXCLUDES})
 
 
 def output_names(run_dir: Path) -> list[str]:

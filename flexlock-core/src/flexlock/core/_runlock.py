@@ -63,6 +63,9 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
+#: Errors of a run being killed: its outputs are recorded without reading them.
+_HURRIED_ERRORS = frozenset({"SIGTERM", "KeyboardInterrupt"})
+
 _active: contextvars.ContextVar[Mapping[Path, Run]] = contextvars.ContextVar(
     "flexlock_active_runs",
     default=MappingProxyType({}),
@@ -227,9 +230,12 @@ class Run:
                 return
             if isinstance(error, BaseException):
                 error = _error_record(error)
+            # Killed (a scheduler's SIGTERM, Ctrl-C): the grace period is short, so what
+            # the run left is recorded by size and mtime, never read.
+            hurried = isinstance(error, ErrorRecord) and error.type in _HURRIED_ERRORS
             self._status, self._error, self._finished = status, error, utc_now()
             try:
-                self._outputs = self._record_outputs()
+                self._outputs = self._record_outputs(hashing=not hurried)
                 self.lock = self._build()
                 dump(self.lock, self.path)
                 write_inputs(self.path, self.lock)  # what resuming reads instead of the sheet
@@ -292,7 +298,7 @@ class Run:
             outputs=self._outputs,
         )
 
-    def _record_outputs(self) -> dict[str, OutputRecord]:
+    def _record_outputs(self, *, hashing: bool) -> dict[str, OutputRecord]:
         """Record what the run left in its save_dir and the outputs it declared."""
         try:
             return record_outputs(
@@ -300,7 +306,7 @@ class Run:
                 self._declared_outputs,
                 algorithm=self.options.algorithm,
                 max_bytes=self.options.output_max_bytes,
-                hashing=self.options.hash_outputs,
+                hashing=hashing and self.options.hash_outputs,
                 manifests=self.options.manifests,
             )
         except Exception as error:
