@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+import attrs
 import pytest
 
 from flexlock.core import (
@@ -16,6 +16,7 @@ from flexlock.core import (
     RunLock,
     TransferError,
     VerificationError,
+    compute_id,
     dump,
     hash_path,
     load,
@@ -80,7 +81,7 @@ def _write_run(
     (work / save_dir).mkdir(parents=True, exist_ok=True)
     (work / save_dir / "out.txt").write_text(f"output of {save_dir}\n")
     lock = RunLock(
-        id=run_id or "sha256:" + hashlib.sha256(save_dir.encode()).hexdigest(),
+        id=run_id or "sha256:" + "0" * 64,  # replaced below by the id its fields hash to
         status="succeeded",
         created="2026-11-27T00:00:00Z",
         finished="2026-11-27T00:01:00Z",
@@ -101,6 +102,16 @@ def _write_run(
             cwd=str(work),
         ),
     )
+    if run_id is None:
+        lock = attrs.evolve(
+            lock,
+            id=compute_id(
+                lock.config,
+                {key: repo.tree for key, repo in lock.code.items()},
+                {key: record.hash for key, record in lock.data.items()},
+                {key: prev.id for key, prev in lock.prevs.items()},
+            ),
+        )
     dump(lock, work / save_dir / "run.lock")
     return lock
 
