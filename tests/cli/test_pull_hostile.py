@@ -253,3 +253,14 @@ def test_debug_data_on_the_remote_is_never_restored(
     into = tmp_path / "into"
     assert 0 == _pull(tags["results/train"], remote, into)
     assert not (into / "results/train/.flexlock/debug").exists()
+
+
+def test_a_file_the_sheet_does_not_record_is_refused(
+    remote: Path, tags: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = remote / tags["results/train"]
+    (folder / "run/evil.py").write_text("import os\n")
+    _edit_manifest(folder, "run/evil.py")
+    assert 3 == _pull(tags["results/train"], remote, tmp_path / "into")
+    assert "evil.py" in capsys.readouterr().err
+    assert not (tmp_path / "into").exists()

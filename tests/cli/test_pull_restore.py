@@ -73,7 +73,9 @@ def test_pulled_project_verifies_and_rerun_gives_the_same_id(
     # The upstream runs' code differs: their own checkout, named in pull's output.
     upstream_code = into / ".flexlock/code" / ("sha256-" + prepare.id.partition(":")[2])
     assert prepare.code["."].tree == git(upstream_code, "rev-parse", "HEAD^{tree}")
-    assert str(Path(".flexlock/code")) in out
+    assert f"code of {tag} (.): .\n" in out
+    # prepare_b ran the same code as prepare_a: one checkout, shared (and said so).
+    assert f"{upstream_code.relative_to(into)} (shared)" in out
     assert "" == git(into, "status", "--porcelain")  # nothing pull added shows in the repo
 
     monkeypatch.chdir(into)

@@ -291,15 +291,18 @@ def _restore_code(
 ) -> list[str]:
     """Clone each run's repos into the staging tree; return where each run's code went."""
     placed: dict[PurePosixPath, str] = {}  # place under --into -> the tree checked out there
+    checkouts: dict[tuple[PurePosixPath, str], PurePosixPath] = {}  # (repo place, tree) -> where
     where = []
     for run in runs:
         for key, record in sorted(run.lock.code.items()):
-            place = PurePosixPath(repo_place(key).as_posix())
-            if placed.get(place, record.tree) != record.tree:
-                place = CODE_DIR / run.tag.removeprefix("flexlock/") / place
-            if place in placed:
-                where.append(f"code of {run.tag} ({key}): {place} (shared)")
+            home = PurePosixPath(repo_place(key).as_posix())
+            shared = checkouts.get((home, record.tree))
+            if shared is not None:
+                where.append(f"code of {run.tag} ({key}): {shared} (shared)")
                 continue
+            place = home
+            if place in placed:  # the run's place holds another tree: its own checkout
+                place = CODE_DIR / run.tag.removeprefix("flexlock/") / home
             url = _repo_url(key, record.remote, run.manifest, repos, run.tag)
             tree = clone_at_tag(url, staging.tree / place, run.tag)
             if tree != record.tree:
@@ -308,6 +311,7 @@ def _restore_code(
                     f"{record.tree}; nothing was moved into place"
                 )
             placed[place] = record.tree
+            checkouts[home, record.tree] = place
             where.append(f"code of {run.tag} ({key}): {place}")
     if any(place.is_relative_to(CODE_DIR) for place in placed) and PurePosixPath() in placed:
         # Extra checkouts inside the top repo must not become part of its working tree.
