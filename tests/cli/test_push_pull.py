@@ -201,7 +201,8 @@ def test_interrupted_push_is_never_complete_and_rerun_converges(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(push_module, "push_tags", crash)
+    # Data is uploaded, the marker and the tags are not: push tags only after the marker.
+    monkeypatch.setattr(push_module, "verify_remote", crash)
     with pytest.raises(KeyboardInterrupt):
         _push(project, "results/train", remote=remote)
     assert [] == list((tmp_path / "remote").rglob("run.lock"))
