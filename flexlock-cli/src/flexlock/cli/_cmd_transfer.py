@@ -31,11 +31,24 @@ def register_push(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         dest="git_remote",
         help="git remote name in each repo (default: origin)",
     )
+    parser.add_argument(
+        "--with-debug",
+        "--with_debug",
+        action="store_true",
+        dest="with_debug",
+        help="also push .flexlock/debug/ (a failed task's local variables, UNREDACTED: "
+        "passwords and tokens included); by default it stays on this machine",
+    )
 
     def handler(args: argparse.Namespace) -> int:
         from flexlock.cli._push import push
 
-        runs = push(args.run_dirs, data_remote=args.data_remote, git_remote=args.git_remote)
+        runs = push(
+            args.run_dirs,
+            data_remote=args.data_remote,
+            git_remote=args.git_remote,
+            with_debug=args.with_debug,
+        )
         print(
             f"pushed {len(runs)} run(s); restore with: flexlock pull {runs[-1].tag} "
             f"--data-remote {args.data_remote} --into DIR"
