@@ -14,7 +14,8 @@ def register_push(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
         help="publish runs and everything upstream: code as git tags, data with rclone",
         description="Publish each run and its upstream runs: snapshot commits as tags "
         "flexlock/<id> on each repo's git remote, save_dirs and data inputs with rclone under the "
-        "same tag, verified, with run.lock uploaded last as the completion marker. Safe to re-run.",
+        "same tag, verified, then run.lock as the completion marker, and only then the tags. "
+        ".flexlock/debug/ stays home unless --with-debug. Safe to re-run after any kill.",
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory or run.lock")
     parser.add_argument(
