@@ -264,3 +264,26 @@ def test_a_file_the_sheet_does_not_record_is_refused(
     assert 3 == _pull(tags["results/train"], remote, tmp_path / "into")
     assert "evil.py" in capsys.readouterr().err
     assert not (tmp_path / "into").exists()
+
+
+def test_debug_shell_refuses_pickles_written_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flexlock.cli._main import main
+    from flexlock.core import save_failure_locals
+
+    def fail() -> None:
+        secret = "x"  # the saved local
+        raise ValueError(secret)
+
+    try:
+        fail()
+    except ValueError as error:
+        monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(tmp_path / "elsewhere"))
+        save_failure_locals(error, tmp_path / "run")
+    monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(tmp_path / "here"))
+    assert 2 == main(["debug", str(tmp_path / "run"), "--shell"])
+    err = capsys.readouterr().err
+    assert "arbitrary code" in err
+    assert "--trust-pickles" in err
+    assert 0 == main(["debug", str(tmp_path / "run")])  # the index (JSON) is still shown
