@@ -130,13 +130,13 @@ def test_id_changed_in_run_lock_and_manifest_is_exit_3(
     fake_id = real_id[:-1] + ("0" if real_id[-1] != "0" else "1")
     for name in ("run.lock", "flexlock-manifest.json"):
         (folder / name).write_text((folder / name).read_text().replace(real_id, fake_id))
-    into = tmp_path / "into"
+    into = tmp_path / "new" / "into"
 
     assert 3 == _pull(tags["results/train"], remote, into)
     err = capsys.readouterr().err
     assert fake_id in err
     assert "not the id the tag names" in err
-    assert not into.exists()
+    assert not (tmp_path / "new").exists()  # every directory pull created is gone again
 
 
 def test_sheet_edited_under_its_own_id_is_exit_3(
@@ -261,9 +261,9 @@ def test_a_file_the_sheet_does_not_record_is_refused(
     folder = remote / tags["results/train"]
     (folder / "run/evil.py").write_text("import os\n")
     _edit_manifest(folder, "run/evil.py")
-    assert 3 == _pull(tags["results/train"], remote, tmp_path / "into")
+    assert 3 == _pull(tags["results/train"], remote, tmp_path / "new" / "into")
     assert "evil.py" in capsys.readouterr().err
-    assert not (tmp_path / "into").exists()
+    assert not (tmp_path / "new").exists()  # every directory pull created is gone again
 
 
 def test_debug_shell_refuses_pickles_written_elsewhere(

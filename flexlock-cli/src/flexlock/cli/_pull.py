@@ -387,7 +387,8 @@ def pull(
         for run in runs:
             for key in run.lock.code:
                 repo_place(key)
-    created = not into.exists()
+    # The topmost directory this pull creates: removed again if the pull fails.
+    created = next((d for d in reversed((into, *into.parents)) if not d.exists()), None)
     into.mkdir(parents=True, exist_ok=True)
     try:
         _check_before_download(plan, into, symlink=symlink)
@@ -415,8 +416,8 @@ def pull(
                 )
             moved = move_into_place(staging.tree, into)
     except BaseException:
-        if created:
-            shutil.rmtree(into, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise
     for run in runs:
         if any(rel.startswith(_SKIPPED) for rel in run.manifest.files):
