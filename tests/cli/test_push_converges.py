@@ -222,3 +222,30 @@ def test_push_converges_after_rclone_is_killed_mid_upload(project: Path, tmp_pat
     expected = hashlib.sha256((save_dir / "model.bin").read_bytes()).hexdigest()
     restored = tmp_path / "restored/results/big/model.bin"
     assert expected == hashlib.sha256(restored.read_bytes()).hexdigest()
+
+
+def test_a_half_written_marker_is_replaced(project: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    runs = _push(project, "results/prepare", remote=f"store:{remote}")
+    marker = remote / runs[-1].tag / "run.lock"
+    marker.write_bytes(marker.read_bytes()[:40])  # killed while uploading the marker
+    _push(project, "results/prepare", remote=f"store:{remote}")
+    assert (project / "results/prepare/run.lock").read_bytes() == marker.read_bytes()
+
+
+def test_a_complete_push_of_another_sheet_with_the_same_id_is_never_replaced(
+    project: Path, tmp_path: Path
+) -> None:
+    import attrs
+
+    from flexlock.core import ConfigError, dump
+
+    remote = tmp_path / "remote"
+    runs = _push(project, "results/prepare", remote=f"store:{remote}")
+    marker = remote / runs[-1].tag / "run.lock"
+    pushed = marker.read_bytes()
+    rerun = attrs.evolve(load(project / "results/prepare"), finished="2026-11-28T00:00:00Z")
+    dump(rerun, project / "results/prepare/run.lock")  # same inputs, run again: same id
+    with pytest.raises(ConfigError, match="re-run with the same inputs"):
+        _push(project, "results/prepare", remote=f"store:{remote}")
+    assert pushed == marker.read_bytes()

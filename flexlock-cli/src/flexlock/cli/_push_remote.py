@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 
+_MAX_SHEET_BYTES = 64 << 20
+
+
 def remote_hashes(base: str) -> dict[str, tuple[int, str | None]]:
     """Return {relative path: (size, sha256 or None)} of every file under a remote folder.
 
@@ -88,7 +91,8 @@ def read_remote_folder(base: str, run_id: str, marker: Path) -> RemoteFolder:
         return folder
     if folder.matches(MARKER_NAME, *ours):
         return attrs.evolve(folder, complete=True)
-    if _marker_is_a_sheet(base, run_id):
+    # A sheet is a few KiB; anything huge is no sheet, and is not downloaded to find out.
+    if found[MARKER_NAME][0] <= _MAX_SHEET_BYTES and _marker_is_a_sheet(base, run_id):
         raise ConfigError(
             f"{base} already holds a complete push of run {run_id} with another run.lock "
             f"than {marker} (the run was re-run with the same inputs since); it is never "
