@@ -224,7 +224,9 @@ def test_a_pushed_tag_is_pulled_then_reproduced_elsewhere(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     into = elsewhere / "restored"
-    code, out = _reproduce(capsys, tag, "--into", str(into), "--data-remote", remote)
+    argv = [tag, "--into", str(into), "--data-remote", remote, "--upstream"]
+    code, out = _reproduce(capsys, *argv)
     assert 0 == code, out
+    assert f"{into}/results/prepare: reproduced" in out  # the pulled one, not the original
     assert f"{into}/results/train: reproduced" in out
     assert (into / "results/train.reproduce-1/model.txt").is_file()

@@ -298,6 +298,44 @@ def reproduce_run(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _lineage(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Return the run and its upstream runs' sheets, upstream first, each once.
+
+    Upstream runs are looked up from where the run is now (its working directory),
+    before the recorded cwd: a pulled copy reproduces its own upstream runs, not
+    the originals that may still sit on this machine.
+
+    Raises:
+        LockFileError: an upstream sheet is missing.
+    """
+    ordered: list[Path] = []
+    visiting: set[Path] = set()
+
+    def visit(lock_path: Path) -> None:
+        key = lock_path.resolve()
+        if key in ordered or key in visiting:  # done, or a cycle: not followed again
+            return
+        visiting.add(key)
+        lock = load(key)
+        where = _working_directory(lock, key)
+        for prev in lock.prevs.values():
+            recorded = Path(prev.path)
+            candidates = [recorded] if recorded.is_absolute() else []
+            candidates += [base / recorded for base in (where, Path.cwd()) if base is not None]
+            found = next((c for c in candidates if c.exists()), None)
+            if found is None:
+                raise LockFileError(
+                    f"upstream run {prev.path} of {key} is missing (looked at "
+                    f"{', '.join(map(str, candidates))}); restore it, or reproduce without "
+                    "--upstream"
+                )
+            visit(resolve_lock_path(found))
+        ordered.append(key)
+
+    visit(resolve_lock_path(run_dir))
+    return ordered
+
+
 def reproduce(
     run_dir: str | os.PathLike[str],
     *,
@@ -309,12 +347,9 @@ def reproduce(
 
     Each run is re-run against the original upstream runs, so one verdict never
     depends on another.
-    """
-    if not upstream:
-        return [reproduce_run(run_dir, in_place=in_place, report=report)]
-    from flexlock.cli._push import resolve_lineage
 
-    return [
-        reproduce_run(run.save_dir, in_place=in_place, report=report)
-        for run in resolve_lineage([run_dir])
-    ]
+    Raises:
+        LockFileError: a sheet (the run's, or with `upstream` an upstream one) is missing.
+    """
+    runs = _lineage(run_dir) if upstream else [resolve_lock_path(run_dir)]
+    return [reproduce_run(run.parent, in_place=in_place, report=report) for run in runs]
