@@ -153,16 +153,28 @@ def test_an_edited_script_could_not_reproduce_naming_the_code_difference(
     code, out = _reproduce(capsys, "results/train")
     assert 2 == code
     assert "could not reproduce" in out
-    assert "identity differs" in out
-    assert "code .: changed" in out
+    assert "code .: changed" in out  # found before running: the edited script never runs
     assert "train.py" in out
+    assert not (project / "results/train.reproduce-1").exists()
 
 
 def test_a_failing_script_could_not_reproduce_with_its_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (project / "data" / "raw.csv").unlink()
-    code, out = _reproduce(capsys, "results/prepare")
+    # Fails when results/fail-now exists: git ignores results/, so the code stays the same.
+    flaky = PREPARE.replace(
+        "def main(cfg: Config) -> None:\n",
+        "def main(cfg: Config) -> None:\n"
+        "    if Path('results/fail-now').exists():\n"
+        "        raise SystemExit('told to fail')\n",
+    ).replace("results/prepare", "results/flaky")
+    assert flaky != PREPARE
+    (project / "flaky.py").write_text(flaky)
+    git(project, "add", "flaky.py")
+    git(project, "commit", "-q", "-m", "flaky")
+    _run(project, "flaky.py")
+    (project / "results" / "fail-now").write_text("")
+    code, out = _reproduce(capsys, "results/flaky")
     assert 2 == code
     assert "could not reproduce" in out
     assert "the script failed" in out
@@ -230,3 +242,19 @@ def test_a_pushed_tag_is_pulled_then_reproduced_elsewhere(
     assert f"{into}/results/prepare: reproduced" in out  # the pulled one, not the original
     assert f"{into}/results/train: reproduced" in out
     assert (into / "results/train.reproduce-1/model.txt").is_file()
+
+
+def test_a_command_that_is_not_a_recorded_script_is_never_run(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """env.argv is not part of the identity: a hostile sheet could put any command there."""
+    sheet = project / "results" / "train" / "run.lock"
+    planted = tmp_path / "planted"
+    lock = load(sheet)
+    assert lock.env is not None
+    evil = attrs.evolve(lock.env, argv=("-c", f"open({str(planted)!r}, 'w').write('pwned')"))
+    dump(attrs.evolve(lock, env=evil), sheet)
+    code, out = _reproduce(capsys, "results/train")
+    assert 2 == code
+    assert "is not a Python script: refusing to run it" in out
+    assert not planted.exists()

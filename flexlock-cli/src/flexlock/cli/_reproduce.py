@@ -10,6 +10,11 @@ A fresh save_dir changes the config's `save_dir`, which is part of the identity:
 the id expected is therefore the one the original inputs give with that one value
 changed (`compute_id`), and any other difference is named from `diff_runs`.
 
+Only code the run id vouches for is run: the recorded command must be a script
+inside a recorded repository whose tree is the recorded one. `env.argv` is not part
+of the identity, so a sheet from a hostile remote could carry any command there;
+checking the tree first makes the script the one the id names.
+
 Verdicts: `reproduced` (same identity, same outputs: exit 0), `outputs differ`
 (same inputs, other bytes: the run is not deterministic, exit 3), `could not
 reproduce` (the identity differs, the script failed, nothing to re-run: exit 2).
@@ -37,6 +42,7 @@ from flexlock.core import (
     diff_runs,
     load,
     resolve_lock_path,
+    verify,
 )
 
 __all__ = ["Verdict", "reproduce", "reproduce_run", "task_free_argv"]
@@ -208,6 +214,36 @@ def _output_differences(original: RunLock, reproduced: RunLock) -> list[str]:
     return lines
 
 
+def _unvouched(argv: Sequence[str], cwd: Path, lock_path: Path) -> list[str]:
+    """Say why the recorded command is not code the run id vouches for; [] when it is."""
+    script = argv[0]
+    if script.startswith("-") or not script.endswith(".py"):
+        return [
+            f"the recorded command {' '.join(argv[:2])!r} is not a Python script: refusing to "
+            "run it (a sheet's argv is not part of its identity)"
+        ]
+    path = (cwd / script).resolve()
+    if not path.is_file():
+        return [f"the script {script} is not in {cwd}"]
+    report = verify(lock_path, data=False, prevs=False, outputs=False)
+    changed = [check for check in report.code if check.status != "ok"]
+    if changed:
+        lines = []
+        for check in changed:
+            files = ", ".join(line.replace("\t", " ") for line in check.files[:10])
+            lines.append(
+                f"code {check.name}: {check.status}: {check.detail}"
+                + (f" ({files})" if files else "")
+            )
+        return lines
+    if not any(path.is_relative_to(Path(check.path).resolve()) for check in report.code):
+        return [
+            f"the script {script} is in no recorded repository: nothing vouches for its code; "
+            "record the repo (runlock(repos=...)) or re-run it by hand"
+        ]
+    return []
+
+
 def _expected_id(lock: RunLock, save_dir: str | None) -> str:
     config = dict(lock.config)
     if save_dir is not None and "save_dir" in config:
@@ -248,6 +284,9 @@ def reproduce_run(
         argv, task_overrides = task_free_argv(argv, original.config)
     except ConfigError as error:
         return fail(str(error))
+    refused = _unvouched(argv, cwd, lock_path)
+    if refused:
+        return fail(*refused)
     save_dir = original.save_dir
     if in_place or save_dir is None:
         new_save_dir = save_dir
