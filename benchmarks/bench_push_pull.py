@@ -10,7 +10,6 @@ benchmarks/results/push_pull.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -29,7 +28,17 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def _make_lineage(root: Path, n_files: int) -> Path:
-    from flexlock.core import EnvRecord, PrevRecord, RepoRecord, RunLock, dump, hash_path
+    import attrs
+
+    from flexlock.core import (
+        EnvRecord,
+        PrevRecord,
+        RepoRecord,
+        RunLock,
+        compute_id,
+        dump,
+        hash_path,
+    )
 
     os.environ.update(
         {
@@ -67,9 +76,10 @@ def _make_lineage(root: Path, n_files: int) -> Path:
         save_dir.mkdir(parents=True)
         (save_dir / "out.txt").write_text(stage)
         lock = RunLock(
-            id="sha256:" + hashlib.sha256(stage.encode()).hexdigest(),
+            id="sha256:" + "0" * 64,  # replaced below by the id its fields hash to (pull checks)
             status="succeeded",
             created="2026-11-27T00:00:00Z",
+            config={"stage": stage},
             save_dir=f"results/{stage}",
             code={".": repo},
             data={"data": hash_path(data)} if stage == "prepare" else {},
@@ -82,6 +92,15 @@ def _make_lineage(root: Path, n_files: int) -> Path:
             },
             env=EnvRecord(
                 python="", implementation="", platform="", hostname="", user="", cwd=str(work)
+            ),
+        )
+        lock = attrs.evolve(
+            lock,
+            id=compute_id(
+                lock.config,
+                {key: code.tree for key, code in lock.code.items()},
+                {key: record.hash for key, record in lock.data.items()},
+                {key: upstream.id for key, upstream in lock.prevs.items()},
             ),
         )
         dump(lock, save_dir / "run.lock")

@@ -46,7 +46,8 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_render", "_cmdline"),  # config rendering (--print_config, --help, sheets); argv
         ("_runner", "_tasks", "_executors"),  # one run, task lists, built-in executors
         ("_clicfg",),  # the decorator
-        ("_rclone", "_remote", "_transfer", "_push", "_pull"),  # push/pull
+        ("_rclone", "_remote", "_transfer", "_push*", "_pull*"),  # push/pull
+        ("_reproduce",),  # re-run a run and compare (pulls a tag first)
         ("_cmd_*", "_main"),  # the `flexlock` command
         ("__init__",),
     ),

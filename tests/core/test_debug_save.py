@@ -306,3 +306,37 @@ print(local_value + 1)
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
     )
     assert "42" == done.stdout.strip()
+
+
+def test_load_refuses_a_save_this_user_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The save came from elsewhere (pulled, copied): another machine's key signed it.
+    from flexlock.core import ConfigError
+
+    monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(tmp_path / "other-machine"))
+    save_failure_locals(_failure(), tmp_path / "run")
+    monkeypatch.setenv("FLEXLOCK_CACHE_DIR", str(tmp_path / "this-machine"))
+    with pytest.raises(ConfigError, match=r"arbitrary code.*--trust-pickles") as caught:
+        load_debug_locals(tmp_path / "run", {})
+    assert 2 == caught.value.exit_code
+    assert 2 == load_debug_locals(tmp_path / "run", {}, trust_pickles=True)["scale"]
+
+
+def test_load_refuses_an_edited_pickle(tmp_path: Path) -> None:
+    from flexlock.core import ConfigError
+
+    save_failure_locals(_failure(), tmp_path)
+    pickle_file = next((tmp_path / DEBUG_DIR).glob("*.pkl"))
+    pickle_file.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(ConfigError, match="not written by flexlock"):
+        load_debug_locals(tmp_path, {})
+
+
+def test_load_refuses_a_save_without_a_seal(tmp_path: Path) -> None:
+    from flexlock.core import ConfigError
+
+    save_failure_locals(_failure(), tmp_path)
+    (tmp_path / DEBUG_DIR / "seal").unlink()
+    with pytest.raises(ConfigError, match="not written by flexlock"):
+        load_debug_locals(tmp_path, {})

@@ -26,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="open an interactive shell (IPython if installed) with the variables loaded",
     )
+    parser.add_argument(
+        "--trust-pickles",
+        "--trust_pickles",
+        action="store_true",
+        dest="trust_pickles",
+        help="with --shell, load saved variables that flexlock did not write here (pulled, "
+        "copied): unpickling can run arbitrary code, so only for a source you trust",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -35,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     index = read_debug_index(args.run)
     if args.shell:
-        return _shell(args.run, index)
+        return _shell(args.run, index, trust_pickles=args.trust_pickles)
     print(_describe(args.run, index, with_traceback=args.traceback))
     return 0
 
@@ -81,12 +89,12 @@ def _short_type(qualified: str) -> str:
     return qualified.rsplit(".", 1)[-1]
 
 
-def _shell(run_dir: str, index: dict[str, Any]) -> int:
+def _shell(run_dir: str, index: dict[str, Any], *, trust_pickles: bool) -> int:
     """Open IPython (or the stdlib console) with the saved variables as its namespace."""
     from flexlock.core import load_debug_locals
 
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    load_debug_locals(run_dir, namespace)
+    load_debug_locals(run_dir, namespace, trust_pickles=trust_pickles)
     frame = index.get("frame", {})
     banner = (
         f"flexlock debug: variables of {frame.get('function')} "

@@ -1,20 +1,36 @@
-"""`flexlock pull TAG`: restore a pushed run (code, data, upstream runs) and verify every byte.
+"""`flexlock pull TAG`: restore a pushed run as the working directory it ran in, or nothing.
 
-Nothing from the remote is trusted: the completion marker must exist, every
-manifest path is checked before anything is written, data lands in a staging
-directory inside `--into` and is moved into place only after its sha256
-matched the manifest, and restored code must have the recorded tree.
+Trust is anchored in the run id the tag names (`_pull_trust`): every sheet must hash
+to its id, every data input and output must match the sheet. All of it is staged
+inside `--into` first (`_pull_layout`) and moved into place only after every check
+passed, so a failed pull leaves `--into` exactly as it was.
+
+Layout: `--into` becomes the run's working directory. Each repo of the run is cloned
+and checked out (detached, at the run's tag) at its recorded place relative to it
+(repo key `.` is `--into` itself); data inputs and run directories go to their recorded
+paths. An upstream run whose code tree differs gets its own checkout under
+`.flexlock/code/<sha256-…>/<repo key>`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import stat
+from collections import Counter
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+import attrs
+
+from flexlock.cli._pull_layout import (
+    Staging,
+    check_into,
+    conflicts,
+    inside,
+    move_into_place,
+    repo_place,
+)
+from flexlock.cli._pull_trust import check_sheet, check_staged, resolve_tag
 from flexlock.cli._rclone import RcloneError, rclone
 from flexlock.cli._remote import clone_at_tag
 from flexlock.cli._transfer import (
@@ -24,7 +40,6 @@ from flexlock.cli._transfer import (
     glob_anchor,
     restored_path,
     run_tag,
-    safe_relative,
     sha256_file,
 )
 from flexlock.core import (
@@ -33,10 +48,27 @@ from flexlock.core import (
     RunLock,
     VerificationError,
     loads,
-    write_atomic,
 )
 
-__all__ = ["pull"]
+__all__ = ["CODE_DIR", "pull"]
+
+#: Where upstream runs whose code differs from the pulled run's are checked out.
+CODE_DIR = PurePosixPath(".flexlock/code")
+# Debug data (a failed task's pickled locals) is never restored: flexlock never
+# unpickles what came from elsewhere, and a pulled run has no use for it.
+_SKIPPED = "run/.flexlock/debug/"
+
+
+@attrs.frozen
+class _RemoteRun:
+    """One run of the lineage as read from the data remote, its sheet already checked."""
+
+    tag: str
+    base: str
+    lock: RunLock
+    lock_text: str
+    manifest: Manifest
+    plan: Mapping[str, PurePosixPath]  # remote relative path -> destination under --into
 
 
 def _fetch_text(remote_file: str, *, what: str) -> str | None:
@@ -48,118 +80,141 @@ def _fetch_text(remote_file: str, *, what: str) -> str | None:
         raise
 
 
-def _read_markers(base: str, tag: str, allow_incomplete: bool) -> tuple[RunLock, Manifest, str]:
+def _read_run(base: str, tag: str, *, allow_incomplete: bool, allow_failed: bool) -> _RemoteRun:
     manifest_text = _fetch_text(f"{base}/{MANIFEST_NAME}", what=f"reading the manifest of {tag}")
     lock_text = _fetch_text(f"{base}/{MARKER_NAME}", what=f"reading the run.lock of {tag}")
     if manifest_text is None:
         raise ConfigError(
             f"{tag} not found on {base.rsplit('/', 2)[0]}: no {MANIFEST_NAME} (was it pushed?)"
         )
-    if lock_text is None and not allow_incomplete:
+    if lock_text is None:
+        hint = (
+            "--allow-incomplete cannot restore a run whose run.lock was never uploaded"
+            if allow_incomplete
+            else "its push did not finish; run flexlock push again"
+        )
         raise LockFileError(
-            f"{tag} on {base} is incomplete (no run.lock completion marker): its push did "
-            "not finish; "
-            "run flexlock push again, or pass --allow-incomplete"
+            f"{tag} on {base} is incomplete (no run.lock completion marker): {hint}"
         )
     manifest = Manifest.loads(manifest_text, source=f"{base}/{MANIFEST_NAME}")
-    if lock_text is None:
-        raise LockFileError(
-            f"{tag}: --allow-incomplete cannot restore a run whose run.lock was never uploaded"
-        )
     lock = loads(lock_text, source=f"{base}/{MARKER_NAME}")
-    if lock.id != manifest.run_id:
+    check_sheet(lock, tag, allow_failed=allow_failed)
+    if manifest.run_id != lock.id:
         raise VerificationError(
-            f"{tag}: run.lock id {lock.id} does not match the manifest's {manifest.run_id}"
+            f"{tag}: the manifest is for {manifest.run_id}, not for this run; nothing was restored"
         )
-    return lock, manifest, lock_text
+    plan = {
+        rel: _destination(lock, manifest, rel)
+        for rel in manifest.files
+        if not rel.startswith(_SKIPPED)
+    }
+    return _RemoteRun(tag, base, lock, lock_text, manifest, plan)
 
 
-def _destination(lock: RunLock, manifest: Manifest, remote_rel: str) -> Path:
+def _destination(lock: RunLock, manifest: Manifest, remote_rel: str) -> PurePosixPath:
     """Map a remote file (run/..., data/<n>/...) to its place under --into."""
     folder, _, rest = remote_rel.partition("/")
     if folder == "run":
-        return Path(restored_path(lock.save_dir or manifest.save_dir, lock)) / rest
+        return restored_path(lock.save_dir or manifest.save_dir, lock) / rest
     for key, (data_folder, kind) in manifest.data.items():
-        if remote_rel.startswith(data_folder + "/"):
+        if key in lock.data and remote_rel.startswith(data_folder + "/"):
             inner = remote_rel[len(data_folder) + 1 :]
-            target = Path(restored_path(key, lock))
+            target = restored_path(key, lock)
             if kind == "file":
                 return target
             if kind == "glob":
-                return Path(glob_anchor(target)) / inner
+                return PurePosixPath(glob_anchor(target)) / inner
             return target / inner
     raise LockFileError(f"{manifest.tag}: manifest file {remote_rel} belongs to no recorded input")
 
 
-def _inside(root: Path, path: Path) -> bool:
-    real_root = root.resolve()
-    real = path.resolve()
-    return real == real_root or real.is_relative_to(real_root)
+def _sheet_place(run: _RemoteRun) -> PurePosixPath:
+    return restored_path(run.lock.save_dir or run.manifest.save_dir, run.lock) / MARKER_NAME
 
 
-def _restore_data(
-    lock: RunLock,
-    manifest: Manifest,
-    base: str,
-    into: Path,
-    report: Callable[[str], None],
-    *,
-    symlink_store: Path | None,
+def _read_lineage(
+    tag: str, data_remote: str, *, upstream: bool, allow_incomplete: bool, allow_failed: bool
+) -> list[_RemoteRun]:
+    """Read and check every sheet (the run first, then upstream runs, each once)."""
+    runs: list[_RemoteRun] = []
+    pending, seen = [tag], {tag}
+    while pending:
+        current = pending.pop(0)
+        base = f"{data_remote.rstrip('/')}/{current}"
+        run = _read_run(base, current, allow_incomplete=allow_incomplete, allow_failed=allow_failed)
+        runs.append(run)
+        for prev in run.lock.prevs.values() if upstream else ():
+            prev_tag = run_tag(prev.id)
+            if prev_tag not in seen:
+                seen.add(prev_tag)
+                pending.append(prev_tag)
+    return runs
+
+
+def _merged_plan(runs: list[_RemoteRun]) -> dict[PurePosixPath, tuple[_RemoteRun, str]]:
+    """Return destination -> (run, remote file); two runs may share one only with equal bytes."""
+    merged: dict[PurePosixPath, tuple[_RemoteRun, str]] = {}
+    for run in runs:
+        counts = Counter([*run.plan.values(), _sheet_place(run)])
+        twice = [str(place) for place, count in counts.items() if count > 1]
+        if twice:
+            raise LockFileError(f"{run.tag}: two files of the run go to {', '.join(twice[:5])}")
+        for rel, destination in run.plan.items():
+            other = merged.get(destination)
+            if other is not None and other[0].manifest.files[other[1]] != run.manifest.files[rel]:
+                raise LockFileError(
+                    f"{destination} is restored by {other[0].tag} and {run.tag} with different "
+                    "contents; pull them into separate directories (--no-upstream)"
+                )
+            merged.setdefault(destination, (run, rel))
+    return merged
+
+
+def _check_before_download(
+    plan: Mapping[PurePosixPath, tuple[_RemoteRun, str]], into: Path, *, symlink: bool
 ) -> None:
-    plan = {rel: _destination(lock, manifest, rel) for rel in manifest.files}
-    for rel, target in plan.items():
-        if not _inside(into, into / target):
-            raise LockFileError(
-                f"{manifest.tag}: {rel} would be restored outside {into} ({target}); refused"
+    """Refuse, before any transfer, a conflicting file in --into or too little space."""
+    clashing = []
+    for destination, (run, rel) in sorted(plan.items()):
+        target = into / destination
+        if not inside(into, target.parent):
+            clashing.append(f"{destination} (its directory leads outside {into})")
+        elif os.path.lexists(target) and (
+            not target.is_file() or sha256_file(target) != run.manifest.files[rel][1]
+        ):
+            clashing.append(str(destination))
+    if clashing:
+        raise ConfigError(
+            f"--into {into} already holds other content at: {', '.join(clashing[:10])}; "
+            "nothing was changed (pull into an empty directory, or move those aside)"
+        )
+    if not symlink:
+        needed = sum(run.manifest.files[rel][0] for run, rel in plan.values())
+        free = shutil.disk_usage(into).free
+        if needed > free:
+            raise ConfigError(
+                f"--into {into} has {free / 1e9:.2f} GB free, the run needs {needed / 1e9:.2f} GB; "
+                "nothing was changed"
             )
-    if symlink_store is not None:
-        source_root = symlink_store / manifest.tag
-        bad = [
-            rel
-            for rel, (size, digest) in manifest.files.items()
-            if not (source_root / rel).is_file()
-            or (source_root / rel).is_symlink()
-            or (source_root / rel).stat().st_size != size
-            or sha256_file(source_root / rel) != digest
-        ]
-        if bad:
-            raise VerificationError(
-                f"{manifest.tag}: store files do not match the manifest: {', '.join(bad[:10])}"
-            )
-        for rel, target in plan.items():
-            source = source_root / rel
-            # A read-only store: an edit through the link must fail, not change the archive.
-            source.chmod(source.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-            destination = into / target
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if destination.is_symlink() and destination.resolve() == source.resolve():
-                continue
-            if destination.exists() or destination.is_symlink():
-                raise ConfigError(f"{destination} already exists; pull into an empty directory")
-            destination.symlink_to(source.resolve())
-        report(f"linked {len(plan)} file(s) of {manifest.tag} to the read-only store {source_root}")
-        return
-    staging = into / f".flexlock-staging-{manifest.tag.replace('/', '-')}"
-    staging.mkdir(parents=True, exist_ok=True)
-    # rclone re-copies any staged file whose size or time differs, so a killed pull resumes safely.
-    # --skip-links: a symlink on the remote is never materialised (it could point anywhere).
+
+
+def _download(run: _RemoteRun, staging: Staging) -> Path:
+    """Download the run's planned files into staging; check each against the manifest."""
+    folder = staging.downloads / run.tag.replace("/", "-")
+    folder.mkdir()
+    listing = staging.root / f"{folder.name}.files"
+    listing.write_text("".join(f"{rel}\n" for rel in sorted(run.plan)), encoding="utf-8")
+    # --files-from-raw: only what the manifest lists (a remote cannot add files or fill the
+    # disk with others); --skip-links: a symlink on the remote is never materialised.
     rclone(
-        [
-            "copy",
-            base,
-            str(staging),
-            "--exclude",
-            f"/{MANIFEST_NAME}",
-            "--exclude",
-            f"/{MARKER_NAME}",
-            "--skip-links",
-        ],
-        what=f"downloading {manifest.tag}",
+        ["copy", run.base, str(folder), "--files-from-raw", str(listing), "--skip-links"],
+        what=f"downloading {run.tag}",
         progress=True,
     )
     bad = []
-    for rel, (size, digest) in sorted(manifest.files.items()):
-        staged = staging / rel
+    for rel in sorted(run.plan):
+        size, digest = run.manifest.files[rel]
+        staged = folder / rel
         if (
             staged.is_symlink()
             or not staged.is_file()
@@ -168,47 +223,117 @@ def _restore_data(
         ):
             bad.append(rel)
     if bad:
-        for rel in bad:
-            with contextlib.suppress(OSError):
-                (staging / rel).unlink()
         raise VerificationError(
-            f"{manifest.tag}: {len(bad)} downloaded file(s) do not match their recorded sha256 "
-            f"(corrupt or tampered remote): {', '.join(bad[:10])}; nothing was moved into place"
+            f"{run.tag}: {len(bad)} downloaded file(s) do not match the remote's manifest "
+            f"(a damaged transfer or a tampered remote): {', '.join(bad[:10])}; "
+            "nothing was moved into place"
         )
-    for rel, target in plan.items():
-        destination = into / target
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if (
-            destination.exists()
-            and not destination.is_symlink()
-            and sha256_file(destination) == manifest.files[rel][1]
-        ):
-            continue
-        if destination.exists() or destination.is_symlink():
-            raise ConfigError(
-                f"{destination} already exists with other content; pull into an empty directory"
+    return folder
+
+
+def _store_source(run: _RemoteRun, store: Path, rel: str) -> Path:
+    """Return the real path of a store file to link to, refusing anything outside the store."""
+    real_store = Path(os.path.realpath(store))
+    real = Path(os.path.realpath(store / run.tag / rel))
+    size, digest = run.manifest.files[rel]
+    if not real.is_relative_to(real_store):
+        raise VerificationError(
+            f"{run.tag}: store file {rel} leads outside the store ({real}); refused, "
+            "nothing was linked"
+        )
+    if not real.is_file() or real.stat().st_size != size or sha256_file(real) != digest:
+        raise VerificationError(
+            f"{run.tag}: store file {rel} does not match the remote's manifest; nothing was linked"
+        )
+    return real
+
+
+def _lay_out(
+    runs: list[_RemoteRun],
+    plan: Mapping[PurePosixPath, tuple[_RemoteRun, str]],
+    sources: Mapping[tuple[str, str], Path],
+    staging: Staging,
+    *,
+    symlink: bool,
+) -> None:
+    """Put every planned file (and each sheet) at its place in the staging tree."""
+    for destination, (run, rel) in sorted(plan.items()):
+        target = staging.tree / destination
+        if not inside(staging.tree, target.parent):
+            raise VerificationError(
+                f"{run.tag}: {destination} would be written through a link of the restored code "
+                "that leads out of --into; refused"
             )
-        (staging / rel).replace(destination)
-    shutil.rmtree(staging, ignore_errors=True)
-    report(f"restored {len(plan)} file(s) of {manifest.tag}, all sha256 verified")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = sources[run.tag, rel]
+        if os.path.lexists(target):
+            if target.is_file() and sha256_file(target) == run.manifest.files[rel][1]:
+                continue
+            raise LockFileError(
+                f"{run.tag}: {destination} is both a file of the restored code and a "
+                "recorded data input or run file, with different contents"
+            )
+        if symlink:
+            target.symlink_to(source)
+        else:
+            source.rename(target)
+    for run in runs:
+        sheet = staging.tree / _sheet_place(run)
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        sheet.write_text(run.lock_text, encoding="utf-8")
 
 
 def _restore_code(
-    lock: RunLock, tag: str, into: Path, repos: Mapping[str, str], report: Callable[[str], None]
-) -> None:
-    for key, record in lock.code.items():
-        url = repos.get(key) or repos.get("*") or record.remote
-        if url is None:
-            report(f"WARNING: no git url for repo {key}: code NOT restored (pass --repo {key}=URL)")
-            continue
-        name = Path(record.root).name or "repo"
-        destination = into / "code" / name
-        tree = clone_at_tag(url, destination, tag)
-        if tree != record.tree:
-            raise VerificationError(
-                f"{tag}: restored code of {key} has tree {tree}, the sheet records {record.tree}"
-            )
-        report(f"restored code of {key} at {tag} into {destination}")
+    runs: list[_RemoteRun],
+    staging: Staging,
+    repos: Mapping[str, str],
+    report: Callable[[str], None],
+) -> list[str]:
+    """Clone each run's repos into the staging tree; return where each run's code went."""
+    placed: dict[PurePosixPath, str] = {}  # place under --into -> the tree checked out there
+    checkouts: dict[tuple[PurePosixPath, str], PurePosixPath] = {}  # (repo place, tree) -> where
+    where = []
+    for run in runs:
+        for key, record in sorted(run.lock.code.items()):
+            home = PurePosixPath(repo_place(key).as_posix())
+            shared = checkouts.get((home, record.tree))
+            if shared is not None:
+                where.append(f"code of {run.tag} ({key}): {shared} (shared)")
+                continue
+            place = home
+            if place in placed:  # the run's place holds another tree: its own checkout
+                place = CODE_DIR / run.tag.removeprefix("flexlock/") / home
+            url = _repo_url(key, record.remote, run.manifest, repos, run.tag)
+            tree = clone_at_tag(url, staging.tree / place, run.tag)
+            if tree != record.tree:
+                raise VerificationError(
+                    f"{run.tag}: code of {key} at the tag has tree {tree}, the sheet records "
+                    f"{record.tree}; nothing was moved into place"
+                )
+            placed[place] = record.tree
+            checkouts[home, record.tree] = place
+            where.append(f"code of {run.tag} ({key}): {place}")
+    if any(place.is_relative_to(CODE_DIR) for place in placed) and PurePosixPath() in placed:
+        # Extra checkouts inside the top repo must not become part of its working tree.
+        exclude = staging.tree / ".git" / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a", encoding="utf-8") as handle:
+            handle.write(f"/{CODE_DIR}/\n")
+    for line in where:
+        report(line)
+    return where
+
+
+def _repo_url(
+    key: str, recorded: str | None, manifest: Manifest, repos: Mapping[str, str], tag: str
+) -> str:
+    for url in (repos.get(key), repos.get("*"), manifest.repos.get(key), recorded):
+        if url:
+            return url
+    raise ConfigError(
+        f"{tag}: no git URL for repo {key!r} (the sheet records none, nor does the push): "
+        f"pass --repo {key}=URL, or --no-code to restore data only"
+    )
 
 
 def pull(
@@ -219,23 +344,29 @@ def pull(
     repos: Mapping[str, str] | None = None,
     symlink: bool = False,
     allow_incomplete: bool = False,
+    allow_failed: bool = False,
+    merge: bool = False,
+    code: bool = True,
     upstream: bool = True,
     report: Callable[[str], None] = print,
 ) -> RunLock:
-    """Restore the run pushed under `tag` (and, by default, its upstream runs) into `into`.
+    """Restore the run `tag` names (and its upstream runs) into `into`, all or nothing.
 
-    `repos` maps a sheet's repo key (or "*") to a git URL/path; without it the
-    remote recorded in the sheet is used. `symlink` links files to a local
-    directory store (made read-only) instead of copying.
+    `tag` is a full tag or a unique prefix of its hex. `repos` maps a repo key (or
+    "*") to a git URL/path, ahead of the URLs recorded. `symlink` links data to a
+    local directory store (never followed out of it, never modified) instead of
+    copying. `merge` allows a non-empty `into` where nothing conflicts.
 
     Raises:
-        ConfigError: unknown tag, occupied destination, `--symlink` without a local store.
+        ConfigError: unknown or ambiguous tag, a run not succeeded, an occupied or full
+            `into`, a repo without a URL or outside the run's working directory.
         LockFileError: incomplete remote run, malformed or unsafe manifest.
         TransferError: the data or git remote cannot be reached or read (exit code 4).
-        VerificationError: a downloaded file or the restored code does not match (exit code 3).
+        VerificationError: a sheet does not hash to its id, or a file or the restored code
+            does not match the sheet (exit code 3).
     """
     into = Path(into)
-    into.mkdir(parents=True, exist_ok=True)
+    check_into(into, merge=merge)
     store = None
     if symlink:
         store = Path(data_remote)
@@ -243,27 +374,57 @@ def pull(
             raise ConfigError(
                 f"--symlink needs the data remote to be a local directory, not {data_remote!r}"
             )
-    seen: set[str] = set()
-
-    def restore(current_tag: str) -> RunLock:
-        base = f"{data_remote.rstrip('/')}/{current_tag}"
-        lock, manifest, lock_text = _read_markers(base, current_tag, allow_incomplete)
-        seen.add(current_tag)
-        if upstream:
-            for prev in lock.prevs.values():
-                prev_tag = run_tag(prev.id)
-                if prev_tag not in seen:
-                    restore(prev_tag)
-        for key in lock.data:
-            if restored_path(key, lock).parts[0] == "_absolute":
-                report(
-                    f"note: absolute data path {key} is restored under "
-                    f"{into / restored_path(key, lock)}"
+    full_tag = resolve_tag(tag, data_remote)
+    runs = _read_lineage(
+        full_tag,
+        data_remote,
+        upstream=upstream,
+        allow_incomplete=allow_incomplete,
+        allow_failed=allow_failed,
+    )
+    plan = _merged_plan(runs)
+    if code:
+        for run in runs:
+            for key in run.lock.code:
+                repo_place(key)
+    # The topmost directory this pull creates: removed again if the pull fails.
+    created = next((d for d in reversed((into, *into.parents)) if not d.exists()), None)
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        _check_before_download(plan, into, symlink=symlink)
+        with Staging(into) as staging:
+            sources: dict[tuple[str, str], Path] = {}
+            for run in runs:
+                if store is None:
+                    folder = _download(run, staging)
+                    sources.update({(run.tag, rel): folder / rel for rel in run.plan})
+                else:
+                    sources.update(
+                        {(run.tag, rel): _store_source(run, store, rel) for rel in run.plan}
+                    )
+            if code:
+                _restore_code(runs, staging, repos or {}, report)
+            _lay_out(runs, plan, sources, staging, symlink=store is not None)
+            for run in runs:
+                for note in check_staged(staging.tree / _sheet_place(run), staging.tree, run.tag):
+                    report(note)
+            clashing = conflicts(staging.tree, into)
+            if clashing:
+                raise ConfigError(
+                    f"--into {into} already holds other content at: {', '.join(clashing[:10])}; "
+                    "nothing was changed"
                 )
-        _restore_data(lock, manifest, base, into, report, symlink_store=store)
-        _restore_code(lock, current_tag, into, repos or {}, report)
-        sheet = into / restored_path(lock.save_dir or manifest.save_dir, lock) / "run.lock"
-        write_atomic(sheet, lock_text.encode("utf-8"))
-        return lock
-
-    return restore(safe_relative(tag).as_posix())
+            moved = move_into_place(staging.tree, into)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    for run in runs:
+        if any(rel.startswith(_SKIPPED) for rel in run.manifest.files):
+            report(f"note: {run.tag}: its debug data (.flexlock/debug) was not restored")
+    how = "linked to the store" if store is not None else "copied"
+    report(
+        f"restored {len(runs)} run(s) into {into} ({moved} entries {how}; every sheet hashes to "
+        "its id and every file matches its sheet)"
+    )
+    return runs[0].lock

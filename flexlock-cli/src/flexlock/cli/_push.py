@@ -7,10 +7,14 @@ never looks complete and re-running converges):
 2. preflight: every repo's snapshot exists, its git remote answers without a
    prompt and holds no conflicting tag; the data remote is reachable;
    every data input still has its recorded hash;
-3. upload each run's save_dir and data inputs with `rclone copy --immutable`;
+3. upload each run's save_dir (without `.flexlock/debug/` unless asked) and data
+   inputs with `rclone copy --immutable`, after removing what a killed push left
+   (`_push_remote`); a folder already complete is skipped;
 4. verify the remote copies against local sha256 (the manifest);
-5. push the snapshot commits as tags, `--atomic` per repo, never forced;
-6. upload the manifest, then the run.lock: the completion marker.
+5. upload the manifest (with the absolute URL each repo is pushed to), then the
+   run.lock: the completion marker;
+6. push the snapshot commits as tags, `--atomic` per repo, never forced: a tag
+   never names a run whose data is not complete.
 """
 
 from __future__ import annotations
@@ -23,8 +27,16 @@ from pathlib import Path
 
 import attrs
 
-from flexlock.cli._rclone import rclone, rclone_json
-from flexlock.cli._remote import has_commit, has_remote, is_shallow, push_tags, remote_tags
+from flexlock.cli._push_remote import clear_leftovers, read_remote_folder, verify_remote
+from flexlock.cli._rclone import rclone
+from flexlock.cli._remote import (
+    absolute_remote_url,
+    has_commit,
+    has_remote,
+    is_shallow,
+    push_tags,
+    remote_tags,
+)
 from flexlock.cli._transfer import (
     MANIFEST_NAME,
     MARKER_NAME,
@@ -44,7 +56,10 @@ from flexlock.core import (
     load,
 )
 
-__all__ = ["PushedRun", "push", "resolve_lineage"]
+__all__ = ["DEBUG_DIR", "PushedRun", "push", "resolve_lineage"]
+
+#: Where a failed task keeps its locals (unredacted pickles): not pushed by default.
+DEBUG_DIR = ".flexlock/debug"
 
 
 @attrs.frozen
@@ -189,98 +204,102 @@ def _check_data_unchanged(run: PushedRun) -> None:
             )
 
 
-def _upload_run(run: PushedRun, remote: str, progress: bool) -> Manifest:
-    """Copy a run's save_dir and data inputs in one rclone call; return their manifest.
+def _stage_run(run: PushedRun, stage: Path, repos: dict[str, str], *, with_debug: bool) -> Manifest:
+    """Lay the run's remote layout out under `stage` as symlinks; return its manifest.
 
-    The remote layout is staged as a tree of symlinks (followed by `--copy-links`),
-    so one rclone process uploads everything: rclone's start-up cost is paid once per run.
+    rclone follows the links (`--copy-links`), so one rclone process uploads
+    everything: its start-up cost is paid once per run.
     """
     files: dict[str, tuple[int, str]] = {}
     data: dict[str, tuple[str, str]] = {}
+
+    def place(local: Path, remote_rel: str) -> None:
+        link = stage / remote_rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(local.resolve())
+        files[remote_rel] = (local.stat().st_size, sha256_file(local))
+
+    for local in walk_files(run.save_dir):
+        rel = local.relative_to(run.save_dir).as_posix()
+        if rel == "run.lock" or local.name.startswith(".flexlock-tmp-"):
+            continue
+        if not with_debug and (rel + "/").startswith(DEBUG_DIR + "/"):
+            continue
+        place(local, f"run/{rel}")
+    for index, key in enumerate(sorted(run.lock.data)):
+        folder = f"data/{index}"
+        location = _data_location(key, run.lock)
+        if _is_glob(key):
+            # The user's pattern, expanded as hashing expands it (absolute, `**`).
+            pattern_matches = glob.glob(str(location), recursive=True)  # noqa: PTH207
+            matches = sorted(Path(m) for m in pattern_matches if Path(m).is_file())
+            anchor = glob_anchor(location)
+            for match in matches:
+                place(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
+            data[key] = (folder, "glob")
+        elif location.is_dir():
+            for local in walk_files(location):
+                place(local, f"{folder}/{local.relative_to(location).as_posix()}")
+            data[key] = (folder, "dir")
+        else:
+            place(location, f"{folder}/{location.name}")
+            data[key] = (folder, "file")
+    save_dir = run.lock.save_dir or str(run.save_dir)
+    return Manifest(
+        run_id=run.lock.id,
+        tag=run.tag,
+        save_dir=save_dir,
+        files=files,
+        data=data,
+        repos={key: repos[repo.root] for key, repo in run.lock.code.items()},
+    )
+
+
+def _upload_run(
+    run: PushedRun,
+    remote: str,
+    repos: dict[str, str],
+    *,
+    with_debug: bool,
+    progress: bool,
+    report: Callable[[str], None],
+) -> None:
+    """Upload and verify one run's data, manifest and (last) marker; converges after any kill."""
+    base = f"{remote.rstrip('/')}/{run.tag}"
+    marker = run.save_dir / "run.lock"
     with tempfile.TemporaryDirectory(prefix="flexlock-push-") as scratch:
-        stage = Path(scratch)
-
-        def place(local: Path, remote_rel: str) -> None:
-            link = stage / remote_rel
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(local.resolve())
-            files[remote_rel] = (local.stat().st_size, sha256_file(local))
-
-        for local in walk_files(run.save_dir):
-            rel = local.relative_to(run.save_dir).as_posix()
-            if rel != "run.lock" and not local.name.startswith(".flexlock-tmp-"):
-                place(local, f"run/{rel}")
-        for index, key in enumerate(sorted(run.lock.data)):
-            folder = f"data/{index}"
-            location = _data_location(key, run.lock)
-            if _is_glob(key):
-                # The user's pattern, expanded as hashing expands it (absolute, `**`).
-                pattern_matches = glob.glob(str(location), recursive=True)  # noqa: PTH207
-                matches = sorted(Path(m) for m in pattern_matches if Path(m).is_file())
-                anchor = glob_anchor(location)
-                for match in matches:
-                    place(match, f"{folder}/{match.relative_to(anchor).as_posix()}")
-                data[key] = (folder, "glob")
-            elif location.is_dir():
-                for local in walk_files(location):
-                    place(local, f"{folder}/{local.relative_to(location).as_posix()}")
-                data[key] = (folder, "dir")
-            else:
-                place(location, f"{folder}/{location.name}")
-                data[key] = (folder, "file")
+        stage = Path(scratch) / "stage"
+        manifest = _stage_run(run, stage, repos, with_debug=with_debug)
+        manifest_text = manifest.dumps()
+        folder = read_remote_folder(base, run.lock.id, marker)
+        cleared = clear_leftovers(folder, manifest, manifest_text)
+        if folder.complete:
+            report(f"{run.tag} is complete on the data remote already")
+            return
+        if cleared:
+            report(f"replaced {len(cleared)} file(s) a killed push left in {base}")
         rclone(
-            [
-                "copy",
-                str(stage),
-                f"{remote.rstrip('/')}/{run.tag}",
-                "--copy-links",
-                "--immutable",
-                "--checksum",
-            ],
+            ["copy", str(stage), base, "--copy-links", "--immutable", "--checksum"],
             what=f"uploading {run.tag} ({run.save_dir})",
             progress=progress,
         )
-    save_dir = run.lock.save_dir or str(run.save_dir)
-    return Manifest(run_id=run.lock.id, tag=run.tag, save_dir=save_dir, files=files, data=data)
-
-
-def remote_hashes(base: str) -> dict[str, tuple[int, str | None]]:
-    """Return {relative path: (size, sha256 or None)} of every file under a remote folder."""
-    entries = rclone_json(
-        ["lsjson", "-R", "--files-only", "--hash", "--hash-type", "sha256", base],
-        what=f"listing {base}",
-    )
-    return {
-        e["Path"]: (int(e["Size"]), (e.get("Hashes") or {}).get("sha256")) for e in entries or []
-    }
-
-
-def verify_remote(manifest: Manifest, base: str) -> None:
-    """Check every manifest file on the remote by size and sha256 (downloading if it has no sha256).
-
-    Raises:
-        VerificationError: naming each missing or different file.
-    """
-    found = remote_hashes(base)
-    if any(found.get(path, (0, None))[1] is None for path in manifest.files if path in found):
-        listing = rclone(["hashsum", "sha256", "--download", base], what=f"hashing {base}").stdout
-        # sha256sum-style lines: "<hex>  <path>"
-        downloaded = {
-            path: digest
-            for digest, _, path in (line.partition("  ") for line in listing.splitlines())
-            if path
-        }
-        found = {path: (size, downloaded.get(path)) for path, (size, _) in found.items()}
-    problems = []
-    for path, (size, digest) in sorted(manifest.files.items()):
-        if path not in found:
-            problems.append(f"missing {path}")
-        elif found[path] != (size, digest):
-            problems.append(f"different {path}")
-    if problems:
-        raise VerificationError(
-            f"remote copy of {manifest.tag} does not match: " + ", ".join(problems[:10])
+        verify_remote(manifest, base)
+        manifest_file = Path(scratch) / MANIFEST_NAME
+        manifest_file.write_text(manifest_text, encoding="utf-8")
+        # copyto, not copy: the manifest's name is fixed; a killed upload of it was
+        # removed above, and an identical one is skipped (--checksum).
+        rclone(
+            ["copyto", str(manifest_file), f"{base}/{MANIFEST_NAME}", "--checksum"],
+            what=f"uploading the manifest of {run.tag}",
         )
+    rclone(
+        ["copyto", str(marker), f"{base}/{MARKER_NAME}", "--checksum"],
+        what=f"uploading the run.lock of {run.tag}",
+    )
+
+
+def _debug_dirs(runs: Sequence[PushedRun]) -> list[Path]:
+    return [run.save_dir / DEBUG_DIR for run in runs if (run.save_dir / DEBUG_DIR).is_dir()]
 
 
 def push(
@@ -288,10 +307,15 @@ def push(
     *,
     data_remote: str,
     git_remote: str = "origin",
+    with_debug: bool = False,
     progress: bool = True,
     report: Callable[[str], None] = print,
 ) -> list[PushedRun]:
     """Publish runs and their upstream runs (code as tags, data with rclone); return them.
+
+    `.flexlock/debug/` (a failed task's locals, unredacted) stays home unless
+    `with_debug`. Each run's folder on the data remote records the absolute,
+    credential-free URL each of its repos is pushed to.
 
     Raises:
         FlexLockError: at the first problem; whatever was uploaded before it is
@@ -301,42 +325,28 @@ def push(
     """
     runs = resolve_lineage(run_dirs)
     tags_to_push = _preflight_git(runs, git_remote)
+    repo_urls = {root: absolute_remote_url(root, git_remote) for root in tags_to_push}
     rclone(["mkdir", data_remote], what=f"checking data remote {data_remote}")
     for run in runs:
         _check_data_unchanged(run)
-    manifests = []
+    debug_dirs = _debug_dirs(runs)
+    if with_debug and debug_dirs:
+        report(
+            f"WARNING: pushing the debug data of {len(debug_dirs)} run(s) "
+            f"({', '.join(str(d) for d in debug_dirs[:3])}): it holds a failed task's "
+            "local variables unredacted (passwords, tokens, personal data included)"
+        )
+    elif debug_dirs:
+        report(f"not pushing the debug data of {len(debug_dirs)} run(s) (--with-debug pushes it)")
     for run in runs:
         report(f"uploading {run.tag}: {run.save_dir} and {len(run.lock.data)} data input(s)")
-        manifest = _upload_run(run, data_remote, progress)
-        verify_remote(manifest, f"{data_remote.rstrip('/')}/{run.tag}")
-        manifests.append((run, manifest))
-    for root, pending in tags_to_push.items():
-        report(f"pushing {len(pending)} tag(s) of {root} to {git_remote}")
-        push_tags(root, git_remote, pending, progress=progress)
-    for run, manifest in manifests:
-        base = f"{data_remote.rstrip('/')}/{run.tag}"
-        with tempfile.TemporaryDirectory() as scratch:
-            manifest_file = Path(scratch) / MANIFEST_NAME
-            manifest_file.write_text(manifest.dumps(), encoding="utf-8")
-            rclone(
-                [
-                    "copyto",
-                    str(manifest_file),
-                    f"{base}/{MANIFEST_NAME}",
-                    "--immutable",
-                    "--checksum",
-                ],
-                what=f"uploading the manifest of {run.tag}",
-            )
-        rclone(
-            [
-                "copyto",
-                str(run.save_dir / "run.lock"),
-                f"{base}/{MARKER_NAME}",
-                "--immutable",
-                "--checksum",
-            ],
-            what=f"uploading the run.lock of {run.tag}",
+        _upload_run(
+            run, data_remote, repo_urls, with_debug=with_debug, progress=progress, report=report
         )
+    for root, pending in tags_to_push.items():
+        if pending:
+            report(f"pushing {len(pending)} tag(s) of {root} to {git_remote}")
+        push_tags(root, git_remote, pending, progress=progress)
+    for run in runs:
         report(f"pushed {run.tag} ({run.save_dir})")
     return runs

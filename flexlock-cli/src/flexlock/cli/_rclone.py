@@ -39,7 +39,13 @@ def require_rclone() -> str:
     return path
 
 
+# rclone's documented exit code for "directory not found".
+_DIRECTORY_NOT_FOUND = 3
+_CHATTER_LEVELS = {"debug", "info", "notice", "warning"}
+
+
 def _errors_from_log(stderr: str) -> list[str]:
+    """Return rclone's error lines (JSON log entries of level error or worse, `Failed …` lines)."""
     errors = []
     for line in stderr.splitlines():
         try:
@@ -54,15 +60,35 @@ def _errors_from_log(stderr: str) -> list[str]:
     return errors
 
 
+def _failure_detail(stderr: str, returncode: int) -> str:
+    """Say why rclone failed when its log has no error line: never its config notice."""
+    if returncode < 0:
+        return f"rclone was killed by signal {-returncode}"
+    lines = []
+    for line in stderr.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if line.strip() and " NOTICE: " not in line and " INFO " not in line:
+                lines.append(line.strip())
+            continue
+        if isinstance(entry, dict) and entry.get("level") not in _CHATTER_LEVELS:
+            lines.append(str(entry.get("msg")))
+    return "; ".join(lines[-3:]) or f"rclone exited with code {returncode}"
+
+
 def rclone(
     args: Sequence[str],
     *,
     what: str,
     progress: bool = False,
+    missing_ok: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `rclone ARGS` and raise `RcloneError` (naming `what`) if its log reports errors.
 
-    With `progress` on a terminal, rclone's one-line stats go to our stderr.
+    With `progress` on a terminal, rclone's one-line stats go to our stderr. With
+    `missing_ok`, "directory not found" (rclone's exit code 3) is no error: the
+    result is returned with empty stdout.
     """
     command = [require_rclone(), *args, "--use-json-log", "--log-level", "NOTICE"]
     if progress and sys.stderr.isatty():
@@ -77,17 +103,18 @@ def rclone(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+    if missing_ok and result.returncode == _DIRECTORY_NOT_FOUND:
+        return subprocess.CompletedProcess(result.args, 0, "", result.stderr)
     errors = _errors_from_log(result.stderr)
     if errors or result.returncode != 0:
-        detail = (
-            "; ".join(errors[:5])
-            or result.stderr.strip()[-500:]
-            or f"exit code {result.returncode}"
-        )
+        detail = "; ".join(errors[:5]) or _failure_detail(result.stderr, result.returncode)
         raise RcloneError(f"{what} failed: {detail}")
     return result
 
 
-def rclone_json(args: Sequence[str], *, what: str) -> Any:
-    """Run an rclone command that prints JSON (e.g. lsjson) and return the parsed value."""
-    return json.loads(rclone(args, what=what).stdout or "null")
+def rclone_json(args: Sequence[str], *, what: str, missing_ok: bool = False) -> Any:
+    """Run an rclone command that prints JSON (e.g. lsjson) and return the parsed value.
+
+    With `missing_ok`, a directory that does not exist gives None.
+    """
+    return json.loads(rclone(args, what=what, missing_ok=missing_ok).stdout or "null")

@@ -21,9 +21,24 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from flexlock.core import GitError, StatusLine, TransferError, git_environment, run_git
+from flexlock.core import (
+    GitError,
+    StatusLine,
+    TransferError,
+    git_environment,
+    run_git,
+    strip_credentials,
+)
 
-__all__ = ["clone_at_tag", "has_commit", "has_remote", "is_shallow", "push_tags", "remote_tags"]
+__all__ = [
+    "absolute_remote_url",
+    "clone_at_tag",
+    "has_commit",
+    "has_remote",
+    "is_shallow",
+    "push_tags",
+    "remote_tags",
+]
 
 _T = TypeVar("_T")
 
@@ -78,6 +93,22 @@ def _with_status(text: str, work: Callable[[], _T]) -> _T:
 def has_remote(root: str, name: str) -> bool:
     """Return whether the repo at `root` has a git remote called `name`."""
     return run_git(["remote", "get-url", name], root, ok_codes=(0, 2)).returncode == 0
+
+
+def absolute_remote_url(root: str, name: str) -> str:
+    """Return the URL of git remote `name` of the repo at `root`, usable from anywhere.
+
+    A relative path (`git remote add origin ../remote.git` is allowed) is resolved
+    against the repo's root, which is what git itself resolves it against when it
+    pushes from there; a password (and an http(s) user name, which may be a token)
+    is removed, since the URL is uploaded with the run.
+    """
+    url = os.fsdecode(run_git(["remote", "get-url", name], root).stdout).strip()
+    head, colon, _ = url.partition(":")
+    scp_like = bool(colon) and "/" not in head and len(head) > 1  # host:path, not C:\
+    if "://" not in url and not scp_like and not Path(url).is_absolute():
+        url = str((Path(root) / url).resolve())
+    return strip_credentials(url)
 
 
 def has_commit(root: str, commit: str) -> bool:

@@ -1,6 +1,8 @@
 """What push and pull share: tag names, the remote layout, the manifest and safe paths.
 
-Remote layout of one run under `<data-remote>/<tag>/` (tag = `flexlock/<12 hex of the run id>`):
+Remote layout of one run under `<data-remote>/<tag>/` (tag = `flexlock/<algorithm>-<the
+run id's full hex digest>`: the whole id, so the tag names exactly one sheet and pull can
+refuse any other):
 
     run/...                 the run's save_dir (without run.lock)
     data/<n>/...            its n-th data input (sorted by the path recorded in the sheet)
@@ -33,20 +35,35 @@ __all__ = [
     "run_tag",
     "safe_relative",
     "sha256_file",
+    "tag_run_id",
 ]
 
 MANIFEST_NAME = "flexlock-manifest.json"
 MARKER_NAME = "run.lock"
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_HEX_ID = re.compile(r"[0-9a-f]{32,128}")
 
 
 def run_tag(run_id: str) -> str:
-    """Return the git tag / remote folder name of a run: `flexlock/<12 hex of its id>`."""
-    digest = run_id.split(":", 1)[-1]
-    name = _TAG_UNSAFE.sub("-", digest[:12]).strip(".-")
-    if not name:
-        raise LockFileError(f"run id {run_id!r} gives no usable tag name")
-    return f"flexlock/{name}"
+    """Return the git tag / remote folder name of a run: `flexlock/<algorithm>-<full hex>`."""
+    algorithm, separator, digest = run_id.partition(":")
+    if not separator or not re.fullmatch(r"[a-z0-9]+", algorithm) or not _HEX_ID.fullmatch(digest):
+        raise LockFileError(f"run id {run_id!r} is not '<algorithm>:<hex digest>'")
+    return f"flexlock/{algorithm}-{digest}"
+
+
+def tag_run_id(tag: str) -> str:
+    """Return the run id a full tag names (`flexlock/sha256-<hex>` -> `sha256:<hex>`).
+
+    Raises:
+        LockFileError: not a full run tag (a prefix must be resolved first).
+    """
+    name = tag.removeprefix("flexlock/")
+    algorithm, separator, digest = name.partition("-")
+    if not separator or not re.fullmatch(r"[a-z0-9]+", algorithm) or not _HEX_ID.fullmatch(digest):
+        raise LockFileError(
+            f"{tag!r} is not a full run tag (flexlock/<algorithm>-<hex digest of the run id>)"
+        )
+    return f"{algorithm}:{digest}"
 
 
 def safe_relative(path: str) -> PurePosixPath:
@@ -99,6 +116,8 @@ class Manifest:
     save_dir: str  # as recorded in the sheet
     files: Mapping[str, tuple[int, str]]  # remote relative path -> (size, sha256 hex)
     data: Mapping[str, tuple[str, str]]  # recorded data path -> (remote folder "data/<n>", kind)
+    # repo key -> the absolute URL push sent its snapshot to (for sheets with remote: null)
+    repos: Mapping[str, str] = attrs.field(factory=dict)
 
     def dumps(self) -> str:
         """Render as deterministic JSON."""
@@ -115,6 +134,7 @@ class Manifest:
                     "files": {
                         key: {"size": s, "sha256": h} for key, (s, h) in sorted(self.files.items())
                     },
+                    "repos": dict(sorted(self.repos.items())),
                 },
                 indent=1,
                 sort_keys=True,
@@ -135,12 +155,14 @@ class Manifest:
                 key: (str(safe_relative(value["folder"])), str(value["kind"]))
                 for key, value in raw["data"].items()
             }
+            repos = {str(key): str(url) for key, url in raw.get("repos", {}).items()}
             return cls(
                 run_id=str(raw["run_id"]),
                 tag=str(raw["tag"]),
                 save_dir=str(raw["save_dir"]),
                 files=files,
                 data=data,
+                repos=repos,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise LockFileError(f"{source}: malformed manifest ({error})") from None

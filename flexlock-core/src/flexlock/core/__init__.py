@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from flexlock.core._diff_now import diff_current
     from flexlock.core._freshness import rerun_reason
     from flexlock.core._gather import RunOptions
-    from flexlock.core._git import capture_repo
+    from flexlock.core._git import capture_repo, strip_credentials
     from flexlock.core._git_runner import git_environment, run_git
     from flexlock.core._git_snapshot import diff_trees
     from flexlock.core._hashcache import HashCacheWarning
@@ -114,7 +114,7 @@ _LAZY = {
     **dict.fromkeys(["RunDiff", "diff_runs"], "_diff"),
     "diff_current": "_diff_now",
     "rerun_reason": "_freshness",
-    "capture_repo": "_git",
+    **dict.fromkeys(["capture_repo", "strip_credentials"], "_git"),
     "diff_trees": "_git_snapshot",
     **dict.fromkeys(["git_environment", "run_git"], "_git_runner"),
     "HashCacheWarning": "_hashcache",
@@ -273,6 +273,7 @@ __all__ = [
     "runlock",
     "save_failure_locals",
     "sheet_to_plain",
+    "strip_credentials",
     "to_plain",
     "traceback_enabled",
     "tree_manifest",

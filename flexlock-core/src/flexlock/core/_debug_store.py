@@ -29,7 +29,8 @@ from flexlock.core._debug_frames import (
     default_index,
     target_namespace,
 )
-from flexlock.core._errors import FlexLockError
+from flexlock.core._debug_seal import is_sealed, seal
+from flexlock.core._errors import ConfigError, FlexLockError
 from flexlock.core._switches import DEBUG_ENV, note
 from flexlock.core._system import unique_directory, utc_now
 
@@ -220,6 +221,7 @@ def _write_debug_dir(
         "variables": variables,
     }
     (staging / _INDEX).write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    seal(staging)  # what load_debug_locals requires before it unpickles anything
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
@@ -288,25 +290,40 @@ def read_debug_index(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_debug_locals(
-    run_dir: str | os.PathLike[str], namespace: dict[str, Any] | None = None
+    run_dir: str | os.PathLike[str],
+    namespace: dict[str, Any] | None = None,
+    *,
+    trust_pickles: bool = False,
 ) -> dict[str, Any]:
     """Load the variables a failed task saved in `run_dir` into `namespace`.
 
     `namespace` defaults to IPython's ``user_ns`` when IPython runs, else
     ``__main__``. Variables saved as repr only, or whose pickle no longer loads
     (a class that moved, a missing package), are reported on stderr and left out.
-    Loading runs pickle: only load runs you trust, as for any pickle.
+    Loading runs pickle, which can execute code: only a save that this user's
+    flexlock wrote (its seal checks, see `_debug_seal`) is loaded, unless
+    `trust_pickles` says the pickles' origin is trusted anyway.
 
     Returns:
         The variables that were loaded, by name.
 
     Raises:
         FlexLockError: nothing was saved in `run_dir`.
+        ConfigError: the save was not written by flexlock here (pulled, copied from
+            another user or machine, or edited) and `trust_pickles` is false.
     """
     import pickle
 
     debug_dir = find_debug_dir(run_dir)
     index = read_debug_index(run_dir)
+    if not trust_pickles and not is_sealed(debug_dir):
+        raise ConfigError(
+            f"{debug_dir}: these saved variables were not written by flexlock for this user "
+            "on this machine (pulled, copied or edited since), and loading a pickle can run "
+            "arbitrary code; load them only if you trust where they came from: "
+            "flexlock debug RUN_DIR --shell --trust-pickles, or "
+            "load_debug_locals(..., trust_pickles=True)"
+        )
     loaded: dict[str, Any] = {}
     missing: list[str] = []
     for name, entry in index.get("variables", {}).items():
@@ -316,7 +333,7 @@ def load_debug_locals(
             continue
         try:
             with (debug_dir / file).open("rb") as handle:
-                # The user's own run wrote it; documented as pickle-trusting.
+                # Sealed by this user's flexlock, or trusted explicitly (trust_pickles).
                 loaded[name] = pickle.load(handle)  # noqa: S301
         except Exception as problem:  # one bad pickle must not hide the rest
             missing.append(f"{name} ({type(problem).__name__}: {problem})")
