@@ -80,6 +80,9 @@ def test_pulled_project_verifies_and_rerun_gives_the_same_id(
 
     monkeypatch.chdir(into)
     assert 0 == main(["verify", "results/train"])
+    # The upstream runs find their own checkout (.flexlock/repos.json beside each sheet).
+    assert 0 == main(["verify", "--recursive", "results/train"])
+    assert 0 == main(["verify", "results/prepare_a"])
     capsys.readouterr()
 
     argv = recorded.env.argv if recorded.env else ()

@@ -48,6 +48,7 @@ from flexlock.core import (
     RunLock,
     VerificationError,
     loads,
+    write_atomic,
 )
 
 __all__ = ["CODE_DIR", "pull"]
@@ -288,17 +289,21 @@ def _restore_code(
     staging: Staging,
     repos: Mapping[str, str],
     report: Callable[[str], None],
-) -> list[str]:
-    """Clone each run's repos into the staging tree; return where each run's code went."""
+) -> dict[str, dict[str, PurePosixPath]]:
+    """Clone each run's repos into the staging tree; return {run tag: {key: place}} for the
+    repos checked out away from their recorded place (upstream code that differs)."""
     placed: dict[PurePosixPath, str] = {}  # place under --into -> the tree checked out there
     checkouts: dict[tuple[PurePosixPath, str], PurePosixPath] = {}  # (repo place, tree) -> where
     where = []
+    apart: dict[str, dict[str, PurePosixPath]] = {}
     for run in runs:
         for key, record in sorted(run.lock.code.items()):
             home = PurePosixPath(repo_place(key).as_posix())
             shared = checkouts.get((home, record.tree))
             if shared is not None:
                 where.append(f"code of {run.tag} ({key}): {shared} (shared)")
+                if shared != home:
+                    apart.setdefault(run.tag, {})[key] = shared
                 continue
             place = home
             if place in placed:  # the run's place holds another tree: its own checkout
@@ -313,6 +318,8 @@ def _restore_code(
             placed[place] = record.tree
             checkouts[home, record.tree] = place
             where.append(f"code of {run.tag} ({key}): {place}")
+            if place != home:
+                apart.setdefault(run.tag, {})[key] = place
     if any(place.is_relative_to(CODE_DIR) for place in placed) and PurePosixPath() in placed:
         # Extra checkouts inside the top repo must not become part of its working tree.
         exclude = staging.tree / ".git" / "info" / "exclude"
@@ -321,7 +328,30 @@ def _restore_code(
             handle.write(f"/{CODE_DIR}/\n")
     for line in where:
         report(line)
-    return where
+    return apart
+
+
+def _record_code_places(
+    runs: list[_RemoteRun], apart: Mapping[str, Mapping[str, PurePosixPath]], staging: Staging
+) -> None:
+    """Tell each run whose code is checked out apart where it is (`.flexlock/repos.json`).
+
+    Its sheet stays byte for byte what the id vouches for; verify, diff and resume read
+    this file (`flexlock.core` layout rules) and still require the recorded tree there.
+    """
+    import json
+
+    for run in runs:
+        places = apart.get(run.tag)
+        if not places:
+            continue
+        run_dir = (staging.tree / _sheet_place(run)).parent
+        relative = {
+            key: os.path.relpath(staging.tree / place, run_dir) for key, place in places.items()
+        }
+        target = run_dir / ".flexlock" / "repos.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, (json.dumps(relative, indent=1, sort_keys=True) + "\n").encode())
 
 
 def _repo_url(
@@ -402,9 +432,9 @@ def pull(
                     sources.update(
                         {(run.tag, rel): _store_source(run, store, rel) for rel in run.plan}
                     )
-            if code:
-                _restore_code(runs, staging, repos or {}, report)
+            apart = _restore_code(runs, staging, repos or {}, report) if code else {}
             _lay_out(runs, plan, sources, staging, symlink=store is not None)
+            _record_code_places(runs, apart, staging)
             for run in runs:
                 for note in check_staged(staging.tree / _sheet_place(run), staging.tree, run.tag):
                     report(note)

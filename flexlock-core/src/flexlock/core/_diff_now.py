@@ -36,7 +36,7 @@ def current_lock(
 
         for key, repo in lock.code.items():
             try:
-                code[key] = recapture(repo, resolve_repo(key, bases))
+                code[key] = recapture(repo, resolve_repo(key, bases, run_dir=lock_path.parent))
             except FlexLockError:
                 continue
     data = {}

@@ -68,7 +68,7 @@ def rerun_reason(path: PathLike, config: Any = None, **options: Any) -> str | No
     asked = RunOptions.from_kwargs(options) if {"include", "exclude"} & set(options) else None
     for key, code in sheet.code.items():
         try:
-            root = resolve_repo(key, bases)
+            root = resolve_repo(key, bases, run_dir=file.parent)
         except GitError as error:
             return str(error)
         if asked is not None:

@@ -19,6 +19,7 @@ from flexlock.core._model import RunLock
 
 __all__ = [
     "LOCK_NAME",
+    "REPO_LOCATIONS",
     "STATE_DIR",
     "TASK_LOG_NAMES",
     "base_directories",
@@ -34,6 +35,10 @@ LOCK_NAME = "run.lock"
 
 #: flexlock's own files inside a save_dir (lock, history, manifests, kept inputs).
 STATE_DIR = ".flexlock"
+
+#: Where a run's repos are when not at their recorded place (written by `flexlock pull`
+#: for an upstream run whose code is checked out apart): {repo key: path from the run dir}.
+REPO_LOCATIONS = "repos.json"
 
 #: Where a task of a task list writes its captured stdout and stderr, in its save_dir.
 TASK_LOG_NAMES = ("stdout.log", "stderr.log")
@@ -134,8 +139,12 @@ def find_manifest(lock_path: Path, data_name: str) -> str | None:
         return None
 
 
-def resolve_repo(key: str, bases: list[Path]) -> Path:
+def resolve_repo(key: str, bases: list[Path], *, run_dir: Path | None = None) -> Path:
     """Return where the repo a sheet recorded under `key` is now: the first base holding it.
+
+    A run directory may say where its repos are (`.flexlock/repos.json`, which pull
+    writes for an upstream run whose code is checked out apart): that place comes
+    first. Whatever it says, the tree found there must still be the recorded one.
 
     `key` is the repo's path relative to the run's working directory (`.`, `../lib`), so
     the repo follows the run when a project is moved, copied or pulled. The recorded
@@ -147,6 +156,8 @@ def resolve_repo(key: str, bases: list[Path]) -> Path:
     """
     path = Path(key)
     candidates = [path] if path.is_absolute() else [base / path for base in bases]
+    if run_dir is not None:
+        candidates[:0] = _recorded_location(run_dir, key)
     for candidate in candidates:
         if (candidate / ".git").exists():  # a checkout's root (a worktree's .git is a file)
             return candidate
@@ -156,3 +167,17 @@ def resolve_repo(key: str, bases: list[Path]) -> Path:
         "directory the run was started from, keep the repo at the same place relative to "
         "the run's results, or pass --base DIR (the run's working directory)"
     )
+
+
+def _recorded_location(run_dir: Path, key: str) -> list[Path]:
+    """Return the place `run_dir/.flexlock/repos.json` gives repo `key`, if any ([] if none)."""
+    import json
+
+    try:
+        locations = json.loads((run_dir / STATE_DIR / REPO_LOCATIONS).read_text("utf-8"))
+    except (OSError, ValueError):
+        return []  # absent (the usual case) or unreadable: the recorded layout decides
+    place = locations.get(key) if isinstance(locations, dict) else None
+    if not isinstance(place, str) or not place or Path(place).is_absolute():
+        return []
+    return [run_dir / place]

@@ -114,7 +114,9 @@ def _verify(
         else ()
     )
     code_checks = (
-        tuple(_check_repo(name, record, bases) for name, record in lock.code.items())
+        tuple(
+            _check_repo(name, record, bases, lock_path.parent) for name, record in lock.code.items()
+        )
         if scope.code
         else ()
     )
@@ -144,12 +146,12 @@ def _verify(
 # --- code ---------------------------------------------------------------------
 
 
-def _check_repo(name: str, record: RepoRecord, bases: list[Path]) -> CodeCheck:
+def _check_repo(name: str, record: RepoRecord, bases: list[Path], run_dir: Path) -> CodeCheck:
     from flexlock.core._errors import GitError
     from flexlock.core._recapture import recapture
 
     try:
-        root = resolve_repo(name, bases)
+        root = resolve_repo(name, bases, run_dir=run_dir)
     except GitError as error:
         return CodeCheck(name, record.root, "missing", record.tree, detail=str(error))
     try:
