@@ -107,3 +107,27 @@ def test_a_repo_that_cannot_be_found_names_where_it_looked_and_the_fix(
     assert "--base DIR" in reason
     check = verify(lonely).code[0]
     assert ("missing", reason) == (check.status, check.detail)
+
+
+def test_a_run_directory_can_say_where_its_repo_is_and_the_tree_must_still_match(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    run = _run(project, monkeypatch)
+    apart = tmp_path / "apart" / "checkout"
+    shutil.copytree(project, apart, symlinks=True)
+    (project / "train.py").write_text("print('the recorded place moved on')\n")
+    locations = run / ".flexlock" / "repos.json"
+    locations.write_text(json.dumps({".": str(Path("..", "..", "..", "apart", "checkout"))}))
+    monkeypatch.chdir(tmp_path)
+    assert rerun_reason(run) is None  # judged at the place the run directory names
+    (apart / "train.py").write_text("print('edited there too')\n")
+    clear_capture_cache()
+    assert "code changed in ." == rerun_reason(run)
+    (apart / "train.py").write_text("print('train')\n")  # as recorded again
+    clear_capture_cache()
+    assert rerun_reason(run) is None
+    locations.write_text(json.dumps({".": str(apart)}))  # absolute: ignored
+    clear_capture_cache()
+    assert "code changed in ." == rerun_reason(run)  # back to the recorded layout
