@@ -44,7 +44,7 @@ def flexlock_app() -> str:
         f"    {s}: {s.title()} = attrs.field(factory={s.title()})" for s in SECTIONS
     )
     return (
-        "import attrs\nfrom flexlock.cli._clicfg import clicfg\n\n"
+        "import attrs\nfrom flexlock.cli import clicfg\n\n"
         + "\n".join(classes)
         + f"\n@attrs.define\nclass Config:\n{members}\n\n"
         "@clicfg\ndef main(cfg: Config) -> None:\n    pass\n\n"

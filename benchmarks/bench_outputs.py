@@ -146,7 +146,7 @@ def tasks_against(rev: str, temp: Path, tasks: int) -> list[str]:
         for label, pythonpath in (("this tree", ""), (rev, old_path)):
             root = temp / f"tasks-{round_index}-{label.replace(' ', '-')}" / "repo"
             root.mkdir(parents=True)
-            (root / "process.py").write_text(SCRIPT.replace("flexlock.cli._clicfg", "flexlock.cli"))
+            (root / "process.py").write_text(SCRIPT)
             (root / ".gitignore").write_text("results/\n")
             _git(root, "init", "-q", "-b", "main")
             _git(root, "add", ".")

@@ -28,7 +28,7 @@ from bench_cli_startup import _write_section, bytecode_env
 
 SCRIPT = """
 import attrs
-from flexlock.cli._clicfg import clicfg
+from flexlock.cli import clicfg
 
 @attrs.define
 class Config:

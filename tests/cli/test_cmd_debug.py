@@ -96,13 +96,12 @@ def test_shell_opens_with_the_variables_loaded(tmp_path: Path) -> None:
 
 def test_a_failed_task_of_a_task_list_can_be_inspected(tmp_path: Path) -> None:
     # End to end with the real task runner: FLEXLOCK_DEBUG=1 makes it save the locals.
-    pytest.importorskip("flexlock.cli._clicfg", reason="@clicfg is not written yet")
     script = tmp_path / "process.py"
     script.write_text(
         textwrap.dedent(
             """
             import attrs
-            from flexlock.cli._clicfg import clicfg
+            from flexlock.cli import clicfg
 
 
             @attrs.define
