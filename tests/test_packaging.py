@@ -1,7 +1,8 @@
-"""All distributions share one version and siblings pin each other exactly."""
+"""All distributions share one version, pin each other exactly and declare what they import."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -49,14 +50,59 @@ def test_sibling_pins_are_exact_and_current(part: str) -> None:
     )
 
 
-def test_meta_extras_point_at_the_sibling_folders() -> None:
+def test_meta_requirements_are_plain_pins_of_the_siblings() -> None:
+    # A direct reference (`flexlock-core @ file://...`) ends up in the built wheel's
+    # metadata, which then installs nowhere but the machine that built it.
+    version = _shared_version()
     project = _project(REPO_ROOT / "pyproject.toml")
     extras = project["optional-dependencies"]
-    assert {"cli", "mlflow", "slurm", "all"} <= set(extras)
-    for requirement in [*project["dependencies"], *(r for reqs in extras.values() for r in reqs)]:
-        name, _, target = requirement.partition(" @ {root:uri}/")
-        assert target == name, requirement
-        assert (REPO_ROOT / target / "pyproject.toml").is_file()
+    assert [f"flexlock-core=={version}"] == project["dependencies"]
+    assert {
+        "cli": [f"flexlock-cli=={version}"],
+        "mlflow": [f"flexlock-mlflow=={version}"],
+        "slurm": [f"flexlock-slurm=={version}"],
+        "all": [f"flexlock-{p}=={version}" for p in ("cli", "mlflow", "slurm")],
+    } == extras
+
+
+def test_the_version_supersedes_the_unrelated_flexlock_on_pypi() -> None:
+    # PyPI has another project's `flexlock` 0.10.0; ours must sort after it.
+    assert tuple(int(n) for n in _shared_version().split(".")[:2]) > (0, 10)
+
+
+# Imported but deliberately not required: each is imported inside a function that
+# says how to install it when missing (or only when already imported).
+_OPTIONAL_IMPORTS = {
+    "core": {"blake3", "cloudpickle", "tomli"},
+    "cli": {"IPython"},
+    "mlflow": set(),
+    "slurm": set(),
+}
+_DISTRIBUTION_OF = {"yaml": "pyyaml", "mlflow": "mlflow-skinny"}
+
+
+def _third_party_imports(part: str) -> set[str]:
+    names: set[str] = set()
+    for path in (REPO_ROOT / f"flexlock-{part}/src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.partition(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.partition(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "flexlock"}
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_every_imported_third_party_package_is_declared(part: str) -> None:
+    project = _project(REPO_ROOT / f"flexlock-{part}/pyproject.toml")
+    declared = {re.split(r"[<>=!~ ;\[]", d)[0].lower() for d in project["dependencies"]}
+    required = _third_party_imports(part) - _OPTIONAL_IMPORTS[part]
+    assert set() == {_DISTRIBUTION_OF.get(n, n).lower() for n in required} - declared
+
+
+def test_optional_blake3_is_an_extra_of_core() -> None:
+    extras = _project(REPO_ROOT / "flexlock-core/pyproject.toml")["optional-dependencies"]
+    assert ["blake3"] == [re.split(r"[<>=]", d)[0] for d in extras["blake3"]]
 
 
 def test_namespace_has_no_init_anywhere() -> None:
