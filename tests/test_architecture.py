@@ -48,7 +48,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_clicfg",),  # the decorator
         ("_rclone", "_remote", "_transfer", "_push*", "_pull*"),  # push/pull
         ("_reproduce",),  # re-run a run and compare (pulls a tag first)
-        ("_cmd_*", "_main"),  # the `flexlock` command
+        ("_commands", "_cmd_*", "_main"),  # the `flexlock` command: its table, commands, entry
         ("__init__",),
     ),
     "mlflow": (

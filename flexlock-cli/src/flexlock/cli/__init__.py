@@ -1,18 +1,26 @@
 """FlexLock CLI: `@clicfg`, task lists, executors and the `flexlock` command.
 
-Importing this package loads no joblib, git library, mlflow or submitit.
+Importing this package loads no joblib, git library, mlflow or submitit, and nothing
+at all until a name is used (PEP 562): the `flexlock` command starts from here too.
 """
 
-from flexlock.cli._clicfg import CliFunction, clicfg
-from flexlock.cli._contract import (
-    Executor,
-    ExecutorFactory,
-    ExecutorOptions,
-    Task,
-    TaskResult,
-    TaskRunner,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from flexlock.core import __version__
+
+if TYPE_CHECKING:
+    from flexlock.cli._clicfg import CliFunction, clicfg
+    from flexlock.cli._contract import (
+        Executor,
+        ExecutorFactory,
+        ExecutorOptions,
+        Task,
+        TaskResult,
+        TaskRunner,
+    )
 
 __all__ = [
     "CliFunction",
@@ -25,3 +33,27 @@ __all__ = [
     "__version__",
     "clicfg",
 ]
+
+_HOMES = {
+    "CliFunction": "_clicfg",
+    "clicfg": "_clicfg",
+    "Executor": "_contract",
+    "ExecutorFactory": "_contract",
+    "ExecutorOptions": "_contract",
+    "Task": "_contract",
+    "TaskResult": "_contract",
+    "TaskRunner": "_contract",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'flexlock.cli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"flexlock.cli.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,22 +1,27 @@
 """The `flexlock` console command; its subcommands come from `flexlock.commands` entry points.
 
 A registrar is `register(subparsers) -> None`: it adds one sub-parser and sets
-`handler=<callable(args) -> int>` as its default. Registrars must import
-nothing heavy at module level, since `flexlock --help` loads all of them.
+`handler=<callable(args) -> int>` as its default. `flexlock CMD` imports only CMD's
+registrar; `flexlock --help` imports none, listing first-party commands from the static
+table in `_commands` and third-party ones from their entry points, unloaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from flexlock.cli._output import report_errors
-from flexlock.core import iter_plugins
+if TYPE_CHECKING:
+    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+from flexlock.cli._commands import COMMANDS, installed_command_names, is_installed, package_found
 
 __all__ = ["main"]
 
 _DISTRIBUTIONS = ("flexlock", "flexlock-core", "flexlock-cli", "flexlock-mlflow", "flexlock-slurm")
+_Registrar = Callable[[Any], None]
 
 
 def installed_versions() -> dict[str, str]:
@@ -59,27 +64,118 @@ def register_version(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     parser.set_defaults(handler=handler)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the `flexlock` parser with every installed subcommand."""
+def _root_parser(epilog: str | None = None) -> tuple[argparse.ArgumentParser, _Subparsers]:
     parser = argparse.ArgumentParser(
         prog="flexlock",
         description="Reproducible research runs: inspect, verify and move run sheets (run.lock).",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    return parser, subparsers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the `flexlock` parser with every installed subcommand loaded (for references)."""
+    from flexlock.core import iter_plugins
+
+    parser, subparsers = _root_parser()
     for _name, register in iter_plugins("flexlock.commands"):
         register(subparsers)
     return parser
 
 
+def _missing_plugins_epilog() -> str | None:
+    missing = [
+        f"  {name:<10} {spec.summary}: pip install {spec.distribution}"
+        for name, spec in sorted(COMMANDS.items())
+        if not is_installed(spec)
+    ]
+    if not package_found("flexlock.slurm"):
+        missing.append(
+            "  executor slurm (task lists as Slurm job arrays): pip install flexlock-slurm"
+        )
+    if not missing:
+        return None
+    return "not installed:\n" + "\n".join(missing)
+
+
+def _listing_parser() -> argparse.ArgumentParser:
+    """The parser for `flexlock` / `flexlock --help`: every installed command, none imported."""
+    parser, subparsers = _root_parser(_missing_plugins_epilog())
+    third_party = installed_command_names()
+    names = {n: s.summary for n, s in COMMANDS.items() if is_installed(s)}
+    names |= {n: f"(from {d})" for n, d in third_party.items() if n not in COMMANDS}
+    for name, summary in sorted(names.items()):
+        subparsers.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def _load_registrar(name: str) -> _Registrar | None:
+    spec = COMMANDS.get(name)
+    if spec is not None and is_installed(spec):
+        from importlib import import_module
+
+        module, _, attr = spec.target.partition(":")
+        registrar: _Registrar = getattr(import_module(module), attr)
+        return registrar
+    if name in installed_command_names():
+        from flexlock.core import load_plugin
+
+        third_party: _Registrar = load_plugin("flexlock.commands", name)
+        return third_party
+    return None
+
+
+def _unknown_command(parser: argparse.ArgumentParser, name: str) -> None:
+    spec = COMMANDS.get(name)
+    if spec is not None:
+        parser.error(
+            f"command {name!r} is provided by {spec.distribution}, which is not installed: "
+            f"pip install {spec.distribution}"
+        )
+    import difflib
+
+    known = sorted(
+        {*(n for n, s in COMMANDS.items() if is_installed(s)), *installed_command_names()}
+    )
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (commands: {', '.join(known)})"
+    parser.error(f"unknown command {name!r}{hint}")
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+        if arg in ("-h", "--help", "--version"):
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `flexlock` command with `argv` (default: sys.argv[1:]); return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    name = _command_name(arguments)
+    if name is None:
+        listing = _listing_parser()
+        listing.parse_args(arguments)  # --help and --version exit here
+        listing.print_help()
+        return 2
+    parser, subparsers = _root_parser()
+    register = _load_registrar(name)
+    if register is None:
+        _unknown_command(parser, name)
+    else:
+        register(subparsers)
+    args = parser.parse_args(arguments)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
+    from flexlock.cli._output import report_errors
+
     return report_errors("flexlock", lambda: int(handler(args)))
 
 
