@@ -1,0 +1,100 @@
+"""Startup of the `flexlock` command and a 30-field `@clicfg --help` vs `python -c pass` (issue 22).
+
+    python benchmarks/bench_command_startup.py            # 15 interleaved rounds
+    python benchmarks/bench_command_startup.py --rounds 30
+
+Targets: `flexlock --help` <= 3x, `flexlock show RUN` <= 4x, a 30-field `@clicfg`
+script's `--help` <= 4x, `import flexlock.core` < 2x `python -c pass`. Every program is
+run once per round, round-robin, so load on this shared machine hits all alike; the
+ratio is of medians of wall time. .pyc files are written and reused (a temp
+PYTHONPYCACHEPREFIX), as on a user's machine. Results go to benchmarks/results/commands.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_cli_startup import flexlock_app  # the same 30-field config
+
+RESULTS = Path(__file__).parent / "results" / "commands.md"
+TARGETS = {
+    "flexlock --help": 3.0,
+    "flexlock show RUN": 4.0,
+    "30-field @clicfg --help": 4.0,
+    "import flexlock.core": 2.0,
+}
+
+
+def _programs(work: Path) -> dict[str, list[str]]:
+    py = sys.executable
+    main = [py, "-m", "flexlock.cli._main"]
+    app = work / "app.py"
+    app.write_text(flexlock_app())
+    run = work / "run"
+    subprocess.run(
+        [
+            py,
+            "-c",
+            "from flexlock.core import runlock; "
+            f"runlock(config={{'a': 1, 'save_dir': {str(run)!r}}})",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=work,
+    )
+    return {
+        "python -c pass": [py, "-c", "pass"],
+        "flexlock --help": [*main, "--help"],
+        "flexlock show RUN": [*main, "show", str(run)],
+        "30-field @clicfg --help": [py, str(app), "--help"],
+        "import flexlock.core": [py, "-c", "import flexlock.core"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    rounds = parser.parse_args().rounds
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "PYTHONPYCACHEPREFIX": str(work / "pycache"), "NO_COLOR": "1"}
+        programs = _programs(work)
+        times: dict[str, list[float]] = {name: [] for name in programs}
+        for _ in range(rounds + 1):  # the first round warms the .pyc cache, not counted
+            for name, argv in programs.items():
+                start = time.perf_counter()
+                subprocess.run(argv, env=env, cwd=work, capture_output=True, check=True)
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(samples[1:]) for name, samples in times.items()}
+    base = medians["python -c pass"]
+    lines = [
+        "# `flexlock` command startup (issue 22)",
+        "",
+        f"`python benchmarks/bench_command_startup.py --rounds {rounds}`: median wall time of "
+        f"{rounds} interleaved rounds on a loaded 2-core machine (other jobs running).",
+        "",
+        "| program | median ms | x `python -c pass` | target |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, value in medians.items():
+        target = TARGETS.get(name)
+        mark = (
+            ""
+            if target is None
+            else f"<= {target:g}x" + (" ok" if value / base <= target else " MISSED")
+        )
+        lines.append(f"| {name} | {value * 1000:.1f} | {value / base:.2f} | {mark} |")
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
