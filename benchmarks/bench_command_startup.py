@@ -6,8 +6,9 @@
 Targets: `flexlock --help` <= 3x, `flexlock show RUN` <= 4x, a 30-field `@clicfg`
 script's `--help` <= 4x, `import flexlock.core` < 2x `python -c pass`. Every program is
 run once per round, round-robin, so load on this shared machine hits all alike; the
-ratio is of medians of wall time. .pyc files are written and reused (a temp
-PYTHONPYCACHEPREFIX), as on a user's machine. Results go to benchmarks/results/commands.md.
+ratio is of medians of wall time. The installed packages' own __pycache__ is used, as on
+a user's machine (the first round, which may write it, is not counted).
+Results go to benchmarks/results/commands.md.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {**os.environ, "PYTHONPYCACHEPREFIX": str(work / "pycache"), "NO_COLOR": "1"}
+        env = {**os.environ, "NO_COLOR": "1"}
         programs = _programs(work)
         times: dict[str, list[float]] = {name: [] for name in programs}
         for _ in range(rounds + 1):  # the first round warms the .pyc cache, not counted

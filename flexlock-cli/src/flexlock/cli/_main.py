@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 from flexlock.cli._commands import COMMANDS, installed_command_names, is_installed, package_found
+
+TYPE_CHECKING = False  # not from typing: `flexlock --help` must not pay for importing it
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+    _Registrar = Callable[[Any], None]
 
 __all__ = ["main"]
 
 _DISTRIBUTIONS = ("flexlock", "flexlock-core", "flexlock-cli", "flexlock-mlflow", "flexlock-slurm")
-_Registrar = Callable[[Any], None]
 
 
 def installed_versions() -> dict[str, str]:
