@@ -36,7 +36,7 @@ TARGETS = {
 
 def _programs(work: Path) -> dict[str, list[str]]:
     py = sys.executable
-    main = [py, "-m", "flexlock.cli._main"]
+    main = [str(Path(py).parent / "flexlock")]  # the console script a user runs
     app = work / "app.py"
     app.write_text(flexlock_app())
     run = work / "run"

@@ -126,3 +126,15 @@ def test_a_third_party_command_is_listed_unloaded_and_runs(tmp_path: Path) -> No
         "from flexlock.cli._main import main; sys.exit(main(['hello']))"
     )
     assert "hello from a plugin" in ran.stdout
+
+
+def test_help_imports_no_metadata_scanner_typing_or_shutil() -> None:
+    # importlib.metadata, typing and shutil (with its compression modules) were the
+    # largest imports of `flexlock --help`, together more than a bare interpreter's start.
+    code = (
+        "import sys, io\nfrom flexlock.cli._main import main\nsys.stdout = io.StringIO()\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "sys.__stdout__.write(' '.join(sorted(sys.modules)))"
+    )
+    loaded = set(run_python(code).stdout.split())
+    assert set() == loaded & {"importlib.metadata", "typing", "shutil", "importlib.util"}

@@ -66,12 +66,30 @@ def register_version(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     parser.set_defaults(handler=handler)
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter at the terminal's width, found without argparse's `import shutil`.
+
+    shutil (and the compression modules it imports) would be the largest import of
+    `flexlock --help`; `os.get_terminal_size` is what shutil calls underneath.
+    """
+    import os
+
+    try:
+        width = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+        except (OSError, ValueError):
+            width = 80
+    return argparse.RawDescriptionHelpFormatter(prog, width=max(width - 2, 20))
+
+
 def _root_parser(epilog: str | None = None) -> tuple[argparse.ArgumentParser, _Subparsers]:
     parser = argparse.ArgumentParser(
         prog="flexlock",
         description="Reproducible research runs: inspect, verify and move run sheets (run.lock).",
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
