@@ -118,3 +118,13 @@ def bench(session: nox.Session) -> None:
     )
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python=False)
+def dists(session: nox.Session) -> None:
+    """Build and check all five distributions, then install each set as a user would.
+
+    scripts/ci-install-check.sh: fresh venvs from dist/ only (core alone on 3.10, cli
+    alone, flexlock[all] running the demo); `.ci/run` calls the same script.
+    """
+    session.run("bash", str(ROOT / "scripts/ci-install-check.sh"), external=True)
