@@ -30,6 +30,11 @@ class CommandSpec:
 
 
 COMMANDS: dict[str, CommandSpec] = {
+    "completion": CommandSpec(
+        "flexlock.cli._cmd_completion:register",
+        "print a bash or zsh completion script for flexlock",
+        "flexlock-cli",
+    ),
     "debug": CommandSpec(
         "flexlock.cli._cmd_debug:register",
         "show the variables a failed task saved (FLEXLOCK_DEBUG=1)",
