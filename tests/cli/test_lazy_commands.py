@@ -138,3 +138,21 @@ def test_help_imports_no_metadata_scanner_typing_or_shutil() -> None:
     )
     loaded = set(run_python(code).stdout.split())
     assert set() == loaded & {"importlib.metadata", "typing", "shutil", "importlib.util"}
+
+
+def test_a_clicfg_scripts_help_does_not_import_the_runner(tmp_path: Path) -> None:
+    # The runner (socket, hashing, run sheets) is for running; --help only builds a parser.
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('runner loaded:', 'flexlock.cli._runner' in sys.modules))\n"
+        "import attrs\nfrom flexlock.cli import clicfg\n\n"
+        "@attrs.define\nclass Config:\n    lr: float = 0.1\n\n"
+        "@clicfg\ndef main(cfg: Config) -> None:\n    pass\n\n"
+        "if __name__ == '__main__':\n    main(Config())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--lr" in result.stdout or "lr" in result.stdout
+    assert result.stdout.rstrip().endswith("runner loaded: False")

@@ -13,13 +13,15 @@ import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from flexlock.cli._cmdline import build_parser, merge_files, split_overrides
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
-from flexlock.cli._runner import CodeFlags, run_config, save_dir_of, save_locals
 from flexlock.core import ConfigError, FlexLockError, TaskFailedError, clear_registered
+
+if TYPE_CHECKING:  # the runner (socket, hashing, sheets) loads only to run: not for --help
+    from flexlock.cli._runner import CodeFlags
 
 __all__ = ["CliFunction", "clicfg"]
 
@@ -52,6 +54,8 @@ class CliFunction(Generic[R]):
             if code:
                 raise SystemExit(code)
             return None
+        from flexlock.cli._runner import run_config
+
         clear_registered()
         return run_config(self.function, build_resolved(self.tree(config)))
 
@@ -115,6 +119,8 @@ class CliFunction(Generic[R]):
         merge_files(tree, args.config, args.experiment)
         for key, value in overrides:
             tree.set(key, Text(value), f"-o {key}")
+        from flexlock.cli._runner import CodeFlags
+
         code = CodeFlags(tuple(args.code_include), tuple(args.code_exclude))
         if args.tasks or args.sweep or args.task_to:
             from flexlock.cli._tasks import TaskOptions, run_task_list
@@ -149,6 +155,8 @@ class CliFunction(Generic[R]):
         resume: bool = False,
         code: CodeFlags | None = None,
     ) -> int:
+        from flexlock.cli._runner import CodeFlags, run_config, save_dir_of, save_locals
+
         clear_registered()
         instance = build_resolved(tree)
         if print_config:
