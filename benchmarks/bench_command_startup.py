@@ -32,6 +32,8 @@ TARGETS = {
     "30-field @clicfg --help": 4.0,
     "import flexlock.core": 2.0,
 }
+# TAB is compared with the same script's --help (not with `python -c pass`).
+TAB, TAB_BASE = "30-field @clicfg -o TAB", "30-field @clicfg --help"
 
 
 def _programs(work: Path) -> dict[str, list[str]]:
@@ -57,6 +59,8 @@ def _programs(work: Path) -> dict[str, list[str]]:
         "flexlock show RUN": [*main, "show", str(run)],
         "30-field @clicfg --help": [py, str(app), "--help"],
         "import flexlock.core": [py, "-c", "import flexlock.core"],
+        # What TAB runs for `python app.py -o <TAB>` (flexlock completion bash).
+        "30-field @clicfg -o TAB": ["env", "_FLEXLOCK_COMPLETE=1", py, str(app), "-o", ""],
     }
 
 
@@ -93,6 +97,11 @@ def main() -> None:
             else f"<= {target:g}x" + (" ok" if value / base <= target else " MISSED")
         )
         lines.append(f"| {name} | {value * 1000:.1f} | {value / base:.2f} | {mark} |")
+    lines.append("")
+    lines.append(
+        f"TAB to candidates for `-o <TAB>`: {medians[TAB] * 1000:.1f} ms, "
+        f"{medians[TAB] / medians[TAB_BASE]:.2f}x the same script's `--help`."
+    )
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -53,7 +53,8 @@ def test_run_directories_complete(bash_script: str, tmp_path: Path) -> None:
 def test_zsh_script_loads_bashcompinit_first() -> None:
     script = completion_script("zsh")
     assert script.splitlines()[1] == "autoload -U +X bashcompinit && bashcompinit"
-    assert script.endswith("complete -o filenames -F _flexlock flexlock")
+    assert "complete -o filenames -F _flexlock flexlock" in script.splitlines()
+    assert script.endswith("complete -o filenames -F _flexlock_clicfg python python3")
 
 
 def test_the_completion_command_prints_the_script(tmp_path: Path) -> None:
@@ -64,3 +65,84 @@ def test_the_completion_command_prints_the_script(tmp_path: Path) -> None:
         check=True,
     )
     assert ["show"] == _complete(result.stdout, "flexlock sho", tmp_path)
+
+
+_APP = """
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Model:
+    lr: float = 0.1
+    depth: int = 2
+
+@attrs.define
+class Config:
+    model: Model = attrs.field(factory=Model)
+    seed: int = 0
+
+@clicfg
+def main(cfg: Config) -> None:
+    print("RAN")
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def _complete_script(script: str, words: list[str], cwd: Path) -> list[str]:
+    driver = (
+        f"{script}\nCOMP_WORDS=({' '.join(repr(w) for w in words)})\n"
+        "COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))\n"
+        '_flexlock_clicfg; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    bash = shutil.which("bash")
+    assert bash is not None
+    result = subprocess.run(
+        [bash, "-c", driver], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(_APP)
+    (tmp_path / "conf.yml").write_text(
+        "seed: 1\nsmall:\n  model:\n    depth: 1\nbig:\n  model:\n    depth: 8\n"
+    )
+    return tmp_path
+
+
+def test_clicfg_config_keys_complete_after_o(bash_script: str, app: Path) -> None:
+    words = [sys.executable, "app.py", "-o", "model."]
+    assert ["model.depth", "model.lr"] == _complete_script(bash_script, words, app)
+
+
+def test_clicfg_experiments_come_from_the_config_file(bash_script: str, app: Path) -> None:
+    words = [sys.executable, "app.py", "--config", "conf.yml", "--experiment", ""]
+    assert ["big", "small"] == _complete_script(bash_script, words, app)
+
+
+def test_clicfg_flags_and_executor_names_complete(bash_script: str, app: Path) -> None:
+    flags = _complete_script(bash_script, [sys.executable, "app.py", "--print"], app)
+    assert ["--print-config", "--print_config"] == flags
+    executors = _complete_script(bash_script, [sys.executable, "app.py", "--executor", ""], app)
+    assert {"serial", "local"} <= set(executors)
+
+
+def test_completing_does_not_run_main_and_a_plain_run_still_does(
+    bash_script: str, app: Path
+) -> None:
+    assert "RAN" not in _complete_script(bash_script, [sys.executable, "app.py", "--se"], app)
+    ran = subprocess.run(
+        [sys.executable, "app.py"], cwd=app, capture_output=True, text=True, check=True
+    )
+    assert "RAN" in ran.stdout
+
+
+def test_a_non_clicfg_script_completes_file_names(bash_script: str, tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("print('x')\n")
+    (tmp_path / "data.csv").write_text("a\n")
+    assert ["data.csv"] == _complete_script(
+        bash_script, [sys.executable, "plain.py", "da"], tmp_path
+    )

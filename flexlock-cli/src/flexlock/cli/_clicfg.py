@@ -10,6 +10,7 @@ converted by its field's type. See docs/cli.md.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -50,6 +51,10 @@ class CliFunction(Generic[R]):
     def __call__(self, config: Any = None) -> R | None:
         """Run with `config` (default: class defaults); from the script's main block, read argv."""
         if self._is_script_entry():
+            if "_FLEXLOCK_COMPLETE" in os.environ:  # TAB in a shell (flexlock completion)
+                from flexlock.cli._complete import print_candidates
+
+                raise SystemExit(print_candidates(self._prog(), self.config_class, sys.argv[1:]))
             code = self.cli(sys.argv[1:], config=config)
             if code:
                 raise SystemExit(code)

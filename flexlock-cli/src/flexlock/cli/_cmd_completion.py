@@ -38,6 +38,22 @@ def _quote(words: list[str]) -> str:
     return " ".join(w for w in words if w.replace("-", "").replace("_", "").isalnum())
 
 
+# `python SCRIPT.py ...`: a script that uses @clicfg is asked for its candidates (it runs
+# its imports, never main); anything else, or no candidate, completes file names.
+_CLICFG_FUNCTION = (
+    "_flexlock_clicfg() {",
+    "  local script=${COMP_WORDS[1]} cur=${COMP_WORDS[COMP_CWORD]}",
+    "  COMPREPLY=()",
+    '  if (( COMP_CWORD > 1 )) && [[ -f $script ]] && grep -qs clicfg "$script"; then',
+    '    COMPREPLY=($(_FLEXLOCK_COMPLETE=1 "${COMP_WORDS[0]}" "$script" '
+    '"${COMP_WORDS[@]:2:COMP_CWORD-1}" 2>/dev/null))',
+    "  fi",
+    '  (( ${#COMPREPLY[@]} )) || COMPREPLY=($(compgen -f -- "$cur"))',
+    "}",
+    "complete -o filenames -F _flexlock_clicfg python python3",
+)
+
+
 def completion_script(shell: str) -> str:
     """Return the completion script for `shell` (bash or zsh) of every installed command."""
     from flexlock.cli._main import build_parser
@@ -80,5 +96,6 @@ def completion_script(shell: str) -> str:
         "  fi",
         "}",
         "complete -o filenames -F _flexlock flexlock",
+        *_CLICFG_FUNCTION,
     ]
     return "\n".join(lines)
