@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
-from flexlock.cli._cmdline import build_parser, merge_files, split_overrides
+from flexlock.cli._cmdline import (
+    build_parser,
+    merge_files,
+    split_overrides,
+    unknown_arguments,
+    value_flags,
+)
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
 from flexlock.cli._runner import CodeFlags, run_config, save_dir_of, save_locals
@@ -105,12 +111,14 @@ class CliFunction(Generic[R]):
         return self.function.__name__
 
     def _cli(self, argv: list[str], config: Any) -> int:
-        rest, overrides = split_overrides(argv)
         parser = build_parser(self._prog(), self.config_class, _first_line(self.function.__doc__))
+        rest, overrides = split_overrides(argv, value_flags(parser))
         try:
-            args = parser.parse_args(rest)
+            args, unknown = parser.parse_known_args(rest)
         except SystemExit as exit_:
             return int(exit_.code or 0)
+        if unknown:
+            raise unknown_arguments(parser, unknown)
         tree = self.tree(config)
         merge_files(tree, args.config, args.experiment)
         for key, value in overrides:

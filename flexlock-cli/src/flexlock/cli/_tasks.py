@@ -167,6 +167,11 @@ def sweep_specs(sweeps: Sequence[str]) -> list[TaskSpec]:
         key, equals, values = sweep.partition("=")
         if not equals or not key.strip() or not values:
             raise ConfigError(f"--sweep {sweep!r}: expected KEY=V1,V2,... (or KEY=[V1, V2])")
+        if any(swept == key.strip() for swept, _ in axes):
+            raise ConfigError(
+                f"--sweep {key.strip()} is given twice; sweep each key once, listing all its "
+                f"values: --sweep {key.strip()}=V1,V2,V3"
+            )
         if values.lstrip().startswith("["):
             try:
                 parsed = parse_yaml_text(values)
