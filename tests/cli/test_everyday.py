@@ -126,3 +126,56 @@ def test_print_config_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert "BrokenPipeError" not in err
     assert "Traceback" not in err
     assert 0 == child.returncode
+
+
+SCRIPT = """
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+    save_dir: str = "results/process"
+
+@clicfg
+def main(cfg: Config) -> None:
+    print(f"task {cfg.param} says hello")
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+@pytest.fixture
+def repo_script(tmp_path: Path) -> Path:
+    """A committed script in its own git repo, whose results/ is not git-ignored."""
+    from tests._helpers import git
+
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "t")
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    git(tmp_path, "add", "script.py")
+    git(tmp_path, "commit", "-q", "-m", "script")
+    return script
+
+
+def run_script(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_not_ignored_run_directories_are_named_once_per_invocation(repo_script: Path) -> None:
+    result = run_script(repo_script, "--sweep", "param=1,2,3,4")
+    assert 0 == result.returncode, result.stderr
+    lines = result.stderr.splitlines()
+    warnings = [line for line in lines if "not ignored" in line or "not git-ignored" in line]
+    assert 1 == len(warnings), result.stderr
+    assert "add results/ to .gitignore" in warnings[0]
+    assert len(warnings[0]) < 140
