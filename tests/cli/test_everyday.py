@@ -179,3 +179,52 @@ def test_not_ignored_run_directories_are_named_once_per_invocation(repo_script: 
     assert 1 == len(warnings), result.stderr
     assert "add results/ to .gitignore" in warnings[0]
     assert len(warnings[0]) < 140
+
+
+FAILING = """
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+
+def helper(value: int) -> None:
+    raise ValueError(f"bad value {value}")
+
+@clicfg
+def main(cfg: Config) -> None:
+    helper(cfg.param)
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def test_traceback_of_a_failing_main_shows_only_the_users_frames(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(FAILING)
+    result = run_script(script)
+    frames = [line for line in result.stderr.splitlines() if line.lstrip().startswith("File ")]
+    assert 1 == result.returncode
+    assert frames, result.stderr
+    assert all("script.py" in line for line in frames), result.stderr
+    assert "ValueError: bad value 1" in result.stderr
+    assert "flexlock frames hidden; FLEXLOCK_TRACEBACK=1 shows them" in result.stderr
+
+
+def test_flexlock_traceback_shows_flexlocks_frames_too(tmp_path: Path) -> None:
+    import os
+
+    script = tmp_path / "script.py"
+    script.write_text(FAILING)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FLEXLOCK_TRACEBACK": "1"},
+    )
+    assert "_runner.py" in result.stderr
+    assert "script.py" in result.stderr

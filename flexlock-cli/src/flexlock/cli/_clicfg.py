@@ -24,7 +24,13 @@ from flexlock.cli._cmdline import (
 )
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
-from flexlock.cli._runner import CodeFlags, run_config, save_dir_of, save_locals
+from flexlock.cli._runner import (
+    CodeFlags,
+    print_user_traceback,
+    run_config,
+    save_dir_of,
+    save_locals,
+)
 from flexlock.core import ConfigError, FlexLockError, TaskFailedError, clear_registered
 
 __all__ = ["CliFunction", "clicfg"]
@@ -180,11 +186,9 @@ class CliFunction(Generic[R]):
         except FlexLockError:
             raise
         except Exception as error:
-            import traceback
-
             from flexlock.core import debug_exception
 
-            traceback.print_exc()
+            print_user_traceback(error)
             # The failure ends here as exit code 1, so an outer @unsafe_debug never sees it:
             # inject/pdb (FLEXLOCK_DEBUG) and keep the frame's variables next to the sheet now.
             save_locals(error, save_dir)

@@ -37,6 +37,7 @@ __all__ = [
     "captured_output",
     "error_summary",
     "execute",
+    "print_user_traceback",
     "run_config",
     "save_dir_of",
     "save_locals",
@@ -137,6 +138,45 @@ def error_summary(error: BaseException, frames: int = 3) -> str:
     return f"{type(error).__name__}: {message}" + (f" (at {where})" if where else "")
 
 
+def _flexlock_directories() -> tuple[str, ...]:
+    """Return the source directories of the loaded flexlock distributions (cli, core, ...)."""
+    names = ("flexlock.cli", "flexlock.core", "flexlock.slurm", "flexlock.mlflow")
+    files = (getattr(sys.modules.get(name), "__file__", None) for name in names)
+    return tuple(str(Path(file).resolve().parent) + os.sep for file in files if file)
+
+
+def print_user_traceback(error: BaseException, file: Any = None) -> None:
+    """Print `error`'s traceback with flexlock's own frames left out, unless FLEXLOCK_TRACEBACK.
+
+    The frames of `@clicfg` and the runner come before the user's and say nothing
+    about the failure; a line after the traceback says how many were hidden.
+    """
+    from flexlock.core import traceback_enabled
+
+    stream = sys.stderr if file is None else file
+    if traceback_enabled():
+        traceback.print_exception(error, file=stream)
+        return
+    own = _flexlock_directories()
+    hidden = 0
+    report = traceback.TracebackException.from_exception(error)
+    seen: set[int] = set()
+    pending = [report]
+    while pending:  # the exception and its causes / contexts
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        frames = [f for f in current.stack if not f.filename.startswith(own)]
+        if frames:  # a chain link raised only inside flexlock keeps its frames
+            hidden += len(current.stack) - len(frames)
+            current.stack = traceback.StackSummary.from_list(frames)
+        pending += [link for link in (current.__cause__, current.__context__) if link]
+    stream.write("".join(report.format()))
+    if hidden:
+        stream.write(f"({hidden} flexlock frames hidden; FLEXLOCK_TRACEBACK=1 shows them)\n")
+
+
 @contextlib.contextmanager
 def captured_output(directory: Path) -> Iterator[tuple[str, str]]:
     """Send stdout and stderr (Python and file-descriptor level) to files in `directory`.
@@ -201,8 +241,8 @@ def execute(
         with captured_output(Path(save_dir)):
             try:
                 return function(config)
-            except BaseException:
-                traceback.print_exc()
+            except BaseException as error:
+                print_user_traceback(error)
                 raise
 
 
