@@ -168,6 +168,7 @@ def run_script(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
 
 
@@ -224,7 +225,109 @@ def test_flexlock_traceback_shows_flexlocks_frames_too(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
         env={**os.environ, "FLEXLOCK_TRACEBACK": "1"},
     )
     assert "_runner.py" in result.stderr
     assert "script.py" in result.stderr
+
+
+DATED = """
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+    save_dir: str = "results/${now:%Y%m%d-%H%M%S}"
+
+@clicfg
+def main(cfg: Config) -> None:
+    print(f"task {cfg.param} in {cfg.save_dir}")
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def test_now_puts_a_task_list_in_one_dated_folder_and_resume_finds_it(
+    repo_script: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests._helpers import git
+
+    monkeypatch.delenv("FLEXLOCK_NOW", raising=False)
+    repo_script.write_text(DATED)
+    (repo_script.parent / ".gitignore").write_text("results/\n")
+    git(repo_script.parent, "add", ".")
+    git(repo_script.parent, "commit", "-q", "-m", "dated")
+    first = run_script(repo_script, "--sweep", "param=1,2", "--n_jobs", "2")
+    assert 0 == first.returncode, first.stderr
+    dated = sorted((repo_script.parent / "results").iterdir())
+    assert 1 == len(dated), dated
+    assert ["param=1", "param=2"] == sorted(p.name for p in dated[0].iterdir() if p.is_dir())
+    # The notice gives the time to resume with; the same time finds the same folder.
+    line = next(x for x in first.stderr.splitlines() if "run again with FLEXLOCK_NOW=" in x)
+    moment = line.rpartition("FLEXLOCK_NOW=")[2]
+    again = subprocess.run(
+        [sys.executable, str(repo_script), "--sweep", "param=1,2"],
+        cwd=repo_script.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**__import__("os").environ, "FLEXLOCK_NOW": moment},
+    )
+    assert 0 == again.returncode, again.stderr
+    assert "2 skipped" in again.stderr, again.stderr
+    assert dated == sorted((repo_script.parent / "results").iterdir())
+
+
+@attrs.define
+class Dated:
+    stamp: str = "${now:%H%M%S.%f}"
+    again: str = "${now:%H%M%S.%f}"
+
+
+def test_now_is_one_time_per_call_from_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from flexlock.cli._resolvers import now
+
+    monkeypatch.delenv("FLEXLOCK_NOW", raising=False)
+
+    stamps: list[tuple[str, str]] = []
+
+    @clicfg(config_class=Dated)
+    def record(cfg: Dated) -> None:
+        stamps.append((cfg.stamp, cfg.again))
+
+    assert 0 == record.cli([])
+    time.sleep(1.1)
+    record()
+    assert stamps[0][0] == stamps[0][1]
+    assert stamps[1][0] == stamps[1][1]
+    assert stamps[0][0] != stamps[1][0]
+    assert "FLEXLOCK_NOW" not in __import__("os").environ
+    monkeypatch.setenv("FLEXLOCK_NOW", "2026-12-02T13:40:05+01:00")
+    assert "2026-12-02_13-40-05" == now()
+
+
+def test_bad_flexlock_now_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flexlock.cli._resolvers import now
+
+    monkeypatch.setenv("FLEXLOCK_NOW", "yesterday")
+    with pytest.raises(ConfigError, match="FLEXLOCK_NOW='yesterday': expected an ISO 8601"):
+        now()
+
+
+def test_rerun_into_a_fixed_save_dir_says_the_old_sheet_is_kept(repo_script: Path) -> None:
+    first = run_script(repo_script)
+    assert 0 == first.returncode, first.stderr
+    assert "replaces it" not in first.stderr
+    second = run_script(repo_script)
+    assert 0 == second.returncode, second.stderr
+    history = Path("results/process/.flexlock/history")
+    assert "results/process holds a succeeded run of" in second.stderr
+    assert f"its sheet is kept in {history}/" in second.stderr
+    kept = list((repo_script.parent / history).iterdir())
+    assert 1 == len(kept)

@@ -24,6 +24,7 @@ from flexlock.cli._cmdline import (
 )
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
+from flexlock.cli._resolvers import invocation_time
 from flexlock.cli._runner import (
     CodeFlags,
     print_user_traceback,
@@ -65,7 +66,8 @@ class CliFunction(Generic[R]):
                 raise SystemExit(code)
             return None
         clear_registered()
-        return run_config(self.function, build_resolved(self.tree(config)))
+        with invocation_time():
+            return run_config(self.function, build_resolved(self.tree(config)))
 
     def tree(self, config: Any = None) -> ConfigTree:
         """Return the tree of the class defaults merged with `config` (instance or mapping)."""
@@ -108,7 +110,8 @@ class CliFunction(Generic[R]):
         """
         from flexlock.cli._output import report_errors
 
-        return report_errors(self._prog(), lambda: self._cli(list(argv or []), config))
+        with invocation_time():
+            return report_errors(self._prog(), lambda: self._cli(list(argv or []), config))
 
     def _prog(self) -> str:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
@@ -181,6 +184,8 @@ class CliFunction(Generic[R]):
                 )
                 return 0
             print(f"{self._prog()}: running {save_dir}: {reason}", file=sys.stderr)
+        if save_dir:
+            self._note_replaced(save_dir)
         try:
             run_config(self.function, instance, code or CodeFlags())
         except FlexLockError:
@@ -196,6 +201,23 @@ class CliFunction(Generic[R]):
             sheet = f"; run sheet: {Path(save_dir) / 'run.lock'}" if save_dir else ""
             raise TaskFailedError(f"the run failed{sheet}") from None  # exit 1
         return 0
+
+    def _note_replaced(self, save_dir: str) -> None:
+        """Say that this run replaces the one in `save_dir`, and where its sheet is kept."""
+        from flexlock.core import read_summary
+
+        lock = Path(save_dir) / "run.lock"
+        history = Path(save_dir) / ".flexlock" / "history"  # the layout of docs/run-sheet.md
+        if not lock.is_file():
+            return
+        previous = read_summary(lock)
+        when = previous.created.replace("T", " ").removesuffix("Z")
+        print(
+            f"{self._prog()}: {save_dir} holds a {previous.status} run of {when}; this run "
+            f"replaces it, its sheet is kept in {history}/ (a folder per run: "
+            "save_dir with ${now:...}, see docs/cli.md)",
+            file=sys.stderr,
+        )
 
 
 def _first_line(doc: str | None) -> str | None:

@@ -107,7 +107,7 @@ def _verdict(printer: Printer, result: RunDiff) -> str:
     differing = [
         _SECTION_TITLES[section]
         for section in ("config", "code", "data", "prevs")
-        if result.section(section)  # type: ignore[arg-type]
+        if result.section(section)
     ]
     verb = "differs" if len(differing) == 1 else "differ"
     return printer.status("changed", f"different identity: {', '.join(differing)} {verb}")

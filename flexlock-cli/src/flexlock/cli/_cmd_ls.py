@@ -156,7 +156,7 @@ def _groups(summaries: Sequence[RunSummary]) -> dict[str, list[RunSummary]]:
 
 
 def _sort_key(field: str) -> Any:
-    from flexlock.core import RunSummary, is_missing, lookup
+    from flexlock.core import is_missing, lookup
 
     def key(summary: RunSummary) -> tuple[int, str, Any]:
         if field in _FIELDS:

@@ -280,6 +280,7 @@ class RunTask:
     repos: tuple[str, ...] | None = None
     capture: bool = True
     code: CodeFlags = CodeFlags()  # --code_include / --code_exclude of the command line
+    now: str | None = None  # the invocation's ${now} time (FLEXLOCK_NOW), for every task
 
     def tree(self, config_class: type, task: Task) -> ConfigTree:
         """Return the config tree of `task`: the shared values plus the task's overrides."""
@@ -298,6 +299,8 @@ class RunTask:
         log_paths = (
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
+        if self.now is not None:  # a reused worker may have started in another invocation
+            os.environ["FLEXLOCK_NOW"] = self.now
         try:
             decorated = self.function.load()
             # Registrations of earlier tasks in this worker are not this task's inputs.

@@ -376,7 +376,9 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
         specs = file_specs or grid
     if not specs:
         raise ConfigError(f"no tasks in {', '.join(options.files) or 'the sweeps'}")
+    chosen_now = "FLEXLOCK_NOW" not in os.environ
     planned, note = plan_tasks(tree, specs)
+    chosen_now = chosen_now and "FLEXLOCK_NOW" in os.environ  # ${now:...} took the time
     if options.print_config:
         defaults = default_plain(decorated.config_class)
         for item in planned:
@@ -389,6 +391,12 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
     traits = executor_traits(executor)
     if note:
         print(note, file=sys.stderr)
+    if chosen_now:
+        print(
+            f"flexlock: ${{now}} is {os.environ['FLEXLOCK_NOW']} for these tasks; to resume "
+            f"them, run again with FLEXLOCK_NOW={os.environ['FLEXLOCK_NOW']}",
+            file=sys.stderr,
+        )
     if all(item.task.save_dir is None for item in planned):
         print(
             "flexlock: the config has no save_dir: tasks are not recorded and cannot be resumed",
@@ -427,7 +435,12 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
     started = time.time() - 1.0  # sheets written by this run have a later mtime
     if pending:
         runner = RunTask(
-            FunctionRef.of(decorated.function), tree.values, tree.origins, repos, code=options.code
+            FunctionRef.of(decorated.function),
+            tree.values,
+            tree.origins,
+            repos,
+            code=options.code,
+            now=os.environ.get("FLEXLOCK_NOW"),
         )
         stream = executor.run(runner, pending)
     else:  # all done: a resume of a finished list imports nothing more
