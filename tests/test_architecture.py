@@ -44,6 +44,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_contract", "_output", "_progress"),  # executor contract, terminal output
         ("_fields", "_tree", "_convert", "_yaml_text", "_config", "_interpolation", "_resolvers"),
         ("_render", "_cmdline"),  # config rendering (--print_config, --help, sheets); argv
+        ("_runlog",),  # a run's stdout/stderr files
         ("_runner", "_tasks", "_executors"),  # one run, task lists, built-in executors
         ("_clicfg",),  # the decorator
         ("_rclone", "_remote", "_transfer", "_push*", "_pull*"),  # push/pull

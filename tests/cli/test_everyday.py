@@ -331,3 +331,66 @@ def test_rerun_into_a_fixed_save_dir_says_the_old_sheet_is_kept(repo_script: Pat
     assert f"its sheet is kept in {history}/" in second.stderr
     kept = list((repo_script.parent / history).iterdir())
     assert 1 == len(kept)
+
+
+LOGGED = """
+import os, subprocess, sys
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+    save_dir: str = "results/process"
+
+@clicfg
+def main(cfg: Config) -> None:
+    print(f"python says {cfg.param}")
+    sys.stdout.flush()
+    os.write(1, b"descriptor says hi\\n")
+    subprocess.run(["echo", "child says hi"], check=True)
+    print("warning on stderr", file=sys.stderr)
+    if cfg.param == 3:
+        raise ValueError("three is bad")
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def test_single_run_writes_its_log_and_still_shows_it(repo_script: Path) -> None:
+    repo_script.write_text(LOGGED)
+    result = run_script(repo_script)
+    assert 0 == result.returncode, result.stderr
+    logs = repo_script.parent / "results/process"
+    for shown in ("python says 1", "descriptor says hi", "child says hi"):
+        assert shown in result.stdout
+        assert shown in (logs / "stdout.log").read_text()
+    assert "warning on stderr" in result.stderr
+    assert "warning on stderr" in (logs / "stderr.log").read_text()
+
+
+def test_failed_single_run_keeps_its_traceback_in_the_log_once(repo_script: Path) -> None:
+    repo_script.write_text(LOGGED)
+    result = run_script(repo_script, "param=3")
+    assert 1 == result.returncode
+    assert 1 == result.stderr.count("ValueError: three is bad"), result.stderr
+    log = (repo_script.parent / "results/process/stderr.log").read_text()
+    assert "ValueError: three is bad" in log
+
+
+def test_serial_task_list_shows_task_output_with_tee(repo_script: Path) -> None:
+    repo_script.write_text(LOGGED)
+    quiet = run_script(repo_script, "--sweep", "param=1,2")
+    assert "python says" not in quiet.stdout
+    teed = run_script(repo_script, "--sweep", "param=1,2", "--force", "--tee")
+    assert 0 == teed.returncode, teed.stderr
+    for param in (1, 2):
+        assert f"python says {param}" in teed.stdout
+        log = repo_script.parent / f"results/process/param={param}/stdout.log"
+        assert f"python says {param}" in log.read_text()
+
+
+def test_tee_without_a_task_list_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert 2 == process.cli(["--tee"])
+    assert "--tee applies to task lists" in capsys.readouterr().err

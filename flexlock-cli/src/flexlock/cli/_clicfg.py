@@ -149,10 +149,11 @@ class CliFunction(Generic[R]):
                 fail_fast=args.fail_fast,
                 print_config=args.print_config,
                 code=code,
+                tee=args.tee,
             )
             return run_task_list(self, tree, options)
-        for flag in ("n_jobs", "executor", "executor_config", "slurm_config"):
-            if getattr(args, flag) is not None:
+        for flag in ("n_jobs", "executor", "executor_config", "slurm_config", "tee"):
+            if getattr(args, flag) not in (None, False):
                 raise ConfigError(
                     f"--{flag} applies to task lists; add --tasks FILE or --sweep KEY=V1,V2"
                 )
@@ -187,13 +188,14 @@ class CliFunction(Generic[R]):
         if save_dir:
             self._note_replaced(save_dir)
         try:
-            run_config(self.function, instance, code or CodeFlags())
+            run_config(self.function, instance, code or CodeFlags(), log=True)
         except FlexLockError:
             raise
         except Exception as error:
             from flexlock.core import debug_exception
 
-            print_user_traceback(error)
+            if not save_dir:  # with one, the run log already printed it (and kept it)
+                print_user_traceback(error)
             # The failure ends here as exit code 1, so an outer @unsafe_debug never sees it:
             # inject/pdb (FLEXLOCK_DEBUG) and keep the frame's variables next to the sheet now.
             save_locals(error, save_dir)

@@ -150,6 +150,12 @@ def build_parser(prog: str, config_class: type, description: str | None) -> argp
         action="store_true",
         help="submit and return without waiting (executors that support it, e.g. slurm)",
     )
+    _flag(
+        tasks,
+        "tee",
+        action="store_true",
+        help="show each task's output as it runs, as well as writing its stdout.log/stderr.log",
+    )
     _flag(tasks, "force", action="store_true", help="rerun tasks whose run is already done")
     _flag(tasks, "fail_fast", action="store_true", help="stop at the first failed task")
     return parser

@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import io
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +25,7 @@ import attrs
 from flexlock.cli._config import ConfigTree, to_plain
 from flexlock.cli._contract import Task, TaskResult
 from flexlock.cli._render import resolve
+from flexlock.cli._runlog import LOG_NAMES, captured_output
 from flexlock.core import FlexLockError, clear_registered
 
 __all__ = [
@@ -57,8 +57,6 @@ class CodeFlags:
         return {"include": self.include, "exclude": self.exclude}
 
 
-#: Names of the per-task output files in the task's save_dir.
-LOG_NAMES = ("stdout.log", "stderr.log")
 _SCRIPT_MODULE = "__flexlock_script__"
 R = TypeVar("R")
 
@@ -177,43 +175,6 @@ def print_user_traceback(error: BaseException, file: Any = None) -> None:
         stream.write(f"({hidden} flexlock frames hidden; FLEXLOCK_TRACEBACK=1 shows them)\n")
 
 
-@contextlib.contextmanager
-def captured_output(directory: Path) -> Iterator[tuple[str, str]]:
-    """Send stdout and stderr (Python and file-descriptor level) to files in `directory`.
-
-    Descriptor-level redirection also catches output of C extensions and
-    subprocesses; replacing `sys.stdout` catches Python writes when the
-    streams were already swapped (pytest, notebooks).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = (str(directory / LOG_NAMES[0]), str(directory / LOG_NAMES[1]))
-    out_path, err_path = (Path(p) for p in paths)
-    with out_path.open("wb", buffering=0) as out, err_path.open("wb", buffering=0) as err:
-        saved: list[tuple[int, int]] = []
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(AttributeError, ValueError, OSError):
-                stream.flush()
-        for fd, target in ((1, out), (2, err)):
-            try:
-                saved.append((fd, os.dup(fd)))
-                os.dup2(target.fileno(), fd)
-            except OSError:  # no such descriptor (a daemon without stdio): Python level only
-                continue
-        text_out = io.TextIOWrapper(open(out.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
-        text_err = io.TextIOWrapper(open(err.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
-        try:
-            with contextlib.redirect_stdout(text_out), contextlib.redirect_stderr(text_err):
-                yield paths
-        finally:
-            for handle in (text_out, text_err):
-                with contextlib.suppress(ValueError, OSError):
-                    handle.flush()
-                    handle.detach()
-            for fd, copy in saved:
-                os.dup2(copy, fd)
-                os.close(copy)
-
-
 def execute(
     function: Any,
     config: Any,
@@ -222,12 +183,14 @@ def execute(
     *,
     repos: Sequence[str] | None,
     capture: bool,
+    tee: bool = False,
     code: CodeFlags = CodeFlags(),
 ) -> Any:
     """Call `function(config)`, recording the run in `save_dir/run.lock` when there is one.
 
     With `capture`, stdout/stderr go to `save_dir/stdout.log` and `stderr.log`
-    and an exception's traceback is written to `stderr.log` before it propagates.
+    (with `tee`, shown as well) and an exception's traceback is written to
+    `stderr.log` before it propagates.
     """
     if save_dir is None:
         return function(config)
@@ -238,7 +201,7 @@ def execute(
     ):
         if not capture:
             return function(config)
-        with captured_output(Path(save_dir)):
+        with captured_output(Path(save_dir), tee=tee):
             try:
                 return function(config)
             except BaseException as error:
@@ -256,14 +219,20 @@ def run_config(
     function: Callable[[Any], R],
     config: Any,
     code: CodeFlags = CodeFlags(),
+    *,
+    log: bool = False,
 ) -> R:
-    """Call `function(config)` here, output untouched; record it when it has a save_dir."""
+    """Call `function(config)` here; record it when it has a save_dir.
+
+    With `log` (a command-line run), its output is also written to the save_dir's
+    stdout.log / stderr.log; otherwise (`main(cfg)` from Python) it is untouched.
+    """
     save_dir = save_dir_of(config)
     # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
     plain = to_plain(config) if save_dir else {}
     repos = script_repos(function) if save_dir else None
     return execute(  # type: ignore[no-any-return]
-        function, config, plain, save_dir, repos=repos, capture=False, code=code
+        function, config, plain, save_dir, repos=repos, capture=log, tee=True, code=code
     )
 
 
@@ -280,6 +249,7 @@ class RunTask:
     repos: tuple[str, ...] | None = None
     capture: bool = True
     code: CodeFlags = CodeFlags()  # --code_include / --code_exclude of the command line
+    tee: bool = False  # --tee: show the task's output as well as writing its logs
     now: str | None = None  # the invocation's ${now} time (FLEXLOCK_NOW), for every task
 
     def tree(self, config_class: type, task: Task) -> ConfigTree:
@@ -313,6 +283,7 @@ class RunTask:
                 task.save_dir,
                 repos=self.repos,
                 capture=self.capture,
+                tee=self.tee,
                 code=self.code,
             )
         except KeyboardInterrupt:

@@ -58,6 +58,7 @@ class TaskOptions:
     fail_fast: bool = False
     print_config: bool = False
     code: CodeFlags = attrs.field(factory=CodeFlags)
+    tee: bool = False  # --tee: show each task's output as well as writing its logs
 
 
 @attrs.frozen
@@ -440,6 +441,7 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
             tree.origins,
             repos,
             code=options.code,
+            tee=options.tee,
             now=os.environ.get("FLEXLOCK_NOW"),
         )
         stream = executor.run(runner, pending)
