@@ -269,6 +269,7 @@ class RunTask:
         log_paths = (
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
+        _accept_sigint()
         if self.now is not None:  # a reused worker may have started in another invocation
             os.environ["FLEXLOCK_NOW"] = self.now
         try:
@@ -294,6 +295,27 @@ class RunTask:
                 task=task, status="failed", error=error_summary(error), log_paths=log_paths
             )
         return TaskResult(task=task, status="succeeded", log_paths=log_paths)
+
+
+def _accept_sigint() -> None:
+    """In a worker started with SIGINT blocked (`local` executor): take Ctrl-C again.
+
+    A Ctrl-C that arrived while the worker started is dropped (its parent handles
+    it); from now on Ctrl-C interrupts the task, which finalises its sheet.
+    """
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        return
+    if signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set()):
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # drop a pending one
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    handler = previous if previous not in (signal.SIG_IGN, None) else signal.default_int_handler
+    signal.signal(signal.SIGINT, handler)
 
 
 def save_locals(error: BaseException, save_dir: str | None) -> None:
