@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -394,3 +395,49 @@ def test_serial_task_list_shows_task_output_with_tee(repo_script: Path) -> None:
 def test_tee_without_a_task_list_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert 2 == process.cli(["--tee"])
     assert "--tee applies to task lists" in capsys.readouterr().err
+
+
+TTY = """
+import sys
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Config:
+    save_dir: str = "results/process"
+
+@clicfg
+def main(cfg: Config) -> None:
+    print(f"isatty={sys.stdout.isatty()}")
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def test_logged_run_still_sees_its_terminal(repo_script: Path) -> None:
+    import os
+    import pty
+
+    repo_script.write_text(TTY)
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(repo_script)],
+            cwd=repo_script.parent,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal is drained
+            while chunk := os.read(leader, 4096):
+                shown += chunk
+    finally:
+        os.close(leader)
+    assert 0 == done.returncode, done.stderr
+    assert b"isatty=True" in shown
+    assert "isatty=True" in (repo_script.parent / "results/process/stdout.log").read_text()

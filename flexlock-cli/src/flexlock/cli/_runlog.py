@@ -37,11 +37,11 @@ def captured_output(directory: Path, *, tee: bool = False) -> Iterator[tuple[str
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, ValueError, OSError):
                 stream.flush()
-        with (
-            _descriptor(1, out, tee=tee),
-            _descriptor(2, err, tee=tee),
+        with (  # Python streams first: they ask isatty() before the descriptors change
             _python_stream("stdout", out, tee=tee),
             _python_stream("stderr", err, tee=tee),
+            _descriptor(1, out, tee=tee),
+            _descriptor(2, err, tee=tee),
         ):
             yield paths
 
@@ -99,7 +99,13 @@ def _python_stream(name: str, log: BinaryIO, *, tee: bool) -> Iterator[None]:
     original: TextIO = getattr(sys, name)
     fd = 1 if name == "stdout" else 2
     if tee and _writes_to(original, fd):
-        yield  # already going through the teed descriptor
+        # Writes already go through the teed descriptor; only its answer to isatty()
+        # changed (a pipe now), which progress bars and colours decide on.
+        setattr(sys, name, _TerminalAnswer(original, original.isatty()))
+        try:
+            yield
+        finally:
+            setattr(sys, name, original)
         return
     wrapper = io.TextIOWrapper(open(log.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
     stream: TextIO = _Tee(original, wrapper) if tee else wrapper  # type: ignore[assignment]
@@ -141,3 +147,27 @@ class _Tee(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self._shown, "encoding", None) or "utf-8"
+
+
+class _TerminalAnswer(io.TextIOBase):
+    """The original stream, answering isatty() as it did before its descriptor was teed."""
+
+    def __init__(self, stream: TextIO, tty: bool) -> None:
+        super().__init__()
+        self._stream, self._tty = stream, tty
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
