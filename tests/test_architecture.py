@@ -47,7 +47,8 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
             "_render",
             "_cmdline",
             "_complete",
-        ),  # config rendering (--print_config, --help); argv, TAB
+        ),  # config rendering (--print_config, --help, sheets); argv, TAB
+        ("_runlog",),  # a run's stdout/stderr files
         ("_runner", "_tasks", "_executors"),  # one run, task lists, built-in executors
         ("_clicfg",),  # the decorator
         ("_rclone", "_remote", "_transfer", "_push*", "_pull*"),  # push/pull

@@ -280,6 +280,12 @@ def test_ipython_message_names_frame_and_overwritten_names(tmp_path: Path) -> No
     ) in stderr
 
 
+def test_ipython_can_call_debug_frames_without_an_import(tmp_path: Path) -> None:
+    results, _ = _ipython(tmp_path, ["import process; process.main()", "debug_frames()"])
+    assert results[1]["error"] is None
+    assert "helper" in results[1]["result"]
+
+
 def test_off_leaves_the_ipython_namespace_alone(tmp_path: Path) -> None:
     results, stderr = _ipython(
         tmp_path, ["import process; process.main()", "'y' in dir()"], debug=None

@@ -16,9 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from flexlock.cli._cmdline import build_parser, merge_files, split_overrides
+from flexlock.cli._cmdline import (
+    build_parser,
+    merge_files,
+    split_overrides,
+    unknown_arguments,
+    value_flags,
+)
 from flexlock.cli._config import ConfigTree, Text, is_config_class, to_plain
 from flexlock.cli._render import build_resolved, default_plain, render_config
+from flexlock.cli._resolvers import invocation_time
 from flexlock.core import ConfigError, FlexLockError, TaskFailedError, clear_registered
 
 if TYPE_CHECKING:  # the runner (socket, hashing, sheets) loads only to run: not for --help
@@ -62,7 +69,8 @@ class CliFunction(Generic[R]):
         from flexlock.cli._runner import run_config
 
         clear_registered()
-        return run_config(self.function, build_resolved(self.tree(config)))
+        with invocation_time():
+            return run_config(self.function, build_resolved(self.tree(config)))
 
     def tree(self, config: Any = None) -> ConfigTree:
         """Return the tree of the class defaults merged with `config` (instance or mapping)."""
@@ -105,7 +113,8 @@ class CliFunction(Generic[R]):
         """
         from flexlock.cli._output import report_errors
 
-        return report_errors(self._prog(), lambda: self._cli(list(argv or []), config))
+        with invocation_time():
+            return report_errors(self._prog(), lambda: self._cli(list(argv or []), config))
 
     def _prog(self) -> str:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
@@ -114,12 +123,14 @@ class CliFunction(Generic[R]):
         return self.function.__name__
 
     def _cli(self, argv: list[str], config: Any) -> int:
-        rest, overrides = split_overrides(argv)
         parser = build_parser(self._prog(), self.config_class, _first_line(self.function.__doc__))
+        rest, overrides = split_overrides(argv, value_flags(parser))
         try:
-            args = parser.parse_args(rest)
+            args, unknown = parser.parse_known_args(rest)
         except SystemExit as exit_:
             return int(exit_.code or 0)
+        if unknown:
+            raise unknown_arguments(parser, unknown)
         tree = self.tree(config)
         merge_files(tree, args.config, args.experiment)
         for key, value in overrides:
@@ -143,10 +154,11 @@ class CliFunction(Generic[R]):
                 fail_fast=args.fail_fast,
                 print_config=args.print_config,
                 code=code,
+                tee=args.tee,
             )
             return run_task_list(self, tree, options)
-        for flag in ("n_jobs", "executor", "executor_config", "slurm_config"):
-            if getattr(args, flag) is not None:
+        for flag in ("n_jobs", "executor", "executor_config", "slurm_config", "tee"):
+            if getattr(args, flag) not in (None, False):
                 raise ConfigError(
                     f"--{flag} applies to task lists; add --tasks FILE or --sweep KEY=V1,V2"
                 )
@@ -160,7 +172,13 @@ class CliFunction(Generic[R]):
         resume: bool = False,
         code: CodeFlags | None = None,
     ) -> int:
-        from flexlock.cli._runner import CodeFlags, run_config, save_dir_of, save_locals
+        from flexlock.cli._runner import (
+            CodeFlags,
+            print_user_traceback,
+            run_config,
+            save_dir_of,
+            save_locals,
+        )
 
         clear_registered()
         instance = build_resolved(tree)
@@ -180,16 +198,17 @@ class CliFunction(Generic[R]):
                 )
                 return 0
             print(f"{self._prog()}: running {save_dir}: {reason}", file=sys.stderr)
+        if save_dir:
+            self._note_replaced(save_dir)
         try:
-            run_config(self.function, instance, code or CodeFlags())
+            run_config(self.function, instance, code or CodeFlags(), log=True)
         except FlexLockError:
             raise
         except Exception as error:
-            import traceback
-
             from flexlock.core import debug_exception
 
-            traceback.print_exc()
+            if not save_dir:  # with one, the run log already printed it (and kept it)
+                print_user_traceback(error)
             # The failure ends here as exit code 1, so an outer @unsafe_debug never sees it:
             # inject/pdb (FLEXLOCK_DEBUG) and keep the frame's variables next to the sheet now.
             save_locals(error, save_dir)
@@ -197,6 +216,23 @@ class CliFunction(Generic[R]):
             sheet = f"; run sheet: {Path(save_dir) / 'run.lock'}" if save_dir else ""
             raise TaskFailedError(f"the run failed{sheet}") from None  # exit 1
         return 0
+
+    def _note_replaced(self, save_dir: str) -> None:
+        """Say that this run replaces the one in `save_dir`, and where its sheet is kept."""
+        from flexlock.core import read_summary
+
+        lock = Path(save_dir) / "run.lock"
+        history = Path(save_dir) / ".flexlock" / "history"  # the layout of docs/run-sheet.md
+        if not lock.is_file():
+            return
+        previous = read_summary(lock)
+        when = previous.created.replace("T", " ").removesuffix("Z")
+        print(
+            f"{self._prog()}: {save_dir} holds a {previous.status} run of {when}; this run "
+            f"replaces it, its sheet is kept in {history}/ (a folder per run: "
+            "save_dir with ${now:...}, see docs/cli.md)",
+            file=sys.stderr,
+        )
 
 
 def _first_line(doc: str | None) -> str | None:

@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("a", metavar="A", help="run directory or run.lock")
     parser.add_argument("b", metavar="B", nargs="?", help="run directory or run.lock")
     parser.add_argument(
+        "--env",
+        action="store_true",
+        help="list every environment difference (default: one summary line)",
+    )
+    parser.add_argument(
         "--no-env",
         "--no_env",
         dest="no_env",
@@ -84,13 +89,37 @@ def run(args: argparse.Namespace) -> int:
         print(dumps_json(raw))
         return 0
     printer = Printer()
-    render(printer, result)
+    # The answer first: the rest explains it, and a long package list must not bury it.
     if args.b is None:
         if reason is None:
             printer.line(printer.status("ok", "up to date: running it again would be skipped"))
         else:
             printer.line(printer.status("changed", f"would re-run: {reason}"))
+    else:
+        printer.line(_verdict(printer, result))
+    render(printer, result, env_details=args.env)
     return 0
+
+
+def _verdict(printer: Printer, result: RunDiff) -> str:
+    if result.same_identity:
+        return printer.status("ok", "same identity: config, code, data and upstream runs are equal")
+    differing = [
+        _SECTION_TITLES[section]
+        for section in ("config", "code", "data", "prevs")
+        if result.section(section)
+    ]
+    verb = "differs" if len(differing) == 1 else "differ"
+    return printer.status("changed", f"different identity: {', '.join(differing)} {verb}")
+
+
+def _env_summary(changes: list[Any]) -> str:
+    """Return `env: 12 packages changed, python; --env for details` for the env changes."""
+    packages = sum(1 for change in changes if change.key.startswith("packages."))
+    others = [change.key for change in changes if not change.key.startswith("packages.")]
+    parts = [f"{packages} package{'s' if packages != 1 else ''} changed"] if packages else []
+    parts += others[:4] + ([f"{len(others) - 4} more"] if len(others) > 4 else [])
+    return f"env: {', '.join(parts)}; --env for details"
 
 
 def _value(value: Any) -> str:
@@ -99,21 +128,27 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def render(printer: Printer, result: RunDiff, indent: str = "") -> None:
-    """Write the differences grouped by section, `old → new` per key."""
+def render(
+    printer: Printer, result: RunDiff, indent: str = "", *, env_details: bool = False
+) -> None:
+    """Write the differences grouped by section, `old → new` per key.
+
+    The environment is one summary line unless `env_details`.
+    """
     from flexlock.cli._cmd_ls import short_id
 
     if not indent:
         printer.line(f"{printer.style('---', 'red')} {result.a}  {short_id(result.a_id)}")
         printer.line(f"{printer.style('+++', 'green')} {result.b}  {short_id(result.b_id)}")
-        if result.same_identity:
-            printer.line("same identity: config, code, data and upstream runs are equal")
     if result.identical:
         printer.line(f"{indent}no differences")
         return
     for section, title in _SECTION_TITLES.items():
         changes = [change for change in result.changes if change.section == section]
         if not changes:
+            continue
+        if section == "env" and not env_details:
+            printer.line(f"{indent}{printer.style(_env_summary(changes), 'dim')}")
             continue
         printer.line(f"{indent}{printer.style(title, 'bold')}")
         width = max(len(change.key) for change in changes)
@@ -132,7 +167,7 @@ def render(printer: Printer, result: RunDiff, indent: str = "") -> None:
             for line in change.detail:
                 printer.line(f"{indent}    {line}")
             if change.upstream is not None:
-                render(printer, change.upstream, indent + "    ")
+                render(printer, change.upstream, indent + "    ", env_details=env_details)
 
 
 def _short_value(value: Any) -> str:

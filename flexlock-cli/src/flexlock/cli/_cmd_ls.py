@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flexlock.cli._output import Printer
+    from flexlock.core import RunSummary
 
 __all__ = ["register"]
 
@@ -119,25 +123,40 @@ def _cell(value: Any) -> str:
 
 
 def _varying_keys(flat_configs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Return the config keys whose value is not the same in every run, in first-seen order."""
+    """Return the config keys that take two or more values among the runs that have them.
+
+    A key missing from some runs (another script's, or a field added since) is not
+    varying by that alone: `seed: 1` in every run that has a seed is constant.
+    First-seen order.
+    """
     if len(flat_configs) < 2:
         return []
-    keys: dict[str, None] = {}
+    values: dict[str, list[Any]] = {}
     for flat in flat_configs:
-        keys.update(dict.fromkeys(flat))
-    missing = object()
-    varying = []
-    for key in keys:
-        if key == "save_dir":
-            continue  # already a column
-        first = flat_configs[0].get(key, missing)
-        if any(flat.get(key, missing) != first for flat in flat_configs[1:]):
-            varying.append(key)
-    return varying
+        for key, value in flat.items():
+            values.setdefault(key, []).append(value)
+    return [
+        key
+        for key, seen in values.items()
+        if key != "save_dir" and any(value != seen[0] for value in seen[1:])  # a column already
+    ]
+
+
+def _groups(summaries: Sequence[RunSummary]) -> dict[str, list[RunSummary]]:
+    """Group runs by the directory holding their run directory, in listing order.
+
+    A task list's runs share their save_dir (`results/process/param=1`, ...);
+    different scripts' runs usually live in different folders, or at least differ
+    from a task list's.
+    """
+    groups: dict[str, list[RunSummary]] = {}
+    for summary in summaries:
+        groups.setdefault(str(summary.run_dir.parent), []).append(summary)
+    return groups
 
 
 def _sort_key(field: str) -> Any:
-    from flexlock.core import RunSummary, is_missing, lookup
+    from flexlock.core import is_missing, lookup
 
     def key(summary: RunSummary) -> tuple[int, str, Any]:
         if field in _FIELDS:
@@ -163,8 +182,8 @@ def short_id(run_id: str, length: int = 12) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """List runs; exit 0 (also when nothing matched), 2 for a bad directory or filter."""
-    from flexlock.cli._output import STATUS_STYLES, Printer, dumps_json
-    from flexlock.core import SummaryCache, find_runs, lookup, matches, read_summary
+    from flexlock.cli._output import Printer, dumps_json
+    from flexlock.core import SummaryCache, find_runs, matches, read_summary
 
     filters = _parse_filters(args.match)
     statuses = {part.strip() for text in args.status for part in text.split(",") if part.strip()}
@@ -189,11 +208,6 @@ def run(args: argparse.Namespace) -> int:
         print(dumps_json([summary.to_dict() for summary in summaries]))
         return 0
 
-    if args.columns is not None:
-        keys = [key.strip() for key in args.columns.split(",") if key.strip()]
-    else:
-        keys = _varying_keys([flatten(summary.config) for summary in summaries])
-        keys = keys[:_DEFAULT_CONFIG_COLUMNS]
     printer = Printer()
     if not summaries:
         where = ", ".join(args.dirs)
@@ -202,6 +216,35 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+    if args.columns is not None:
+        keys = [key.strip() for key in args.columns.split(",") if key.strip()]
+        _table(printer, summaries, keys)
+        return 0
+    groups = _groups(summaries) if len(summaries) > 1 else {"": summaries}
+    for number, (parent, members) in enumerate(groups.items()):
+        if len(groups) > 1:
+            if number:
+                printer.line()
+            count = f"{len(members)} run{'s' if len(members) != 1 else ''}"
+            printer.line(printer.style(f"{parent}/  ({count})", "bold"))
+        varying = _varying_keys([flatten(summary.config) for summary in members])
+        _table(printer, members, varying[:_DEFAULT_CONFIG_COLUMNS])
+        hidden = varying[_DEFAULT_CONFIG_COLUMNS:]
+        if hidden:
+            shown = ", ".join(hidden[:3]) + (", ..." if len(hidden) > 3 else "")
+            print(
+                f"flexlock ls: {len(hidden)} more varying config key"
+                f"{'s' if len(hidden) != 1 else ''} not shown ({shown}); "
+                "choose columns with --columns KEY,KEY",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _table(printer: Printer, summaries: Sequence[RunSummary], keys: Sequence[str]) -> None:
+    from flexlock.cli._output import STATUS_STYLES
+    from flexlock.core import lookup
+
     rows = []
     styles = []
     for summary in summaries:
@@ -211,4 +254,3 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
         styles.append([STATUS_STYLES.get(summary.status, ""), "dim", "", "", *([""] * len(keys))])
     printer.table(["status", "id", "created", "save_dir", *keys], rows, styles=styles)
-    return 0

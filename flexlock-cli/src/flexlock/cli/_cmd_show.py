@@ -24,7 +24,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "sheet; dot and mermaid print the lineage graph for Graphviz or Markdown docs."
         ),
     )
-    parser.add_argument("run", metavar="RUN", help="run directory or run.lock")
+    parser.add_argument(
+        "run",
+        nargs="?",
+        default=".",
+        metavar="RUN",
+        help="run directory or run.lock (default: ., the run in the current directory)",
+    )
     parser.add_argument(
         "--format",
         "-f",

@@ -7,6 +7,8 @@ running it is `_runner`'s and `_tasks`'s.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,11 +16,11 @@ from flexlock.cli._config import ConfigTree, leaf_specs, load_yaml_file, with_li
 from flexlock.cli._render import fields_help
 from flexlock.core import ConfigError
 
-__all__ = ["build_parser", "merge_files", "split_overrides"]
+__all__ = ["build_parser", "merge_files", "split_overrides", "unknown_arguments", "value_flags"]
 
 _HELP_EPILOG = """\
 examples:
-  {prog} -o {key} VALUE -o other.key=VALUE     override fields (repeatable)
+  {prog} {key}=VALUE other.key=VALUE        override fields (same as -o {key} VALUE)
   {prog} --config conf.yml --experiment NAME   partial configs; take the NAME: subtree
   {prog} --tasks list.txt --task_to {key}       one run per line (--n_jobs N for local cores)
   {prog} --print_config                        show the merged config, marking changes
@@ -148,22 +150,52 @@ def build_parser(prog: str, config_class: type, description: str | None) -> argp
         action="store_true",
         help="submit and return without waiting (executors that support it, e.g. slurm)",
     )
+    _flag(
+        tasks,
+        "tee",
+        action="store_true",
+        help="show each task's output as it runs, as well as writing its stdout.log/stderr.log",
+    )
     _flag(tasks, "force", action="store_true", help="rerun tasks whose run is already done")
     _flag(tasks, "fail_fast", action="store_true", help="stop at the first failed task")
     return parser
 
 
-def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Take `-o KEY VALUE` / `-o KEY=VALUE` pairs out of `argv`; return (rest, pairs).
+#: A Hydra-style positional override: `model.lr=0.1` (a dotted key, then `=`).
+_POSITIONAL = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_0-9][\w-]*)*=")
+
+
+def value_flags(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """Return the option strings of `parser` that take a value (`--config FILE`, ...)."""
+    return frozenset(
+        spelling
+        for action in parser._actions  # argparse has no public listing of its actions
+        if action.nargs != 0 and action.dest != "override_help"
+        for spelling in action.option_strings
+    )
+
+
+def split_overrides(
+    argv: Sequence[str], flags_with_value: frozenset[str] = frozenset()
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Take `-o KEY VALUE` / `-o KEY=VALUE` / `KEY=VALUE` out of `argv`; return (rest, pairs).
 
     Done before argparse so that VALUE is taken verbatim, even when it starts
-    with `-` or contains `=`, `,`, `#` or spaces.
+    with `-` or contains `=`, `,`, `#` or spaces. A bare `KEY=VALUE` (Hydra's
+    spelling) is an override unless it is the value of a flag in `flags_with_value`
+    (`--sweep lr=1,2` stays the sweep's).
     """
     rest: list[str] = []
     pairs: list[tuple[str, str]] = []
     index = 0
     while index < len(argv):
         token = argv[index]
+        after_flag = bool(rest) and rest[-1] in flags_with_value
+        if not after_flag and _POSITIONAL.match(token):
+            key, _, value = token.partition("=")
+            pairs.append((key, value))
+            index += 1
+            continue
         if token in ("-o", "--override"):
             if index + 1 >= len(argv):
                 raise ConfigError(f"{token} needs KEY VALUE or KEY=VALUE")
@@ -183,6 +215,29 @@ def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str
         rest.append(token)
         index += 1
     return rest, pairs
+
+
+def unknown_arguments(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> ConfigError:
+    """Return the usage error for arguments argparse did not know, with the likely spelling."""
+    token = unknown[0]
+    flag = token.partition("=")[0]
+    fields = [name for name, _ in leaf_specs(parser.config_class)]  # type: ignore[attr-defined]
+    if flag.startswith("-"):
+        name = flag.lstrip("-")
+        if name in fields or name.replace("-", "_") in fields:
+            key = name if name in fields else name.replace("-", "_")
+            return ConfigError(
+                f"unrecognized argument {token}: config fields are set with "
+                f"{key}=VALUE or -o {key} VALUE"
+            )
+        known = [s for action in parser._actions for s in action.option_strings]
+        close = difflib.get_close_matches(flag, known, n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else f"; see {parser.prog} --help"
+        return ConfigError(f"unrecognized argument {token}{hint}")
+    return ConfigError(
+        f"unrecognized argument {token!r}: set a config field with KEY=VALUE or -o KEY VALUE "
+        f"(see {parser.prog} --help)"
+    )
 
 
 def merge_files(tree: ConfigTree, files: Sequence[str], experiment: str | None) -> None:

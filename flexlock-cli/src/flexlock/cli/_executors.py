@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -75,7 +77,36 @@ class LocalExecutor:
             backend=self.backend,
             return_as="generator_unordered",
         )
-        yield from parallel(delayed(run_task)(task) for task in tasks)
+        with _sigint_blocked(self.backend != "threading"):
+            # The call starts the workers and dispatches the first tasks, without waiting.
+            results = parallel(delayed(run_task)(task) for task in tasks)
+        yield from results
+
+
+@contextlib.contextmanager
+def _sigint_blocked(blocked: bool) -> Iterator[None]:
+    """Block SIGINT in this thread while worker processes are started from it.
+
+    A Ctrl-C sent to the terminal reaches every process of its group: workers still
+    importing printed their own KeyboardInterrupt tracebacks. Started with SIGINT
+    blocked (the mask is inherited across fork and exec), they leave it to this
+    process, which stops them; `RunTask` unblocks it when a task starts, so a
+    running task is interrupted as before. A Ctrl-C meanwhile is delivered here
+    when the block ends.
+    """
+    if not blocked or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    # The stdlib's resource tracker (joblib starts it) unblocks SIGINT after starting
+    # (Python < 3.12 sets SIG_UNBLOCK instead of restoring the mask): start it first.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def local(options: Mapping[str, Any]) -> LocalExecutor:

@@ -82,10 +82,13 @@ class _Resolver:
                 f"interpolation cycle: {cycle}; break it by setting one of these keys"
             )
         node: Any = self.values
-        for part in dotted.split("."):
+        parts = dotted.split(".")
+        for depth, part in enumerate(parts):
             if not isinstance(node, dict) or part not in node:
+                hint = _did_you_mean(node, parts[:depth], part)
                 raise ConfigError(
                     f"config key {where!r}: ${{{dotted}}} refers to a key that does not exist"
+                    + hint
                 )
             node = node[part]
         self.stack.append(dotted)
@@ -145,6 +148,20 @@ class _Resolver:
         if not name:
             raise ConfigError(f"config key {where!r}: empty interpolation '${{}}'")
         return self.lookup(name, where)
+
+
+def _did_you_mean(node: Any, parents: list[str], missing: str) -> str:
+    """Return `; did you mean ${model.lr}?` for the keys of `node` close to `missing`."""
+    import difflib
+
+    if not isinstance(node, dict):
+        return ""
+    choices = [str(key) for key in node]
+    close = difflib.get_close_matches(missing, choices, n=2, cutoff=0.6)
+    if not close:
+        return ""
+    spelled = " or ".join("${" + ".".join([*parents, name]) + "}" for name in close)
+    return f"; did you mean {spelled}?"
 
 
 def _to_text(value: Any) -> str:

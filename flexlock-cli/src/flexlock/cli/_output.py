@@ -53,9 +53,15 @@ def report_errors(prog: str, command: Callable[[], int]) -> int:
 
     A FlexLock error is one line `prog: error: MESSAGE` (its traceback first with
     FLEXLOCK_TRACEBACK) and its own exit code; Ctrl-C is `prog: interrupted`, 130.
+    A reader that stops early (`| head`) ends the output quietly, exit 0.
     """
     try:
-        return command()
+        code = command()
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
     except FlexLockError as error:
         from flexlock.core import traceback_enabled
 
@@ -68,6 +74,19 @@ def report_errors(prog: str, command: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again.
+
+    The recipe of the Python docs (signal module, "Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a descriptor (pytest)
+        pass
 
 
 def _wants_color(stream: TextIO) -> bool:

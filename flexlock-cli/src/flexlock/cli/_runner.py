@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import io
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +25,7 @@ import attrs
 from flexlock.cli._config import ConfigTree, to_plain
 from flexlock.cli._contract import Task, TaskResult
 from flexlock.cli._render import resolve
+from flexlock.cli._runlog import LOG_NAMES, captured_output
 from flexlock.core import FlexLockError, clear_registered
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "captured_output",
     "error_summary",
     "execute",
+    "print_user_traceback",
     "run_config",
     "save_dir_of",
     "save_locals",
@@ -56,8 +57,6 @@ class CodeFlags:
         return {"include": self.include, "exclude": self.exclude}
 
 
-#: Names of the per-task output files in the task's save_dir.
-LOG_NAMES = ("stdout.log", "stderr.log")
 _SCRIPT_MODULE = "__flexlock_script__"
 R = TypeVar("R")
 
@@ -137,41 +136,43 @@ def error_summary(error: BaseException, frames: int = 3) -> str:
     return f"{type(error).__name__}: {message}" + (f" (at {where})" if where else "")
 
 
-@contextlib.contextmanager
-def captured_output(directory: Path) -> Iterator[tuple[str, str]]:
-    """Send stdout and stderr (Python and file-descriptor level) to files in `directory`.
+def _flexlock_directories() -> tuple[str, ...]:
+    """Return the source directories of the loaded flexlock distributions (cli, core, ...)."""
+    names = ("flexlock.cli", "flexlock.core", "flexlock.slurm", "flexlock.mlflow")
+    files = (getattr(sys.modules.get(name), "__file__", None) for name in names)
+    return tuple(str(Path(file).resolve().parent) + os.sep for file in files if file)
 
-    Descriptor-level redirection also catches output of C extensions and
-    subprocesses; replacing `sys.stdout` catches Python writes when the
-    streams were already swapped (pytest, notebooks).
+
+def print_user_traceback(error: BaseException, file: Any = None) -> None:
+    """Print `error`'s traceback with flexlock's own frames left out, unless FLEXLOCK_TRACEBACK.
+
+    The frames of `@clicfg` and the runner come before the user's and say nothing
+    about the failure; a line after the traceback says how many were hidden.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = (str(directory / LOG_NAMES[0]), str(directory / LOG_NAMES[1]))
-    out_path, err_path = (Path(p) for p in paths)
-    with out_path.open("wb", buffering=0) as out, err_path.open("wb", buffering=0) as err:
-        saved: list[tuple[int, int]] = []
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(AttributeError, ValueError, OSError):
-                stream.flush()
-        for fd, target in ((1, out), (2, err)):
-            try:
-                saved.append((fd, os.dup(fd)))
-                os.dup2(target.fileno(), fd)
-            except OSError:  # no such descriptor (a daemon without stdio): Python level only
-                continue
-        text_out = io.TextIOWrapper(open(out.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
-        text_err = io.TextIOWrapper(open(err.fileno(), "wb", closefd=False), line_buffering=True)  # noqa: SIM115
-        try:
-            with contextlib.redirect_stdout(text_out), contextlib.redirect_stderr(text_err):
-                yield paths
-        finally:
-            for handle in (text_out, text_err):
-                with contextlib.suppress(ValueError, OSError):
-                    handle.flush()
-                    handle.detach()
-            for fd, copy in saved:
-                os.dup2(copy, fd)
-                os.close(copy)
+    from flexlock.core import traceback_enabled
+
+    stream = sys.stderr if file is None else file
+    if traceback_enabled():
+        traceback.print_exception(error, file=stream)
+        return
+    own = _flexlock_directories()
+    hidden = 0
+    report = traceback.TracebackException.from_exception(error)
+    seen: set[int] = set()
+    pending = [report]
+    while pending:  # the exception and its causes / contexts
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        frames = [f for f in current.stack if not f.filename.startswith(own)]
+        if frames:  # a chain link raised only inside flexlock keeps its frames
+            hidden += len(current.stack) - len(frames)
+            current.stack = traceback.StackSummary.from_list(frames)
+        pending += [link for link in (current.__cause__, current.__context__) if link]
+    stream.write("".join(report.format()))
+    if hidden:
+        stream.write(f"({hidden} flexlock frames hidden; FLEXLOCK_TRACEBACK=1 shows them)\n")
 
 
 def execute(
@@ -182,12 +183,14 @@ def execute(
     *,
     repos: Sequence[str] | None,
     capture: bool,
+    tee: bool = False,
     code: CodeFlags = CodeFlags(),
 ) -> Any:
     """Call `function(config)`, recording the run in `save_dir/run.lock` when there is one.
 
     With `capture`, stdout/stderr go to `save_dir/stdout.log` and `stderr.log`
-    and an exception's traceback is written to `stderr.log` before it propagates.
+    (with `tee`, shown as well) and an exception's traceback is written to
+    `stderr.log` before it propagates.
     """
     if save_dir is None:
         return function(config)
@@ -198,11 +201,11 @@ def execute(
     ):
         if not capture:
             return function(config)
-        with captured_output(Path(save_dir)):
+        with captured_output(Path(save_dir), tee=tee):
             try:
                 return function(config)
-            except BaseException:
-                traceback.print_exc()
+            except BaseException as error:
+                print_user_traceback(error)
                 raise
 
 
@@ -216,14 +219,20 @@ def run_config(
     function: Callable[[Any], R],
     config: Any,
     code: CodeFlags = CodeFlags(),
+    *,
+    log: bool = False,
 ) -> R:
-    """Call `function(config)` here, output untouched; record it when it has a save_dir."""
+    """Call `function(config)` here; record it when it has a save_dir.
+
+    With `log` (a command-line run), its output is also written to the save_dir's
+    stdout.log / stderr.log; otherwise (`main(cfg)` from Python) it is untouched.
+    """
     save_dir = save_dir_of(config)
     # The plain (cattrs) form is only needed for the sheet: a run without one skips it.
     plain = to_plain(config) if save_dir else {}
     repos = script_repos(function) if save_dir else None
     return execute(  # type: ignore[no-any-return]
-        function, config, plain, save_dir, repos=repos, capture=False, code=code
+        function, config, plain, save_dir, repos=repos, capture=log, tee=True, code=code
     )
 
 
@@ -240,6 +249,8 @@ class RunTask:
     repos: tuple[str, ...] | None = None
     capture: bool = True
     code: CodeFlags = CodeFlags()  # --code_include / --code_exclude of the command line
+    tee: bool = False  # --tee: show the task's output as well as writing its logs
+    now: str | None = None  # the invocation's ${now} time (FLEXLOCK_NOW), for every task
 
     def tree(self, config_class: type, task: Task) -> ConfigTree:
         """Return the config tree of `task`: the shared values plus the task's overrides."""
@@ -258,6 +269,9 @@ class RunTask:
         log_paths = (
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
+        _accept_sigint()
+        if self.now is not None:  # a reused worker may have started in another invocation
+            os.environ["FLEXLOCK_NOW"] = self.now
         try:
             decorated = self.function.load()
             # Registrations of earlier tasks in this worker are not this task's inputs.
@@ -270,6 +284,7 @@ class RunTask:
                 task.save_dir,
                 repos=self.repos,
                 capture=self.capture,
+                tee=self.tee,
                 code=self.code,
             )
         except KeyboardInterrupt:
@@ -280,6 +295,27 @@ class RunTask:
                 task=task, status="failed", error=error_summary(error), log_paths=log_paths
             )
         return TaskResult(task=task, status="succeeded", log_paths=log_paths)
+
+
+def _accept_sigint() -> None:
+    """In a worker started with SIGINT blocked (`local` executor): take Ctrl-C again.
+
+    A Ctrl-C that arrived while the worker started is dropped (its parent handles
+    it); from now on Ctrl-C interrupts the task, which finalises its sheet.
+    """
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        return
+    if signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set()):
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # drop a pending one
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    handler = previous if previous not in (signal.SIG_IGN, None) else signal.default_int_handler
+    signal.signal(signal.SIGINT, handler)
 
 
 def save_locals(error: BaseException, save_dir: str | None) -> None:

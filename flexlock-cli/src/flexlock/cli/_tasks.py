@@ -58,6 +58,7 @@ class TaskOptions:
     fail_fast: bool = False
     print_config: bool = False
     code: CodeFlags = attrs.field(factory=CodeFlags)
+    tee: bool = False  # --tee: show each task's output as well as writing its logs
 
 
 @attrs.frozen
@@ -167,6 +168,11 @@ def sweep_specs(sweeps: Sequence[str]) -> list[TaskSpec]:
         key, equals, values = sweep.partition("=")
         if not equals or not key.strip() or not values:
             raise ConfigError(f"--sweep {sweep!r}: expected KEY=V1,V2,... (or KEY=[V1, V2])")
+        if any(swept == key.strip() for swept, _ in axes):
+            raise ConfigError(
+                f"--sweep {key.strip()} is given twice; sweep each key once, listing all its "
+                f"values: --sweep {key.strip()}=V1,V2,V3"
+            )
         if values.lstrip().startswith("["):
             try:
                 parsed = parse_yaml_text(values)
@@ -371,7 +377,9 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
         specs = file_specs or grid
     if not specs:
         raise ConfigError(f"no tasks in {', '.join(options.files) or 'the sweeps'}")
+    chosen_now = "FLEXLOCK_NOW" not in os.environ
     planned, note = plan_tasks(tree, specs)
+    chosen_now = chosen_now and "FLEXLOCK_NOW" in os.environ  # ${now:...} took the time
     if options.print_config:
         defaults = default_plain(decorated.config_class)
         for item in planned:
@@ -384,6 +392,12 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
     traits = executor_traits(executor)
     if note:
         print(note, file=sys.stderr)
+    if chosen_now:
+        print(
+            f"flexlock: ${{now}} is {os.environ['FLEXLOCK_NOW']} for these tasks; to resume "
+            f"them, run again with FLEXLOCK_NOW={os.environ['FLEXLOCK_NOW']}",
+            file=sys.stderr,
+        )
     if all(item.task.save_dir is None for item in planned):
         print(
             "flexlock: the config has no save_dir: tasks are not recorded and cannot be resumed",
@@ -422,7 +436,13 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
     started = time.time() - 1.0  # sheets written by this run have a later mtime
     if pending:
         runner = RunTask(
-            FunctionRef.of(decorated.function), tree.values, tree.origins, repos, code=options.code
+            FunctionRef.of(decorated.function),
+            tree.values,
+            tree.origins,
+            repos,
+            code=options.code,
+            tee=options.tee,
+            now=os.environ.get("FLEXLOCK_NOW"),
         )
         stream = executor.run(runner, pending)
     else:  # all done: a resume of a finished list imports nothing more

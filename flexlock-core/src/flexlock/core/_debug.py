@@ -282,6 +282,10 @@ class _Session:
             self.injected[name] = value
             namespace[name] = value
         self.namespace = namespace
+        # The navigation helpers come with the variables, so `debug_frames()` works
+        # without an import (a name the user or the frame already has is left alone).
+        for helper in (debug_frames, debug_up, debug_down):
+            namespace.setdefault(helper.__name__, helper)
         names = ", ".join(self.injected) or "(none)"
         message = f"{reason} {frame.where}: variables {names} are in your namespace"
         if overwritten:

@@ -55,14 +55,22 @@ def outputs_in_code(record: RepoRecord, save_dir: Path | None, *, warn: bool = T
         parent = name.rpartition("/")[0]
         if parent and not any(parent == o or parent.startswith(f"{o}/") for o in outputs):
             outputs.append(parent)
-    if outputs and warn:
+    if outputs and warn and record.root not in _warned_roots:
+        # Once per process and repo: a task list of 30 runs says it once, not 30 times.
+        _warned_roots.add(record.root)
+        # Named by their top folder in the repo: the line a user adds to .gitignore.
+        tops = sorted({f"{output.split('/')[0]}/" for output in outputs})
+        named = ", ".join(tops[:3]) + (" ..." if len(tops) > 3 else "")
         _warn(
-            "flexlock: run directories inside the git repository %s are not ignored (%s); they "
-            "are left out of the recorded code (add them to .gitignore to make this explicit)",
-            record.root,
-            ", ".join(outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else ""),
+            "flexlock: warning: run directories in %s are not git-ignored; they are left "
+            "out of the recorded code (add %s to .gitignore)",
+            named,
+            named,
         )
     return outputs
+
+
+_warned_roots: set[str] = set()
 
 
 def untracked_sheets(record: RepoRecord, root: Path) -> list[str]:
@@ -127,5 +135,9 @@ def _recapture(root: PathLike, include: tuple[str, ...], exclude: tuple[str, ...
 
 
 def clear_capture_cache() -> None:
-    """Forget the repo captures `rerun_reason` cached (after editing code within one process)."""
+    """Forget the repo captures `rerun_reason` cached (after editing code within one process).
+
+    The "not git-ignored" warning is forgotten too: it shows again once.
+    """
     _capture_cache.clear()
+    _warned_roots.clear()

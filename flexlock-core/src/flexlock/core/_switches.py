@@ -64,8 +64,9 @@ def debug_enabled() -> bool:
 def traceback_enabled() -> bool:
     """Return whether ``FLEXLOCK_TRACEBACK`` asks for user errors' tracebacks.
 
-    Set and not 0/false/no/off. Only the reporting of `FlexLockError` depends on
-    it: a failure of the user's own code always shows its traceback.
+    Set and not 0/false/no/off. The reporting of `FlexLockError` depends on it,
+    and whether the traceback of a failure of the user's own code (always shown)
+    keeps flexlock's frames.
     """
     return _value(TRACEBACK_ENV) not in _OFF_VALUES
 
