@@ -195,14 +195,14 @@ def execute(
 
     with runlock(
         config=dict(plain), repos=repos, runlock_path=Path(save_dir) / "run.lock", **code.options()
-    ):
+    ) as run:
         if not capture:
             return function(config)
         with captured_output(Path(save_dir)):
             try:
                 return function(config)
             except BaseException:
-                traceback.print_exc()
+                print(run.redact_text(traceback.format_exc()), end="", file=sys.stderr)
                 raise
 
 
@@ -258,6 +258,7 @@ class RunTask:
         log_paths = (
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
+        plain: dict[str, Any] = {}
         try:
             decorated = self.function.load()
             # Registrations of earlier tasks in this worker are not this task's inputs.
@@ -276,9 +277,12 @@ class RunTask:
             raise  # the executor stops; the sheet was finalised `failed` by runlock
         except Exception as error:
             save_locals(error, task.save_dir)
-            return TaskResult(
-                task=task, status="failed", error=error_summary(error), log_paths=log_paths
-            )
+            from flexlock.core import RunOptions
+
+            # the summary is printed and tabled: the config's secret values never are
+            redactor = RunOptions().redactor
+            summary = redactor.scrub(error_summary(error), redactor.secret_values(plain))
+            return TaskResult(task=task, status="failed", error=summary, log_paths=log_paths)
         return TaskResult(task=task, status="succeeded", log_paths=log_paths)
 
 

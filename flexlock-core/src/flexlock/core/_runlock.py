@@ -228,6 +228,10 @@ class Run:
             dump(self.lock, self.path)
         return self
 
+    def redact_text(self, text: str) -> str:
+        """Return `text` (a message, a traceback) with this run's secret values hidden."""
+        return self.options.redactor.scrub(text, self._secrets)
+
     def finish(
         self, status: Status = "succeeded", error: BaseException | ErrorRecord | None = None
     ) -> None:
