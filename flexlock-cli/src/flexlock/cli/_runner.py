@@ -143,7 +143,9 @@ def _flexlock_directories() -> tuple[str, ...]:
     return tuple(str(Path(file).resolve().parent) + os.sep for file in files if file)
 
 
-def print_user_traceback(error: BaseException, file: Any = None) -> None:
+def print_user_traceback(
+    error: BaseException, file: Any = None, redact: Callable[[str], str] = str
+) -> None:
     """Print `error`'s traceback with flexlock's own frames left out, unless FLEXLOCK_TRACEBACK.
 
     The frames of `@clicfg` and the runner come before the user's and say nothing
@@ -153,7 +155,7 @@ def print_user_traceback(error: BaseException, file: Any = None) -> None:
 
     stream = sys.stderr if file is None else file
     if traceback_enabled():
-        traceback.print_exception(error, file=stream)
+        stream.write(redact("".join(traceback.format_exception(error))))
         return
     own = _flexlock_directories()
     hidden = 0
@@ -170,7 +172,7 @@ def print_user_traceback(error: BaseException, file: Any = None) -> None:
             hidden += len(current.stack) - len(frames)
             current.stack = traceback.StackSummary.from_list(frames)
         pending += [link for link in (current.__cause__, current.__context__) if link]
-    stream.write("".join(report.format()))
+    stream.write(redact("".join(report.format())))
     if hidden:
         stream.write(f"({hidden} flexlock frames hidden; FLEXLOCK_TRACEBACK=1 shows them)\n")
 
@@ -198,14 +200,14 @@ def execute(
 
     with runlock(
         config=dict(plain), repos=repos, runlock_path=Path(save_dir) / "run.lock", **code.options()
-    ):
+    ) as run:
         if not capture:
             return function(config)
         with captured_output(Path(save_dir), tee=tee):
             try:
                 return function(config)
             except BaseException as error:
-                print_user_traceback(error)
+                print_user_traceback(error, redact=run.redact_text)
                 raise
 
 
@@ -272,6 +274,7 @@ class RunTask:
         _accept_sigint()
         if self.now is not None:  # a reused worker may have started in another invocation
             os.environ["FLEXLOCK_NOW"] = self.now
+        plain: dict[str, Any] = {}
         try:
             decorated = self.function.load()
             # Registrations of earlier tasks in this worker are not this task's inputs.
@@ -291,9 +294,12 @@ class RunTask:
             raise  # the executor stops; the sheet was finalised `failed` by runlock
         except Exception as error:
             save_locals(error, task.save_dir)
-            return TaskResult(
-                task=task, status="failed", error=error_summary(error), log_paths=log_paths
-            )
+            from flexlock.core import RunOptions
+
+            # the summary is printed and tabled: the config's secret values never are
+            redactor = RunOptions().redactor
+            summary = redactor.scrub(error_summary(error), redactor.secret_values(plain))
+            return TaskResult(task=task, status="failed", error=summary, log_paths=log_paths)
         return TaskResult(task=task, status="succeeded", log_paths=log_paths)
 
 

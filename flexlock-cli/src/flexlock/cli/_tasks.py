@@ -196,9 +196,24 @@ def _label_value(value: Any) -> str:
     return json.dumps(resolve_text(value), separators=(",", ":"), sort_keys=True, default=str)
 
 
+def _label_part(key: str, value: Any) -> str:
+    """`key=value`, or `key=secret-<digest>` when the key or value holds a secret.
+
+    The digest is a function of the value only, so a second invocation names the
+    same directory (a task list stays resumable) while the value is never written.
+    """
+    from flexlock.core import RunOptions
+
+    text = _label_value(value)
+    redactor = RunOptions().redactor
+    if redactor.is_secret(key) or redactor({"value": text})["value"] != text:
+        return f"{key}=secret-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
+    return f"{key}={text}"
+
+
 def task_label(overrides: Sequence[tuple[str, Any]]) -> str:
     """Name a task after its overrides, safe as one directory name: `param=3,model.lr=0.1`."""
-    text = ",".join(f"{key}={_label_value(value)}" for key, value in overrides) or "defaults"
+    text = ",".join(_label_part(key, value) for key, value in overrides) or "defaults"
     safe = re.sub(r"[^A-Za-z0-9._=,+@-]+", "_", text).strip("._") or "task"
     if len(safe) > _LABEL_MAX:  # keep it readable and unique: a prefix plus a hash of the whole
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]

@@ -44,7 +44,7 @@ from flexlock.core._model import (
     Status,
 )
 from flexlock.core._outputs import record_outputs
-from flexlock.core._redact import redact_text
+from flexlock.core._redact import Redactor
 from flexlock.core._savedir import (
     SaveDirLock,
     preserve_previous,
@@ -93,7 +93,10 @@ def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) ->
     )
 
 
-def _error_record(error: BaseException) -> ErrorRecord:
+def _error_record(
+    error: BaseException, redactor: Redactor, secrets: Iterable[str] = ()
+) -> ErrorRecord:
+    """Record `error` with value shapes and the config's secret values hidden."""
     import traceback
 
     kind = type(error)
@@ -105,7 +108,9 @@ def _error_record(error: BaseException) -> ErrorRecord:
     lines = traceback.format_exception(kind, error, error.__traceback__)
     short = "".join(lines[-12:])  # the innermost frames say where it failed
     return ErrorRecord(
-        type=name, message=redact_text(str(error)), traceback=redact_text(short[-4000:])
+        type=name,
+        message=redactor.scrub(str(error), secrets),
+        traceback=redactor.scrub(short[-4000:], secrets),
     )
 
 
@@ -138,6 +143,8 @@ class Run:
         self.options = options
         self._save_dir = save_dir
         self._config = config
+        #: secret values of the config as given, hidden wherever an error message repeats them
+        self._secrets: frozenset[str] = frozenset()
         self._code = code
         self._data = dict(data.records)
         self._manifests = dict(data.manifests)
@@ -203,7 +210,9 @@ class Run:
             hashed = hash_data(data, self.options)
             upstream = load_prevs(prevs)
             if config is not None and not self._config:
-                self._config = self.options.redactor(config_to_dict(config))
+                plain = config_to_dict(config)
+                self._config = self.options.redactor(plain)
+                self._secrets = frozenset(self.options.redactor.secret_values(plain))
             self._code.update(code)
             self._data.update(hashed.records)
             self._prevs.update(upstream)
@@ -219,6 +228,10 @@ class Run:
             dump(self.lock, self.path)
         return self
 
+    def redact_text(self, text: str) -> str:
+        """Return `text` (a message, a traceback) with this run's secret values hidden."""
+        return self.options.redactor.scrub(text, self._secrets)
+
     def finish(
         self, status: Status = "succeeded", error: BaseException | ErrorRecord | None = None
     ) -> None:
@@ -229,7 +242,7 @@ class Run:
             if self._status != "running":
                 return
             if isinstance(error, BaseException):
-                error = _error_record(error)
+                error = _error_record(error, self.options.redactor, self._secrets)
             # Killed (a scheduler's SIGTERM, Ctrl-C): the grace period is short, so what
             # the run left is recorded by size and mtime, never read.
             hurried = isinstance(error, ErrorRecord) and error.type in _HURRIED_ERRORS
@@ -429,6 +442,7 @@ def runlock(
         options=run_options,
         outputs=outputs,
     )
+    run._secrets = frozenset(redactor.secret_values(plain))
     run._start()
     _active.set(MappingProxyType({**_active.get(), lock_file.resolve(): run}))
     if run_options.finalize_at_exit:
