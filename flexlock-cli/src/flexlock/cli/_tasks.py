@@ -127,7 +127,7 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
                 )
         return specs
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # an editor's BOM is not a value
     except FileNotFoundError:
         raise ConfigError(f"task file {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -145,13 +145,17 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
             words = shlex.split(line)
         except ValueError as error:
             raise ConfigError(f"{source}: {error}") from None
-        pairs = []
+        pairs: list[tuple[str, Any]] = []
         for word in words:
             key, equals, value = word.partition("=")
             if not equals or not key:
                 raise ConfigError(
                     f"{source}: {word!r} is not KEY=VALUE; a file of plain values needs "
                     "--task_to KEY"
+                )
+            if any(key == seen for seen, _ in pairs):
+                raise ConfigError(
+                    f"{source}: {key!r} is set twice on this line; keep one {key}=VALUE"
                 )
             pairs.append((key, Text(value)))
         specs.append(TaskSpec(tuple(pairs), source))
