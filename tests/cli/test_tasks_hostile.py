@@ -31,3 +31,27 @@ def test_a_utf8_bom_at_the_start_of_a_task_file_is_not_part_of_the_first_value(
     assert 0 == process.cli(["--tasks", "tasks.txt", "--task_to", "param"])
 
     assert [1, 2] == params()
+
+
+def test_a_yaml_task_file_that_is_not_a_list_names_no_internal_class(
+    write: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write("tasks.yml", "param: 1\n")
+
+    assert 2 == process.cli(["--tasks", "tasks.yml"])
+
+    err = capsys.readouterr().err
+    assert "got a mapping" in err
+    assert "LineDict" not in err
+
+
+def test_a_config_file_that_is_a_list_names_no_internal_class(
+    write: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write("c.yml", "- 1\n- 2\n")
+
+    assert 2 == process.cli(["--config", "c.yml"])
+
+    err = capsys.readouterr().err
+    assert "c.yml: a config file must be a mapping of keys, got a list" in err
+    assert "LineList" not in err

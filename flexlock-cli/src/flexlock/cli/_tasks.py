@@ -25,6 +25,7 @@ from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
 from flexlock.cli._contract import Executor, ExecutorOptions, Task, TaskResult, executor_traits
 from flexlock.cli._render import default_plain, render_config, resolve
 from flexlock.cli._runner import CodeFlags, ConfiguredFunction, FunctionRef, RunTask, script_repos
+from flexlock.cli._yaml_text import yaml_kind
 from flexlock.core import ConfigError, ErrorRecord, TaskFailedError, clear_registered, mark_failed
 
 __all__ = [
@@ -110,7 +111,7 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
         if not isinstance(items, list):
             raise ConfigError(
                 f"{path}: a YAML task file must be a list of tasks (mappings of overrides, "
-                f"or values for --task_to), got a {type(items).__name__}"
+                f"or values for --task_to), got a {yaml_kind(items)}"
             )
         lines = getattr(items, "lines", [0] * len(items))
         specs = []
