@@ -14,6 +14,7 @@ from typing import Any
 
 from flexlock.cli._config import ConfigTree, leaf_specs, load_yaml_file, with_lines
 from flexlock.cli._render import fields_help
+from flexlock.cli._yaml_text import yaml_kind
 from flexlock.core import ConfigError
 
 __all__ = ["build_parser", "merge_files", "split_overrides", "unknown_arguments", "value_flags"]
@@ -252,7 +253,7 @@ def merge_files(tree: ConfigTree, files: Sequence[str], experiment: str | None) 
             continue
         if not isinstance(data, Mapping):
             raise ConfigError(
-                f"{file}: a config file must be a mapping of keys, got {type(data).__name__}"
+                f"{file}: a config file must be a mapping of keys, got a {yaml_kind(data)}"
             )
         if experiment is None:
             tree.merge_mapping(data, file)

@@ -25,6 +25,7 @@ from flexlock.cli._config import ConfigTree, Text, load_yaml_file, resolve_text
 from flexlock.cli._contract import Executor, ExecutorOptions, Task, TaskResult, executor_traits
 from flexlock.cli._render import default_plain, render_config, resolve
 from flexlock.cli._runner import CodeFlags, ConfiguredFunction, FunctionRef, RunTask, script_repos
+from flexlock.cli._yaml_text import yaml_kind
 from flexlock.core import ConfigError, ErrorRecord, TaskFailedError, clear_registered, mark_failed
 
 __all__ = [
@@ -111,7 +112,7 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
         if not isinstance(items, list):
             raise ConfigError(
                 f"{path}: a YAML task file must be a list of tasks (mappings of overrides, "
-                f"or values for --task_to), got a {type(items).__name__}"
+                f"or values for --task_to), got a {yaml_kind(items)}"
             )
         lines = getattr(items, "lines", [0] * len(items))
         specs = []
@@ -128,7 +129,7 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
                 )
         return specs
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # an editor's BOM is not a value
     except FileNotFoundError:
         raise ConfigError(f"task file {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -146,13 +147,17 @@ def read_task_file(path: str, task_to: str | None, tree: ConfigTree) -> list[Tas
             words = shlex.split(line)
         except ValueError as error:
             raise ConfigError(f"{source}: {error}") from None
-        pairs = []
+        pairs: list[tuple[str, Any]] = []
         for word in words:
             key, equals, value = word.partition("=")
             if not equals or not key:
                 raise ConfigError(
                     f"{source}: {word!r} is not KEY=VALUE; a file of plain values needs "
                     "--task_to KEY"
+                )
+            if any(key == seen for seen, _ in pairs):
+                raise ConfigError(
+                    f"{source}: {key!r} is set twice on this line; keep one {key}=VALUE"
                 )
             pairs.append((key, Text(value)))
         specs.append(TaskSpec(tuple(pairs), source))

@@ -27,6 +27,7 @@ __all__ = [
     "resolve_text",
     "show",
     "with_lines",
+    "yaml_kind",
 ]
 
 
@@ -119,3 +120,18 @@ def with_lines(mapping: dict[Any, Any], lines: dict[Any, int]) -> dict[Any, Any]
     result = _LineDict(mapping)
     result.lines = lines
     return result
+
+
+def yaml_kind(value: Any) -> str:
+    """Name what a loaded YAML value is, in YAML's words (never an internal class name)."""
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__

@@ -2,8 +2,11 @@
 
 Every git call of every distribution goes through `run_git`, so none of them looks
 at another repository when flexlock runs inside a git hook (which sets `GIT_DIR`
-and `GIT_INDEX_FILE`), none prompts for a password, and none refreshes the user's
-index.
+and `GIT_INDEX_FILE`), none prompts for a password, none refreshes the user's
+index, and none runs the user's hooks: flexlock's snapshots, temporary indexes
+and ref updates are internal bookkeeping, not the user's commits, so a
+`reference-transaction` hook that fails (or a `post-index-change` hook that
+writes files) must neither break a run nor be triggered by one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from pathlib import Path
 from flexlock.core._errors import GitError
 
 __all__ = ["failure", "git_environment", "run_git"]
+
+# Hooks are looked up as `<core.hooksPath>/<name>`; under /dev/null none exists.
+# Passed on the command line, this outranks every config file of the user's.
+_NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}")
 
 # Variables that point git at another repository or index (`git rev-parse
 # --local-env-vars`); inherited from a hook or a wrapper they would make git
@@ -61,7 +68,7 @@ def run_git(
     """Run `git args` in `cwd`; raise GitError (naming `cwd` and the fix) when it fails."""
     try:
         result = subprocess.run(
-            ["git", *args],
+            ["git", *_NO_HOOKS, *args],
             cwd=cwd,
             env=env if env is not None else git_environment(),
             input=stdin,

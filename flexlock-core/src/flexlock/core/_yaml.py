@@ -24,12 +24,28 @@ from typing import Any
 
 from flexlock.core._errors import ConfigError
 
-__all__ = ["MAX_YAML_CHARS", "MAX_YAML_NODES", "LineDict", "LineList", "load_yaml"]
+__all__ = [
+    "MAX_YAML_CHARS",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
+    "LineDict",
+    "LineList",
+    "load_yaml",
+]
 
 #: Documents longer than this are refused unparsed (a config file is a few kB).
 MAX_YAML_CHARS = 64 * 1024 * 1024
 #: With aliases allowed, documents expanding to more nodes than this are refused.
 MAX_YAML_NODES = 1_000_000
+#: Collections nested deeper than this are refused before anything is built
+#: (`"[" * 10000` would otherwise end in a RecursionError traceback).
+MAX_YAML_DEPTH = 100
+
+# The tags YAML's own resolver gives plain scalars; any other tag (`!!python/name:`,
+# `!!binary`, a custom `!tag`) is never handed to `untyped` as text.
+_STANDARD_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool")
+)
 
 # libyaml refuses escaped lone surrogates (non-UTF-8 file names in a sheet):
 # those few documents take the pure-Python parser.
@@ -102,6 +118,33 @@ def load_yaml(
         raise error(_located(source, mark, f"invalid {what}", message)) from None
     except yaml.YAMLError as problem:
         raise error(_located(source, None, f"invalid {what}", str(problem))) from None
+    except RecursionError:  # only PyYAML's pure-Python composer recurses before _check_depth
+        raise error(_located(source, None, f"invalid {what}", _too_deep_message())) from None
+
+
+def _too_deep_message() -> str:
+    return f"collections are nested more than {MAX_YAML_DEPTH} levels deep"
+
+
+def _check_depth(root: Any) -> None:
+    """Refuse a node tree nested deeper than `MAX_YAML_DEPTH` (iteratively: no recursion)."""
+    import yaml
+    from yaml.constructor import ConstructorError
+
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    seen: set[int] = set()  # an alias is walked once
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        if depth >= MAX_YAML_DEPTH:
+            raise ConstructorError(None, None, _too_deep_message(), node.start_mark)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend(((key, depth + 1), (value, depth + 1)))
 
 
 def _located(source: str | None, mark: Any, what: str, problem: str) -> str:
@@ -122,7 +165,6 @@ def _loader(
     from yaml.constructor import ConstructorError
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
-    null_tag = "tag:yaml.org,2002:null"
     merge_tag = "tag:yaml.org,2002:merge"
 
     class StrictLoader(base):  # type: ignore[misc, valid-type]
@@ -136,6 +178,7 @@ def _loader(
             node = self.get_single_node()
             if node is None:
                 return None
+            _check_depth(node)
             if aliases:
                 _check_expansion(node)
             return self.construct_document(node)
@@ -151,8 +194,7 @@ def _loader(
                 untyped is not None
                 and isinstance(node, yaml.ScalarNode)
                 and not node.style  # plain: None from PyYAML's parser, "" from libyaml's
-                and node.tag != null_tag
-                and not node.tag.startswith("!")
+                and node.tag in _STANDARD_SCALAR_TAGS
             ):
                 value = untyped(node.value)
                 self.constructed_objects[node] = value  # so that an alias to it is seen
