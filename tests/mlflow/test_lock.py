@@ -392,3 +392,29 @@ def test_active_run_for_returns_the_newest_while_two_are_active(
     found = active_run_for(save_dir)
     assert found is not None
     assert found.info.run_id == crashed
+
+
+def test_delete_superseded_soft_deletes_the_deprecated_runs_restorably(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # Issue 23: 3 re-logs of a run showed 3 rows in the UI's default view.
+    save_dir = make_run()
+    with mlflow_lock(save_dir) as first:
+        pass
+    with mlflow_lock(save_dir, delete_superseded=True) as second:
+        pass
+    client = MlflowClient()
+    visible = [run.info.run_id for run in client.search_runs(["0"])]
+    assert visible == [second.run_id]
+    assert client.get_run(first.run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(first.run_id)
+    assert _run(first.run_id).data.tags["status"] == "deprecated"
+
+
+def test_superseded_runs_stay_visible_by_default(mlflow_uri: str, make_run: SheetFactory) -> None:
+    save_dir = make_run()
+    with mlflow_lock(save_dir):
+        pass
+    with mlflow_lock(save_dir):
+        pass
+    assert len(MlflowClient().search_runs(["0"])) == 2

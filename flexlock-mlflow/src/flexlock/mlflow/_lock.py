@@ -103,6 +103,7 @@ def mlflow_lock(
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     require_success: bool = True,
+    delete_superseded: bool = False,
 ) -> Iterator[LoggedRun]:
     """Log the run sheet of `save_dir` as a new MLflow run, active for the with-block.
 
@@ -127,6 +128,9 @@ def mlflow_lock(
         require_success: refuse sheets whose status is not `succeeded`
             (default); when False, log any sheet, or only the logical run id
             of a directory without one.
+        delete_superseded: also soft-delete the runs this log deprecates, so
+            MLflow's default view shows one run per logical run id
+            (`mlflow runs restore --run-id ID` brings one back).
 
     Raises:
         LockFileError: no such directory, no or malformed run.lock, or a run
@@ -191,7 +195,7 @@ def mlflow_lock(
     client.set_terminated(run_id, "FINISHED", end_time=end_ms)
     # The only write of `active` anywhere: once, by the run's own writer, after success.
     client.set_tag(run_id, STATUS_TAG, ACTIVE)
-    _reconcile(client, experiment_id, key)
+    _reconcile(client, experiment_id, key, delete_superseded=delete_superseded)
 
 
 def _end_failed(client: MlflowClient, run_id: str, error: BaseException) -> None:
@@ -240,7 +244,9 @@ def _as_fluent_active_run(run: Run) -> Iterator[None]:
                 break
 
 
-def _reconcile(client: MlflowClient, experiment_id: str, key: str) -> str | None:
+def _reconcile(
+    client: MlflowClient, experiment_id: str, key: str, *, delete_superseded: bool = False
+) -> str | None:
     """Demote every active run of `key` except the newest; return the newest's id."""
     from mlflow.entities import RunTag
     from mlflow.exceptions import MlflowException
@@ -256,6 +262,9 @@ def _reconcile(client: MlflowClient, experiment_id: str, key: str) -> str | None
                 run.info.run_id,
                 tags=[RunTag(STATUS_TAG, DEPRECATED), RunTag(SUPERSEDED_BY_TAG, newest)],
             )
+            if delete_superseded:
+                # Soft delete: hidden from the default view, restorable, tags kept.
+                client.delete_run(run.info.run_id)
         except MlflowException:
             # A run deleted since the search cannot take tags and no longer counts.
             if client.get_run(run.info.run_id).info.lifecycle_stage != "deleted":
