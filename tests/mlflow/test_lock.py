@@ -264,10 +264,51 @@ def test_user_tag_named_like_the_state_tags_is_refused(
         pass
 
 
-def test_default_run_name_is_the_save_dir_folder(mlflow_uri: str, make_run: SheetFactory) -> None:
-    with mlflow_lock(make_run("lr=0.1")) as run:
+def test_default_run_name_is_the_save_dirs_last_two_folders(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # Issue 23: `model.C=10` named an SVC run and a logistic-regression run alike.
+    with mlflow_lock(make_run("svc/model.C=10")) as svc:
         pass
-    assert _run(run.run_id).info.run_name == "lr=0.1"
+    with mlflow_lock(make_run("logreg/model.C=10")) as logreg:
+        pass
+    names = (_run(svc.run_id).info.run_name, _run(logreg.run_id).info.run_name)
+    assert names == ("svc/model.C=10", "logreg/model.C=10")
+
+
+def test_start_and_end_time_are_the_sheets_not_the_logging_calls(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # Issue 23: the UI showed "Duration 98ms", the time of the logging call.
+    with mlflow_lock(make_run()) as run:  # created 12:00:00Z, finished 12:05:00Z
+        pass
+    info = _run(run.run_id).info
+    start = 1795694400000  # 2026-11-26T12:00:00Z in epoch ms
+    assert (info.start_time, info.end_time) == (start, start + 5 * 60 * 1000)
+
+
+def test_relogging_the_same_sheet_keeps_the_newest_log_active(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # Both logs carry the sheet's start time: supersession orders them by logging time.
+    save_dir = make_run()
+    logged = []
+    for _ in range(4):
+        with mlflow_lock(save_dir) as run:
+            pass
+        logged.append(run.run_id)
+    statuses = [_run(run_id).data.tags["status"] for run_id in logged]
+    assert statuses == ["deprecated", "deprecated", "deprecated", "active"]
+
+
+def test_dirty_runs_snapshot_commit_is_a_tag_beside_the_git_source_tags(
+    mlflow_uri: str, make_run: SheetFactory, tmp_path: Path
+) -> None:
+    # Issue 23: mlflow.source.git.commit is HEAD; nothing pointed to the code that ran.
+    with mlflow_lock(make_run(**full_sheet_fields(tmp_path / "project"))) as run:
+        pass
+    tags = _run(run.run_id).data.tags
+    assert (tags["mlflow.source.git.commit"], tags["flexlock.git.snapshot"]) == ("a" * 40, "c" * 40)
 
 
 def test_named_experiment_is_created_on_first_use(mlflow_uri: str, make_run: SheetFactory) -> None:
@@ -351,3 +392,29 @@ def test_active_run_for_returns_the_newest_while_two_are_active(
     found = active_run_for(save_dir)
     assert found is not None
     assert found.info.run_id == crashed
+
+
+def test_delete_superseded_soft_deletes_the_deprecated_runs_restorably(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # Issue 23: 3 re-logs of a run showed 3 rows in the UI's default view.
+    save_dir = make_run()
+    with mlflow_lock(save_dir) as first:
+        pass
+    with mlflow_lock(save_dir, delete_superseded=True) as second:
+        pass
+    client = MlflowClient()
+    visible = [run.info.run_id for run in client.search_runs(["0"])]
+    assert visible == [second.run_id]
+    assert client.get_run(first.run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(first.run_id)
+    assert _run(first.run_id).data.tags["status"] == "deprecated"
+
+
+def test_superseded_runs_stay_visible_by_default(mlflow_uri: str, make_run: SheetFactory) -> None:
+    save_dir = make_run()
+    with mlflow_lock(save_dir):
+        pass
+    with mlflow_lock(save_dir):
+        pass
+    assert len(MlflowClient().search_runs(["0"])) == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,15 @@ from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,
     FAILED,
+    LOGGED_MS_TAG,
     LOGICAL_RUN_ID_TAG,
     LOGICAL_RUN_KEY_TAG,
     MAX_TAG_VALUE_LENGTH,
     PENDING,
     STATUS_TAG,
     SUPERSEDED_BY_TAG,
+    default_run_name,
+    epoch_ms,
     logical_run_key,
     normalise_save_dir,
     sheet_params,
@@ -47,7 +51,9 @@ if TYPE_CHECKING:
 __all__ = ["LoggedRun", "mlflow_lock", "reconcile"]
 
 _logger = logging.getLogger(__name__)
-_RESERVED_TAGS = frozenset({STATUS_TAG, LOGICAL_RUN_KEY_TAG, LOGICAL_RUN_ID_TAG, SUPERSEDED_BY_TAG})
+_RESERVED_TAGS = frozenset(
+    {LOGGED_MS_TAG, STATUS_TAG, LOGICAL_RUN_KEY_TAG, LOGICAL_RUN_ID_TAG, SUPERSEDED_BY_TAG}
+)
 
 
 @attrs.frozen
@@ -97,6 +103,7 @@ def mlflow_lock(
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     require_success: bool = True,
+    delete_superseded: bool = False,
 ) -> Iterator[LoggedRun]:
     """Log the run sheet of `save_dir` as a new MLflow run, active for the with-block.
 
@@ -115,11 +122,15 @@ def mlflow_lock(
         save_dir: the run's directory, holding its run.lock.
         experiment: experiment name (created if missing); None means MLflow's
             current experiment. One run is active per logical run and experiment.
-        run_name: MLflow run name; default the save dir's folder name.
+        run_name: MLflow run name; default the save dir's last two folders
+            (`parent/name`), so equal folder names of different scripts differ.
         tags: extra tags for the run.
         require_success: refuse sheets whose status is not `succeeded`
             (default); when False, log any sheet, or only the logical run id
             of a directory without one.
+        delete_superseded: also soft-delete the runs this log deprecates, so
+            MLflow's default view shows one run per logical run id
+            (`mlflow runs restore --run-id ID` brings one back).
 
     Raises:
         LockFileError: no such directory, no or malformed run.lock, or a run
@@ -144,10 +155,20 @@ def mlflow_lock(
         **extra_tags,
         # The state tags go into the creation request so a run is never visible without them.
         STATUS_TAG: PENDING,
+        LOGGED_MS_TAG: str(time.time_ns() // 1_000_000),
         LOGICAL_RUN_KEY_TAG: key,
         LOGICAL_RUN_ID_TAG: truncate(str(directory), MAX_TAG_VALUE_LENGTH),
     }
-    run = client.create_run(experiment_id, tags=creation_tags, run_name=run_name or directory.name)
+    # The sheet's own times, so the UI shows when the run ran and for how long,
+    # not when (and how fast) it was logged.
+    start_ms = epoch_ms(sheet.created) if sheet is not None else None
+    end_ms = epoch_ms(sheet.finished) if sheet is not None else None
+    run = client.create_run(
+        experiment_id,
+        start_time=start_ms,
+        tags=creation_tags,
+        run_name=run_name or default_run_name(directory),
+    )
     run_id = run.info.run_id
     try:
         params = sheet_params(sheet) if sheet is not None else {}
@@ -171,10 +192,10 @@ def mlflow_lock(
     except BaseException as error:
         _end_failed(client, run_id, error)
         raise
-    client.set_terminated(run_id, "FINISHED")
+    client.set_terminated(run_id, "FINISHED", end_time=end_ms)
     # The only write of `active` anywhere: once, by the run's own writer, after success.
     client.set_tag(run_id, STATUS_TAG, ACTIVE)
-    _reconcile(client, experiment_id, key)
+    _reconcile(client, experiment_id, key, delete_superseded=delete_superseded)
 
 
 def _end_failed(client: MlflowClient, run_id: str, error: BaseException) -> None:
@@ -223,7 +244,9 @@ def _as_fluent_active_run(run: Run) -> Iterator[None]:
                 break
 
 
-def _reconcile(client: MlflowClient, experiment_id: str, key: str) -> str | None:
+def _reconcile(
+    client: MlflowClient, experiment_id: str, key: str, *, delete_superseded: bool = False
+) -> str | None:
     """Demote every active run of `key` except the newest; return the newest's id."""
     from mlflow.entities import RunTag
     from mlflow.exceptions import MlflowException
@@ -239,6 +262,9 @@ def _reconcile(client: MlflowClient, experiment_id: str, key: str) -> str | None
                 run.info.run_id,
                 tags=[RunTag(STATUS_TAG, DEPRECATED), RunTag(SUPERSEDED_BY_TAG, newest)],
             )
+            if delete_superseded:
+                # Soft delete: hidden from the default view, restorable, tags kept.
+                client.delete_run(run.info.run_id)
         except MlflowException:
             # A run deleted since the search cannot take tags and no longer counts.
             if client.get_run(run.info.run_id).info.lifecycle_stage != "deleted":

@@ -14,6 +14,7 @@ from flexlock.core import ConfigError
 from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,
+    LOGGED_MS_TAG,
     LOGICAL_RUN_KEY_TAG,
     STATUS_TAG,
     logical_run_key,
@@ -123,9 +124,16 @@ def search_all(client: MlflowClient, experiment_ids: list[str], filter_string: s
             return runs
 
 
+def _logged_ms(run: Run) -> int:
+    # Runs carry the sheet's start time, so the logging time is a tag; runs
+    # logged before that tag existed started when they were logged.
+    logged = run.data.tags.get(LOGGED_MS_TAG, "")
+    return int(logged) if logged.isdigit() else run.info.start_time or 0
+
+
 def newest_first(runs: list[Run]) -> list[Run]:
-    """Sort runs by the supersession order: start time, then run id, newest first."""
-    return sorted(runs, key=lambda run: (run.info.start_time or 0, run.info.run_id), reverse=True)
+    """Sort runs by the supersession order: logging time, then run id, newest first."""
+    return sorted(runs, key=lambda run: (_logged_ms(run), run.info.run_id), reverse=True)
 
 
 def active_runs(

@@ -13,6 +13,7 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "ACTIVE",
     "DEPRECATED",
     "FAILED",
+    "LOGGED_MS_TAG",
     "LOGICAL_RUN_ID_TAG",
     "LOGICAL_RUN_KEY_TAG",
     "MAX_KEY_LENGTH",
@@ -31,6 +33,8 @@ __all__ = [
     "STATUS_TAG",
     "SUPERSEDED_BY_TAG",
     "TRUNCATION_MARKER",
+    "default_run_name",
+    "epoch_ms",
     "flatten_config",
     "logical_run_key",
     "normalise_save_dir",
@@ -55,6 +59,8 @@ FAILED = "failed"
 LOGICAL_RUN_KEY_TAG = "logical_run_key"
 #: The normalised absolute save dir, for people.
 LOGICAL_RUN_ID_TAG = "logical_run_id"
+#: When the run was logged (epoch ms): the supersession order, since start time is the sheet's.
+LOGGED_MS_TAG = "flexlock.logged_ms"
 #: On a deprecated run: the run id that was newest when it was demoted.
 SUPERSEDED_BY_TAG = "superseded_by"
 
@@ -71,6 +77,29 @@ _SUFFIX_LENGTH = 8
 def normalise_save_dir(save_dir: str | os.PathLike[str]) -> Path:
     """Return `save_dir` as an absolute path with `~`, `..` and symlinks resolved."""
     return Path(save_dir).expanduser().resolve()
+
+
+def default_run_name(save_dir: Path) -> str:
+    """Name a run by the last two folders of its save dir (`svc/model.C=10`).
+
+    The folder name alone (`model.C=10`) repeats across scripts and sweeps;
+    the parent folder tells them apart in the runs table.
+    """
+    parent = save_dir.parent.name
+    return f"{parent}/{save_dir.name}" if parent else save_dir.name or str(save_dir)
+
+
+def epoch_ms(timestamp: str | None) -> int | None:
+    """Return an ISO-8601 sheet timestamp in epoch ms, as MLflow stores times (None if invalid)."""
+    if not timestamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 def logical_run_key(save_dir: str | os.PathLike[str]) -> str:
@@ -220,6 +249,9 @@ def sheet_tags(sheet: RunLock) -> tuple[dict[str, str], dict[str, str]]:
             core["mlflow.source.git.branch"] = repo.branch
         if repo.remote:
             core["mlflow.source.git.repoURL"] = repo.remote
+        if repo.snapshot:
+            # For a dirty run HEAD is not the code that ran; the snapshot commit is.
+            core["flexlock.git.snapshot"] = repo.snapshot
 
     raw: dict[str, str] = {}
     for name, repo in sheet.code.items():
