@@ -44,6 +44,10 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 class Hasher(Protocol):
     """What flexlock needs of a hash object: hashlib's and blake3's both fit."""
 
+    @property
+    def digest_size(self) -> int:
+        """Length of the raw digest in bytes."""
+
     def update(self, data: bytes | memoryview, /) -> object:
         """Feed `data` into the digest."""
 
