@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from flexlock.core._errors import HashError
@@ -25,8 +26,14 @@ __all__ = [
     "available_algorithms",
     "digest_bytes",
     "hash_file",
+    "hash_file_threaded",
     "hasher_factory",
+    "idle_cpus",
 ]
+
+#: A blake3 file at least this long is hashed by blake3's own threads over an mmap when
+#: cores are idle (`idle_cpus`); below it the threads' start-up is not repaid.
+THREADED_MIN_FILE_BYTES = 64 << 20
 
 #: Read buffer per thread; 1 MiB amortises the per-call cost of readv and hashlib.update.
 BUFFER_BYTES = 1 << 20
@@ -148,6 +155,43 @@ def hash_file(
     except OSError as error:
         raise _read_error(path, error) from None
     return hasher.hexdigest(), total
+
+
+def idle_cpus() -> int:
+    """Return how many of this process's CPUs are idle now: usable CPUs minus the load.
+
+    The 1-minute load average counts runnable threads machine-wide, so on a shared node
+    (or with the other workers of a task list busy) it leaves no core for extra threads.
+    """
+    from flexlock.core._system import usable_cpus
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        return 0
+    return max(0, int(usable_cpus() - load))
+
+
+def hash_file_threaded(path: str, threads: int) -> tuple[str, int]:
+    """Return the blake3 hex digest and length of `path`, hashed by `threads` over an mmap.
+
+    Raises:
+        HashError: the file cannot be read, or blake3 is not installed.
+    """
+    try:
+        from blake3 import blake3
+    except ImportError:
+        raise HashError(
+            f"hash algorithm 'blake3' needs the blake3 package, which is not installed:"
+            f" {_OPTIONAL_ALGORITHMS['blake3'][1]}"
+        ) from None
+    hasher = blake3(max_threads=threads)
+    try:
+        length = Path(path).stat().st_size
+        hasher.update_mmap(path)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    return hasher.hexdigest(), length
 
 
 def _read_error(path: str, error: OSError) -> HashError:

@@ -33,11 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from flexlock.core._digest import (
+    THREADED_MIN_FILE_BYTES,
     Hasher,
     available_algorithms,
     digest_bytes,
     hash_file,
+    hash_file_threaded,
     hasher_factory,
+    idle_cpus,
 )
 from flexlock.core._errors import HashError
 from flexlock.core._hash_progress import HashProgress
@@ -170,9 +173,20 @@ def _digest_files(
         meter.start_hashing(len(missing), sum(_size(keys, index) for index in missing))
     on_chunk = meter.chunk if meter is not None else None
 
+    # A big blake3 file alone (no pool busy with others) gets blake3's threads when cores
+    # are idle; measured in benchmarks/results/hashing.md (threads vs one, loaded or not).
+    threads = 1
+    if hashed.algorithm == "blake3" and len(large) < 2:
+        threads = min(idle_cpus(), usable_cpus() if workers is None else max(1, workers))
+
     def hash_one(index: int) -> None:
         path, size = locate(rels[index]), _size(keys, index)
-        digest, read = hash_file(path, factory, on_chunk)
+        if threads > 1 and size >= THREADED_MIN_FILE_BYTES:
+            digest, read = hash_file_threaded(path, threads)
+            if on_chunk is not None:
+                on_chunk(read)
+        else:
+            digest, read = hash_file(path, factory, on_chunk)
         if read != size:
             raise HashError(
                 f"{path} changed while being hashed ({size} bytes when listed, {read}"
