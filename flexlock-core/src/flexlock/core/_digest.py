@@ -58,6 +58,9 @@ class Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> object:
         """Feed `data` into the digest."""
 
+    def digest(self) -> bytes:
+        """Return the raw digest of everything fed so far."""
+
     def hexdigest(self) -> str:
         """Return the digest of everything fed so far, in lowercase hex."""
 
@@ -131,8 +134,8 @@ def _thread_buffer() -> tuple[bytearray, memoryview]:
 
 def hash_file(
     path: str, factory: Callable[[], Hasher], on_chunk: Callable[[int], None] | None = None
-) -> tuple[str, int]:
-    """Return the hex digest and length of the file at `path`, streamed through one buffer.
+) -> tuple[bytes, int]:
+    """Return the raw digest and length of the file at `path`, streamed through one buffer.
 
     `on_chunk` is told the length of every chunk read (for a progress line).
 
@@ -154,7 +157,7 @@ def hash_file(
             os.close(fd)
     except OSError as error:
         raise _read_error(path, error) from None
-    return hasher.hexdigest(), total
+    return hasher.digest(), total
 
 
 def idle_cpus() -> int:
@@ -172,8 +175,8 @@ def idle_cpus() -> int:
     return max(0, int(usable_cpus() - load))
 
 
-def hash_file_threaded(path: str, threads: int) -> tuple[str, int]:
-    """Return the blake3 hex digest and length of `path`, hashed by `threads` over an mmap.
+def hash_file_threaded(path: str, threads: int) -> tuple[bytes, int]:
+    """Return the blake3 raw digest and length of `path`, hashed by `threads` over an mmap.
 
     Raises:
         HashError: the file cannot be read, or blake3 is not installed.
@@ -191,7 +194,7 @@ def hash_file_threaded(path: str, threads: int) -> tuple[str, int]:
         hasher.update_mmap(path)
     except OSError as error:
         raise _read_error(path, error) from None
-    return hasher.hexdigest(), length
+    return hasher.digest(), length
 
 
 def _read_error(path: str, error: OSError) -> HashError:

@@ -180,7 +180,7 @@ def _digest_files(
         threads = min(idle_cpus(), usable_cpus() if workers is None else max(1, workers))
 
     def hash_one(index: int) -> None:
-        path, size = locate(rels[index]), _size(keys, index)
+        path, size = locate(rels[index]), _key_at(keys, index * KEY_BYTES)[0]
         if threads > 1 and size >= THREADED_MIN_FILE_BYTES:
             digest, read = hash_file_threaded(path, threads)
             if on_chunk is not None:
@@ -195,7 +195,7 @@ def _digest_files(
         if meter is not None:
             meter.add(1, 0)
         # Same length, so the buffer never moves: safe from the pool's threads (GIL held).
-        digests[index * length : (index + 1) * length] = bytes.fromhex(digest)
+        digests[index * length : (index + 1) * length] = digest
 
     workers = usable_cpus() if workers is None else max(1, workers)
     if len(large) >= 2 and workers > 1:
