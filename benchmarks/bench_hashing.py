@@ -224,8 +224,8 @@ def bench_big_file(work: Path, size: int, repeats: int, report: Report) -> Path:
             f"{size / threaded / 1e9:.2f} GB/s",
             f"{size / single / 1e9:.2f} GB/s",
             single / threaded,
-            ">= 1.0x (+ noise): never slower; faster with idle cores",
-            ok=single / threaded >= 0.9,
+            ">= 1.3x with 2 idle cores; with none both sides take one thread (noise only)",
+            ok=single / threaded >= 1.3 if idle >= 2 else True,
         )
     # Unchanged big file: one stat and a cache lookup.
     hash_path(path)  # fills the cache

@@ -231,6 +231,8 @@ class CacheShard:
         self._loaded = loaded  # oldest first
         self._segments = segments
         self._corrupt = corrupt
+        #: Whether the last `lookup` found a segment listing exactly its files.
+        self.lined_up = False
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -264,9 +266,11 @@ class CacheShard:
         digests are the segment's own buffer (read-only), not a copy.
         """
         count = len(rels)
+        self.lined_up = False
         if not self._loaded:
             return bytearray(count * digest_length), range(count)
         base = self.aligned(rels)
+        self.lined_up = base is not None
         stale: Sequence[int] = range(count)
         if base is not None and self._loaded[base].digest_length == digest_length:
             segment = self._loaded[base]

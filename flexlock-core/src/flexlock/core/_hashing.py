@@ -244,7 +244,7 @@ def _digest_files(
             digests,
             missing,
             trusted_before=started_ns - RACY_WINDOW_NS,
-            realign=bool(rels) and shard.aligned(rels) is None,
+            realign=bool(rels) and not shard.lined_up,
         )
 
 
