@@ -4,10 +4,10 @@
     python benchmarks/bench_hashing_memory.py --files 200000 --repeat 3
     python benchmarks/bench_hashing_memory.py --baseline-src /tmp/base/flexlock-core/src
 
-Each measurement is a fresh interpreter, so peak RSS (`resource.getrusage`) is that of one
-hash: the RSS after importing flexlock is subtracted and the rest divided by the number of
-files. Rows, each with its baseline measured in the same run, interleaved and repeated
-(medians; the machine is shared, so CPU times are noisy, RSS is not):
+Each measurement is a fresh interpreter, so peak RSS (VmHWM of /proc/self/status, else
+`resource.getrusage`) is that of one hash: the RSS after importing flexlock is subtracted
+and the rest divided by the number of files. Rows, each with its baseline measured in the
+same run, interleaved and repeated (medians; the machine is shared: CPU is noisy, RSS not):
 
 - cold (no cache) and warm (unchanged, cache filled): this checkout, and with
   `--baseline-src` the same cases with another checkout's `flexlock-core/src` first on
@@ -38,11 +38,29 @@ PROBE = r"""
 import json, os, resource, sys, time
 mode, root = sys.argv[1], sys.argv[2]
 import flexlock.core, flexlock.core._hashing, flexlock.core._walk, flexlock.core._manifest
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak_kib():
+    # VmHWM: this process image's own peak. ru_maxrss survives execve, so a child of a big
+    # parent would start at the parent's RSS and report nothing of its own.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+base = peak_kib()
 cpu = time.process_time()
 if mode in ("cold", "warm"):
     from flexlock.core import hash_path
     files = hash_path(root, use_cache=mode == "warm").files
+elif mode == "manifest":
+    from flexlock.core import tree_manifest
+    with open(sys.argv[3], "w", encoding="utf-8", errors="surrogateescape") as out:
+        out.write(tree_manifest(root, use_cache=False))
+    files = 1
 elif mode == "fast":
     from flexlock.core._walk import list_files
     from flexlock.core._manifest import manifest_differences
@@ -77,7 +95,7 @@ elif mode == "bare":
             digests.append(hashlib.sha256(stream.read()).hexdigest())
     files = len(paths)
 cpu = time.process_time() - cpu
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({"files": files, "cpu": cpu, "bytes_per_file": (peak - base) * 1024 / files,
                   "peak_mib": peak / 1024}))
 """
@@ -129,12 +147,8 @@ def main() -> None:
         caches = {name: work / f"cache-{name}" for name in sides}
         for name, src in sides.items():  # fill each side's cache once
             _probe("warm", root, caches[name], src)
-        from flexlock.core import tree_manifest
-
-        manifest = work / "manifest"
-        manifest.write_text(
-            tree_manifest(root, use_cache=False), encoding="utf-8", errors="surrogateescape"
-        )
+        manifest = work / "manifest"  # written by a child: this process stays small
+        _probe("manifest", root, caches["this"], None, str(manifest))
         samples: dict[str, list[dict[str, float]]] = {}
         for _ in range(args.repeat):
             for mode in ("cold", "warm"):
