@@ -41,7 +41,7 @@ def _rewrite_keeping_stat(path: Path, content: bytes) -> None:
 
 
 def _segments(cache: Path) -> list[Path]:
-    return sorted(cache.glob("hashes/v2/*/*.seg"))
+    return sorted(cache.glob("hashes/v3/*/*.seg"))
 
 
 def _sha(content: bytes) -> str:
@@ -325,7 +325,8 @@ def test_concurrent_compactions_lose_nothing(tmp_path: Path, cache: Path) -> Non
     # Enough segments that every worker finds a compaction due and runs it at once.
     shard = CacheShard.open(f"directory:{data}", "sha256")
     for index in range(COMPACT_AFTER + 2):
-        shard.save({f"gone{index}": b"stale key".ljust(32) + b"00"})
+        stale_key = bytearray(b"stale key".ljust(32))
+        shard.save([f"gone{index}"], stale_key, bytearray(32), [0], trusted_before=1 << 62)
     assert [expected] * 6 * 5 == _run_workers(data, 6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -383,3 +384,48 @@ def test_added_file_is_hashed_and_the_others_still_come_from_the_cache(tmp_path:
 
 def _cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+# --- format changes -------------------------------------------------------------------------
+
+
+def _v2_segment(root: str, rel: str, entry: bytes) -> bytes:
+    """A segment as flexlock wrote it before the column format (marshal of two lists)."""
+    import marshal
+    import zlib
+
+    body = marshal.dumps((root, "sha256", [rel], [entry]), 4)
+    return b"flexlock-hashcache 2 %08x %d\n" % (zlib.crc32(body), len(body)) + body
+
+
+def test_cache_of_the_previous_format_is_rebuilt_silently(tmp_path: Path, cache: Path) -> None:
+    # An old cache holding a digest for the file's current stat key: the new format never
+    # reads it (it would serve that digest), warns about nothing, and writes its own.
+    data = _tree(tmp_path / "data", {"a": b"1"})
+    info = (data / "a").stat()
+    key = _hashcache.pack_stat_key(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+    root = f"directory:{data}"
+    identity = f"sha256\0{root}".encode()
+    shard = cache / "hashes" / "v2" / hashlib.sha256(identity).hexdigest()[:32]
+    shard.mkdir(parents=True)
+    (shard / "00000000000000000001-old.seg").write_bytes(_v2_segment(root, "a", key + b"0" * 64))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        record = hash_path(data)
+
+    assert record.hash == hash_path(data, use_cache=False).hash
+    assert len(_segments(cache)) == 1
+    assert CacheShard.open(root, "sha256").entries["a"][32:] == hashlib.sha256(b"1").digest()
+
+
+def test_unchanged_tree_is_served_from_the_cache_by_position(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "data", {f"f{index:03d}": b"%03d" % index for index in range(600)})
+    hash_path(data)
+    _rewrite_keeping_stat(data / "f599", b"XXX")  # invisible to a stat: served from the cache
+    _tree(data, {"f300": b"new"})  # a visible change in the middle of the column
+
+    record = hash_path(data)
+
+    _rewrite_keeping_stat(data / "f599", b"599")
+    assert record.hash == hash_path(data, use_cache=False).hash

@@ -394,7 +394,7 @@ def test_listing_has_the_manifest_paths_size_and_newest_mtime(tmp_path: Path) ->
     record, manifest = hash_path_with_manifest(data)
     listing = list_files(data)
     assert (list(parse_manifest(manifest)), record.size, record.mtime_ns) == (
-        [rel for rel, _ in listing.files],
+        listing.rels,
         listing.size,
         listing.newest,
     )
@@ -403,9 +403,7 @@ def test_listing_has_the_manifest_paths_size_and_newest_mtime(tmp_path: Path) ->
 def test_listing_a_glob_names_files_as_its_manifest_does(tmp_path: Path) -> None:
     _tree(tmp_path / "data", {"x/1.csv": b"1", "y/2.csv": b"2", "y/3.txt": b"3"})
     pattern = str(tmp_path / "data" / "*" / "*.csv")
-    assert list(parse_manifest(tree_manifest(pattern))) == [
-        rel for rel, _ in list_files(pattern).files
-    ]
+    assert list(parse_manifest(tree_manifest(pattern))) == list_files(pattern).rels
 
 
 def test_listing_refuses_a_symlink_loop_with_the_hashing_message(tmp_path: Path) -> None:

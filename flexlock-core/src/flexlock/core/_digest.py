@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from flexlock.core._errors import HashError
@@ -25,8 +26,14 @@ __all__ = [
     "available_algorithms",
     "digest_bytes",
     "hash_file",
+    "hash_file_threaded",
     "hasher_factory",
+    "idle_cpus",
 ]
+
+#: A blake3 file at least this long is hashed by blake3's own threads over an mmap when
+#: cores are idle (`idle_cpus`); below it the threads' start-up is not repaid.
+THREADED_MIN_FILE_BYTES = 64 << 20
 
 #: Read buffer per thread; 1 MiB amortises the per-call cost of readv and hashlib.update.
 BUFFER_BYTES = 1 << 20
@@ -44,8 +51,15 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 class Hasher(Protocol):
     """What flexlock needs of a hash object: hashlib's and blake3's both fit."""
 
+    @property
+    def digest_size(self) -> int:
+        """Length of the raw digest in bytes."""
+
     def update(self, data: bytes | memoryview, /) -> object:
         """Feed `data` into the digest."""
+
+    def digest(self) -> bytes:
+        """Return the raw digest of everything fed so far."""
 
     def hexdigest(self) -> str:
         """Return the digest of everything fed so far, in lowercase hex."""
@@ -120,8 +134,8 @@ def _thread_buffer() -> tuple[bytearray, memoryview]:
 
 def hash_file(
     path: str, factory: Callable[[], Hasher], on_chunk: Callable[[int], None] | None = None
-) -> tuple[str, int]:
-    """Return the hex digest and length of the file at `path`, streamed through one buffer.
+) -> tuple[bytes, int]:
+    """Return the raw digest and length of the file at `path`, streamed through one buffer.
 
     `on_chunk` is told the length of every chunk read (for a progress line).
 
@@ -143,7 +157,44 @@ def hash_file(
             os.close(fd)
     except OSError as error:
         raise _read_error(path, error) from None
-    return hasher.hexdigest(), total
+    return hasher.digest(), total
+
+
+def idle_cpus() -> int:
+    """Return how many of this process's CPUs are idle now: usable CPUs minus the load.
+
+    The 1-minute load average counts runnable threads machine-wide, so on a shared node
+    (or with the other workers of a task list busy) it leaves no core for extra threads.
+    """
+    from flexlock.core._system import usable_cpus
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        return 0
+    return max(0, int(usable_cpus() - load))
+
+
+def hash_file_threaded(path: str, threads: int) -> tuple[bytes, int]:
+    """Return the blake3 raw digest and length of `path`, hashed by `threads` over an mmap.
+
+    Raises:
+        HashError: the file cannot be read, or blake3 is not installed.
+    """
+    try:
+        from blake3 import blake3
+    except ImportError:
+        raise HashError(
+            f"hash algorithm 'blake3' needs the blake3 package, which is not installed:"
+            f" {_OPTIONAL_ALGORITHMS['blake3'][1]}"
+        ) from None
+    hasher = blake3(max_threads=threads)
+    try:
+        length = Path(path).stat().st_size
+        hasher.update_mmap(path)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    return hasher.digest(), length
 
 
 def _read_error(path: str, error: OSError) -> HashError:

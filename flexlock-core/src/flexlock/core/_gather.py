@@ -39,7 +39,9 @@ class RunOptions:
     """Options of `runlock(**options)`.
 
     Args:
-        algorithm: hash algorithm for data inputs (`sha256`, or `blake3` when installed).
+        algorithm: hash algorithm for data inputs and outputs; default: the project's
+            `[tool.flexlock] hash`, else `sha256`. A different one than the project's is
+            refused (identities of one project must stay comparable).
         size_limit: untracked files above this many bytes are not put in code snapshots.
         include: git pathspecs the code record covers (default: the whole checkout),
             after those of the project's `[tool.flexlock.code]` table.
@@ -55,7 +57,7 @@ class RunOptions:
         finalize_at_exit: finalise a plain call at interpreter exit / uncaught exception / SIGTERM.
     """
 
-    algorithm: str = "sha256"
+    algorithm: str | None = None
     size_limit: int = 10 * 1024 * 1024
     include: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
@@ -81,6 +83,50 @@ class RunOptions:
         return cls(**options)
 
     @property
+    def hash_algorithm(self) -> str:
+        """The algorithm data is hashed with (after `with_project_algorithm`)."""
+        return self.algorithm or "sha256"
+
+    def with_project_algorithm(self, repos: Iterable[PathLike] | None) -> RunOptions:
+        """Return these options with the project's `[tool.flexlock] hash`, checked.
+
+        The project is the first repo given, else the script's checkout.
+
+        Raises:
+            ConfigError: the project's algorithm is unknown or not installed here (names
+                the extra to install), or `algorithm=` asks for another one.
+        """
+        from flexlock.core._digest import hasher_factory
+        from flexlock.core._errors import HashError
+        from flexlock.core._project import project_settings
+
+        given = list(repos) if repos is not None else None
+        root: Path | None
+        try:
+            root = _root_of(given[0]) if given and Path(given[0]).exists() else None
+        except GitError:
+            root = None  # capture_repos says what is wrong with the repo
+        if not given:
+            root = _script_repo()
+        settings = project_settings(root) if root is not None and root.is_dir() else None
+        wanted = settings.hash if settings is not None else None
+        if wanted is None or settings is None:
+            return self
+        if self.algorithm is not None and self.algorithm != wanted:
+            raise ConfigError(
+                f"runlock(algorithm={self.algorithm!r}) but the project hashes data with"
+                f' {wanted!r} ({settings.path}: [tool.flexlock] hash = "{wanted}"); drop the'
+                " argument, or change the project's setting for every run"
+            )
+        try:
+            hasher_factory(wanted)  # never a silent fallback to another algorithm
+        except HashError as error:
+            raise ConfigError(
+                f'{settings.path}: [tool.flexlock] hash = "{wanted}": {error}'
+            ) from None
+        return attrs.evolve(self, algorithm=wanted)
+
+    @property
     def redactor(self) -> Redactor:
         """The redactor these options describe."""
         return Redactor.from_option(self.redact)
@@ -88,13 +134,11 @@ class RunOptions:
 
 def _script_repo() -> Path | None:
     """Return the git root of the calling script (`__main__.__file__`), else of the cwd."""
-    from flexlock.core._git import find_repo_root
-
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None)
     start = Path(script).resolve().parent if script else Path.cwd()
     try:
-        return Path(find_repo_root(start))
+        return _cached_root(os.fspath(start))  # asked again for the project's settings
     except GitError:
         return None
 
@@ -186,7 +230,7 @@ def hash_data(data: Iterable[PathLike], options: RunOptions) -> Hashed:
     manifests: dict[str, str] = {}
     for path in data:
         # One walk gives both: the manifest of a directory is what its hash covers.
-        record, manifest = hash_path_with_manifest(path, algorithm=options.algorithm)
+        record, manifest = hash_path_with_manifest(path, algorithm=options.hash_algorithm)
         records[os.fspath(path)] = record
         if record.files is not None:
             manifests[os.fspath(path)] = manifest

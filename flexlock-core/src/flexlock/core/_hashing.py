@@ -23,27 +23,32 @@ the GIL and a pool only adds hand-offs.
 
 from __future__ import annotations
 
+import binascii
 import os
+import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from flexlock.core._digest import (
+    THREADED_MIN_FILE_BYTES,
     Hasher,
     available_algorithms,
     digest_bytes,
     hash_file,
+    hash_file_threaded,
     hasher_factory,
+    idle_cpus,
 )
 from flexlock.core._errors import HashError
 from flexlock.core._hash_progress import HashProgress
-from flexlock.core._hashcache import STAT_KEY_BYTES, CacheShard, Entry, unpack_stat_key
+from flexlock.core._hashcache import CacheShard
 from flexlock.core._manifest import hash_manifest, parse_manifest, render_manifest
 from flexlock.core._model import DataRecord
 from flexlock.core._system import RACY_WINDOW_NS, StatusLine, usable_cpus
-from flexlock.core._walk import DEFAULT_EXCLUDES, Excludes, File, Listing, classify, collect
+from flexlock.core._walk import DEFAULT_EXCLUDES, KEY_BYTES, Excludes, Listing, classify, collect
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -61,37 +66,59 @@ __all__ = [
 
 #: Files at least this long go to the thread pool (measured: benchmarks/results/hashing.md).
 PARALLEL_MIN_FILE_BYTES = 256 << 10
+_key_at = struct.Struct("<QqQQ").unpack_from
+
+
+def _size(keys: bytearray, index: int) -> int:
+    size: int = _key_at(keys, index * KEY_BYTES)[0]
+    return size
+
+
+#: Manifest lines rendered (and hashed) per slice: the whole manifest is never held for a
+#: hash, only for `tree_manifest`.
+_MANIFEST_CHUNK = 8192
 
 
 class _Hashed:
-    """The files of one input and their digests.
+    """The files of one input and their raw digests (one buffer, `digest_length` each).
 
-    Digests are ASCII hex `bytes`, as the cache stores them, and the manifest is built
-    as the bytes that are hashed: no str object per file on a warm re-hash.
+    Raw, not hex: half the bytes, and no object per file; the manifest's hex is rendered a
+    slice of files at a time, as the bytes that are hashed.
     """
 
-    def __init__(self, listing: Listing, algorithm: str) -> None:
+    def __init__(self, listing: Listing, algorithm: str, factory: Callable[[], Hasher]) -> None:
         self.listing = listing
         self.algorithm = algorithm
-        self.rels = [file[0] for file in listing.files]  # one list for the cache and manifest
-        self.digests: list[bytes] = []
-        self._manifest: bytes | None = None
+        self.factory = factory
+        self.digest_length: int = factory().digest_size
+        self.digests: bytearray | memoryview = bytearray()
 
-    def manifest_bytes(self) -> bytes:
-        if self._manifest is None:
-            self._manifest = render_manifest(self.digests, self.rels)
-        return self._manifest
+    def manifest_chunks(self) -> Iterator[bytes]:
+        rels, digests, length = self.listing.rels, self.digests, self.digest_length
+        width = 2 * length
+        for start in range(0, len(rels), _MANIFEST_CHUNK):
+            names = rels[start : start + _MANIFEST_CHUNK]
+            hexes = binascii.hexlify(digests[start * length : (start + len(names)) * length])
+            yield render_manifest(
+                [hexes[at : at + width] for at in range(0, len(hexes), width)], names
+            )
 
     def manifest(self) -> str:
-        return self.manifest_bytes().decode("utf-8", "surrogateescape")
+        return b"".join(self.manifest_chunks()).decode("utf-8", "surrogateescape")
 
-    def record(self) -> DataRecord:
+    def record(self, manifest: str | None = None) -> DataRecord:
         listing, algorithm = self.listing, self.algorithm
         if listing.kind == "file":
-            digest = self.digests[0].decode()
+            digest = self.digests.hex()
             return DataRecord(f"{algorithm}:{digest}", listing.size, None, listing.newest)
-        digest = digest_bytes(self.manifest_bytes(), algorithm)
-        return DataRecord(f"{algorithm}:{digest}", listing.size, len(listing.files), listing.newest)
+        if manifest is not None:
+            digest = digest_bytes(manifest.encode("utf-8", "surrogateescape"), algorithm)
+        else:
+            hasher = self.factory()
+            for chunk in self.manifest_chunks():
+                hasher.update(chunk)
+            digest = hasher.hexdigest()
+        return DataRecord(f"{algorithm}:{digest}", listing.size, len(listing.rels), listing.newest)
 
 
 def _hash_input(
@@ -110,77 +137,65 @@ def _hash_input(
     started_ns = time.time_ns()
     kind, info = classify(path)
     shard = CacheShard.open(f"{kind}:{os.path.abspath(path)}", algorithm) if use_cache else None
-    found: list[File] = []
+    found: list[str] = []
     status = StatusLine(sys.stderr, enabled=progress)
     meter = HashProgress(path, status, found) if status.enabled else None
     try:
-        hashed = _Hashed(collect(path, kind, info, exclude, found=found), algorithm)
-        hashed.digests = _digest_files(
-            hashed.listing,
-            hashed.rels,
-            factory,
-            shard=shard,
-            started_ns=started_ns,
-            workers=workers,
-            meter=meter,
-        )
+        hashed = _Hashed(collect(path, kind, info, exclude, found=found), algorithm, factory)
+        _digest_files(hashed, shard=shard, started_ns=started_ns, workers=workers, meter=meter)
     finally:
         if meter is not None:
             meter.close()
     return hashed
 
 
-def _cached_digest(entries: dict[str, Entry], file: File) -> bytes | None:
-    cached = entries.get(file[0])
-    return cached[STAT_KEY_BYTES:] if cached and cached.startswith(file[1]) else None
-
-
 def _digest_files(
-    listing: Listing,
-    rels: list[str],
-    factory: Callable[[], Hasher],
+    hashed: _Hashed,
     *,
     shard: CacheShard | None,
     started_ns: int,
     workers: int | None,
     meter: HashProgress | None,
-) -> list[bytes]:
-    """Return the hex digest of every file, from the cache where its entry still matches."""
-    files, locate = listing.files, listing.locate
-    # One tight loop after the walk: interleaved with the walk's stat calls, the lookups
-    # measured ~10% slower (the kernel evicts the dict from the CPU caches in between).
-    aligned = shard.aligned(rels) if shard is not None else None
-    digests: list[bytes | None]
-    if aligned is not None:
-        # The usual case, the same files as last time: entries by position, no map to build.
-        base, others = aligned
-        digests = [
-            cached[STAT_KEY_BYTES:] if cached.startswith(file[1]) else _cached_digest(others, file)
-            for cached, file in zip(base, files, strict=True)
-        ]
+) -> None:
+    """Fill `hashed.digests`, from the cache where a file's entry still matches."""
+    listing, factory, length = hashed.listing, hashed.factory, hashed.digest_length
+    rels, keys, locate = listing.rels, listing.keys, listing.locate
+    if shard is not None:
+        digests, missing = shard.lookup(rels, keys, length)
     else:
-        entries: dict[str, Entry] = shard.entries if shard is not None else {}
-        digests = [_cached_digest(entries, file) for file in files]
-    missing = [index for index, digest in enumerate(digests) if digest is None]
-    sizes = {index: unpack_stat_key(files[index][1])[0] for index in missing}
-    large = [index for index in missing if sizes[index] >= PARALLEL_MIN_FILE_BYTES]
-    small = [index for index in missing if sizes[index] < PARALLEL_MIN_FILE_BYTES]
+        digests, missing = bytearray(len(rels) * length), range(len(rels))
+    hashed.digests = digests
+    # No per-file map of sizes or list of the small files: on a cold 1M-file tree those
+    # measured ~0.15 KiB per file; a size is unpacked from the keys where it is needed.
+    large = [index for index in missing if _size(keys, index) >= PARALLEL_MIN_FILE_BYTES]
 
     if meter is not None:
-        meter.start_hashing(len(missing), sum(sizes.values()))
+        meter.start_hashing(len(missing), sum(_size(keys, index) for index in missing))
     on_chunk = meter.chunk if meter is not None else None
 
-    def hash_one(index: int) -> bytes:
-        path, size = locate(files[index][0]), sizes[index]
-        digest, length = hash_file(path, factory, on_chunk)
-        if length != size:
+    # A big blake3 file alone (no pool busy with others) gets blake3's threads when cores
+    # are idle; measured in benchmarks/results/hashing.md (threads vs one, loaded or not).
+    threads = 1
+    if hashed.algorithm == "blake3" and len(large) < 2:
+        threads = min(idle_cpus(), usable_cpus() if workers is None else max(1, workers))
+
+    def hash_one(index: int) -> None:
+        path, size = locate(rels[index]), _key_at(keys, index * KEY_BYTES)[0]
+        if threads > 1 and size >= THREADED_MIN_FILE_BYTES:
+            digest, read = hash_file_threaded(path, threads)
+            if on_chunk is not None:
+                on_chunk(read)
+        else:
+            digest, read = hash_file(path, factory, on_chunk)
+        if read != size:
             raise HashError(
-                f"{path} changed while being hashed ({size} bytes when listed, {length}"
+                f"{path} changed while being hashed ({size} bytes when listed, {read}"
                 " read); hash again once writers are done"
             )
         if meter is not None:
             meter.add(1, 0)
-        return digest.encode()
+        # Same length, so the buffer never moves: safe from the pool's threads (GIL held).
+        digests[index * length : (index + 1) * length] = digest
 
     workers = usable_cpus() if workers is None else max(1, workers)
     if len(large) >= 2 and workers > 1:
@@ -194,28 +209,24 @@ def _digest_files(
         pending = iter(large)
         failed = threading.Event()
 
-        def drain() -> list[tuple[int, bytes]]:
-            done = []
+        def drain() -> None:
             try:
                 for index in pending:
                     if failed.is_set():
                         break
-                    done.append((index, hash_one(index)))
+                    hash_one(index)
             except BaseException:
                 failed.set()  # the other threads stop at their next file
                 raise
-            return done
 
         try:
-            futures: list[Future[list[tuple[int, bytes]]]] = [
-                pool.submit(drain) for _ in range(threads)
-            ]
+            futures: list[Future[None]] = [pool.submit(drain) for _ in range(threads)]
             # Meanwhile the calling thread takes the small files (see module docstring).
-            for index in small:
-                digests[index] = hash_one(index)
+            for index in missing:
+                if _size(keys, index) < PARALLEL_MIN_FILE_BYTES:
+                    hash_one(index)
             for future in futures:
-                for index, digest in future.result():
-                    digests[index] = digest
+                future.result()
         except BaseException:
             failed.set()  # stop instead of hashing the remaining large files
             raise
@@ -223,26 +234,18 @@ def _digest_files(
             pool.shutdown(wait=True)
     else:
         for index in missing:
-            digests[index] = hash_one(index)
+            hash_one(index)
 
-    complete: list[bytes] = digests  # type: ignore[assignment]  # every None was filled above
     if shard is not None:
         # Racy-clean rule: a file modified too close to `started_ns` is not cached.
-        trusted_before = started_ns - RACY_WINDOW_NS
-
-        def entries_of(indices: Sequence[int] | range) -> dict[str, Entry]:
-            return {
-                files[index][0]: files[index][1] + complete[index]
-                for index in indices
-                if unpack_stat_key(files[index][1])[1] < trusted_before
-            }
-
         shard.save(
-            entries_of(missing),
-            lambda: entries_of(range(len(files))),
-            realign=aligned is None and bool(files),
+            rels,
+            keys,
+            digests,
+            missing,
+            trusted_before=started_ns - RACY_WINDOW_NS,
+            realign=bool(rels) and not shard.lined_up,
         )
-    return complete
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -332,4 +335,5 @@ def hash_path_with_manifest(
         workers=workers,
         progress=progress,
     )
-    return hashed.record(), hashed.manifest()
+    manifest = hashed.manifest()
+    return hashed.record(manifest), manifest

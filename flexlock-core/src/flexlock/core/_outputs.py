@@ -133,7 +133,7 @@ def _record(
         size, files, newest, is_directory = info.st_size, None, info.st_mtime_ns, False
     else:
         listing = list_files(path)  # raises HashError for a missing or unreadable output
-        size, files, newest, is_directory = listing.size, len(listing.files), listing.newest, True
+        size, files, newest, is_directory = listing.size, len(listing.rels), listing.newest, True
     if not hashing or size > max_bytes:
         return OutputRecord(None, size, files=files, mtime_ns=newest), None
     from flexlock.core._hashing import hash_path, hash_path_with_manifest

@@ -1,6 +1,10 @@
 """A project's own settings: the `[tool.flexlock]` table of its repository's `pyproject.toml`.
 
-Today it says what the project's code is, once for every run of every script:
+It says, once for every run of every script, what the project's code is and which hash
+algorithm its data identities use:
+
+    [tool.flexlock]
+    hash = "blake3"                   # default "sha256"; every run of the project uses it
 
     [tool.flexlock.code]
     exclude = ["notes/", "*.ipynb"]   # git pathspecs left out of the recorded tree
@@ -22,7 +26,7 @@ import attrs
 
 from flexlock.core._errors import ConfigError
 
-__all__ = ["CodeScope", "project_code_scope"]
+__all__ = ["CodeScope", "ProjectSettings", "project_code_scope", "project_settings"]
 
 _TABLE = "tool.flexlock"
 
@@ -64,6 +68,31 @@ def _matches(spec: str, path: str) -> bool:
     return fnmatch.fnmatchcase(path, spec)
 
 
+@attrs.frozen
+class ProjectSettings:
+    """The `[tool.flexlock]` table of a project; `path` is the file it came from."""
+
+    code: CodeScope = CodeScope()
+    hash: str | None = None  # the data hash algorithm; None: not set (sha256)
+    path: str = ""
+
+
+def project_settings(root: str | os.PathLike[str]) -> ProjectSettings:
+    """Return the settings `root/pyproject.toml` declares under `[tool.flexlock]`.
+
+    Raises:
+        ConfigError: the file is not valid TOML, or the table holds something else than
+            a string `hash` and a `code` table (the message names file and key).
+    """
+    path = Path(root) / "pyproject.toml"
+    try:
+        info = path.stat()
+    except OSError:
+        return ProjectSettings()
+    # Read once per process and version of the file: a task list asks for every task.
+    return _read_settings(os.fspath(path), info.st_mtime_ns, info.st_size)
+
+
 def project_code_scope(root: str | os.PathLike[str]) -> CodeScope:
     """Return the code scope `root/pyproject.toml` declares under `[tool.flexlock.code]`.
 
@@ -71,24 +100,29 @@ def project_code_scope(root: str | os.PathLike[str]) -> CodeScope:
         ConfigError: the file is not valid TOML, or the table holds something else than
             lists of strings `include` and `exclude` (the message names file and key).
     """
-    path = Path(root) / "pyproject.toml"
-    try:
-        info = path.stat()
-    except OSError:
-        return CodeScope()
-    # Read once per process and version of the file: a task list asks for every task.
-    return _read_scope(os.fspath(path), info.st_mtime_ns, info.st_size)
+    return project_settings(root).code
 
 
 @functools.lru_cache(maxsize=64)
-def _read_scope(path: str, _mtime_ns: int, _size: int) -> CodeScope:
+def _read_settings(path: str, _mtime_ns: int, _size: int) -> ProjectSettings:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the project settings: {error}") from None
     if "[tool.flexlock" not in text and "tool.flexlock." not in text:
-        return CodeScope()  # most projects: no TOML parsing at all
+        return ProjectSettings()  # most projects: no TOML parsing at all
     table = _table(_parse_toml(text, path), path)
+    unknown_keys = sorted(set(table) - {"code", "hash"})
+    if unknown_keys:
+        raise ConfigError(
+            f"{path}: [{_TABLE}] has unknown key(s) {', '.join(unknown_keys)}; accepted: code, hash"
+        )
+    algorithm = table.get("hash")
+    if algorithm is not None and (not isinstance(algorithm, str) or not algorithm):
+        raise ConfigError(
+            f'{path}: {_TABLE}.hash must be the name of a hash algorithm (e.g. hash = "blake3"),'
+            f" got {algorithm!r}"
+        )
     code = table.get("code", {})
     if not isinstance(code, dict):
         raise ConfigError(f"{path}: [{_TABLE}] code must be a table (code.exclude = [...])")
@@ -98,9 +132,10 @@ def _read_scope(path: str, _mtime_ns: int, _size: int) -> CodeScope:
             f"{path}: [{_TABLE}.code] has unknown key(s) {', '.join(unknown)}; "
             "accepted: include, exclude"
         )
-    return CodeScope(
+    scope = CodeScope(
         include=_patterns(code, "include", path), exclude=_patterns(code, "exclude", path)
     )
+    return ProjectSettings(scope, algorithm, path)
 
 
 def _parse_toml(text: str, path: str) -> dict[str, Any]:

@@ -317,7 +317,7 @@ class Run:
             return record_outputs(
                 self.path.parent,
                 self._declared_outputs,
-                algorithm=self.options.algorithm,
+                algorithm=self.options.hash_algorithm,
                 max_bytes=self.options.output_max_bytes,
                 hashing=hashing and self.options.hash_outputs,
                 manifests=self.options.manifests,
@@ -406,7 +406,8 @@ def runlock(
     """
     from flexlock.core._registry import registered
 
-    run_options = RunOptions.from_kwargs(options)
+    repos = None if repos is None else [*repos]  # read twice: the project's settings, capture
+    run_options = RunOptions.from_kwargs(options).with_project_algorithm(repos)
     redactor = run_options.redactor
     plain = config_to_dict(config)
     only_active = active_run() if config is None and runlock_path is None else None

@@ -120,7 +120,7 @@ def _check_data_fast(
     except HashError as error:
         return DataCheck(name, str(target), "unreadable", expected, detail=str(error))
     size = listing.size
-    count = len(listing.files) if record.files is not None else None
+    count = len(listing.rels) if record.files is not None else None
     newest = listing.newest
     actual = f"size={size}" + (f" files={count}" if count is not None else "")
     problems = []
@@ -137,7 +137,7 @@ def _check_data_fast(
     if manifest is not None:
         from flexlock.core._manifest import manifest_differences
 
-        missing, extra = manifest_differences(manifest, [rel for rel, _ in listing.files])
+        missing, extra = manifest_differences(manifest, listing.rels)
         if (missing or extra) and not problems:
             problems.append("files renamed")
     if not problems:
