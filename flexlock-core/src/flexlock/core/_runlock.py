@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import errno
 import os
 import signal
 import sys
@@ -28,12 +29,12 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from flexlock.core._errors import ConfigError, FlexLockError
+from flexlock.core._errors import ConfigError, FlexLockError, LockFileError, TaskFailedError
 from flexlock.core._gather import Hashed, RunOptions, capture_repos, hash_data, load_prevs
 from flexlock.core._identity import compute_id, config_to_dict
 from flexlock.core._inputs import write_inputs
 from flexlock.core._layout import manifest_path
-from flexlock.core._lockfile import dump, lock_path, write_atomic
+from flexlock.core._lockfile import TEMP_PREFIX, dump, lock_path, write_atomic
 from flexlock.core._model import (
     EnvRecord,
     ErrorRecord,
@@ -112,6 +113,27 @@ def _error_record(
         message=redactor.scrub(str(error), secrets),
         traceback=redactor.scrub(short[-4000:], secrets),
     )
+
+
+#: What to do about a write that failed, by errno (ENOSPC, EDQUOT, EROFS, EACCES...).
+_WRITE_FIXES = {
+    errno.ENOSPC: "free space on that file system or point save_dir at another one",
+    errno.EDQUOT: "free space within your quota or point save_dir at another file system",
+    errno.EROFS: "point save_dir at a writable file system",
+    errno.EACCES: "fix its permissions or point save_dir at a directory you can write",
+    errno.EPERM: "fix its permissions or point save_dir at a directory you can write",
+}
+
+
+def write_fault(error: OSError, where: Path) -> str:
+    """Return one line saying which path could not be written, why, and what to do."""
+    named = error.filename if isinstance(error.filename, str) else None
+    # A temporary file of an atomic write is gone by now: name the file it was for.
+    path = os.fspath(where) if not named or Path(named).name.startswith(TEMP_PREFIX) else named
+    cause = error.strerror or str(error)
+    name = errno.errorcode.get(error.errno or 0)
+    fix = _WRITE_FIXES.get(error.errno or 0, "check that the save_dir can be written")
+    return f"{path}: cannot write ({cause}{f', {name}' if name else ''}): {fix}"
 
 
 # -- the run --------------------------------------------------------------------
@@ -247,11 +269,19 @@ class Run:
             # the run left is recorded by size and mtime, never read.
             hurried = isinstance(error, ErrorRecord) and error.type in _HURRIED_ERRORS
             self._status, self._error, self._finished = status, error, utc_now()
+            written = False
             try:
                 self._outputs = self._record_outputs(hashing=not hurried)
                 self.lock = self._build()
                 dump(self.lock, self.path)
+                written = True
                 write_inputs(self.path, self.lock)  # what resuming reads instead of the sheet
+            except OSError as fault:
+                # The run's record is lost or incomplete: the run failed (exit code 1).
+                lost = "" if written else " (its sheet still says running)"
+                raise TaskFailedError(
+                    f"the {status} run was not recorded{lost}: {write_fault(fault, self.path)}"
+                ) from fault
             finally:
                 self._save_lock.release()
                 _unfinished.pop(id(self), None)
@@ -327,14 +357,25 @@ class Run:
             return {}
 
     def _start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._save_lock.acquire()
+        """Take the save_dir and write the `running` sheet; an unwritable save_dir is one line."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._save_lock.acquire()
+        except OSError as fault:
+            raise LockFileError(
+                f"the run did not start: {write_fault(fault, self.path.parent)}"
+            ) from fault
         try:
             sweep_save_dir(self.path.parent)
             preserve_previous(self.path.parent, self.path)
             self._write_inputs(self._manifests)
             self._pin_snapshots()
             dump(self.lock, self.path)
+        except OSError as fault:
+            self._save_lock.release()
+            raise LockFileError(
+                f"the run did not start: {write_fault(fault, self.path)}"
+            ) from fault
         except BaseException:
             self._save_lock.release()
             raise
@@ -455,10 +496,31 @@ def runlock(
 # -- finalising plain calls -----------------------------------------------------
 
 
-def _finish_all(status: Status, error: BaseException | ErrorRecord | None = None) -> None:
+def _finish_all(status: Status, error: BaseException | ErrorRecord | None = None) -> bool:
+    """Finalise every plain `runlock()` run; say loudly which sheet could not be written.
+
+    Returns False when one could not (one broken save_dir does not block the others).
+    """
+    written = True
     for run in list(_unfinished.values()):
-        with contextlib.suppress(Exception):  # one broken save_dir must not block the others
+        try:
             run.finish(status, error)
+        except Exception as failure:
+            written = False
+            with contextlib.suppress(Exception):  # stderr itself may be gone
+                print(f"flexlock: error: {failure}", file=sys.stderr, flush=True)
+    return written
+
+
+def _finish_at_exit() -> None:
+    """Finalise at interpreter exit; a final sheet that was not written makes the exit code 1."""
+    if not _finish_all("succeeded"):
+        # An atexit handler cannot change the exit status any other way (an exception
+        # raised here is printed and ignored), so end now, streams flushed.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(TaskFailedError.exit_code)
 
 
 def _install_hooks() -> None:
@@ -466,7 +528,7 @@ def _install_hooks() -> None:
         if _hooks_installed.is_set():
             return
         _hooks_installed.set()
-    atexit.register(_finish_all, "succeeded")
+    atexit.register(_finish_at_exit)
     previous_hook = sys.excepthook
 
     def excepthook(

@@ -1,0 +1,133 @@
+"""Writes that fail on a real full or read-only file system end in one clear line.
+
+Each test mounts its own 256 KiB tmpfs (the tests run as root here); without the
+right to mount they skip, saying so.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flexlock.core import LockFileError, TaskFailedError, runlock
+
+
+def _mount_tmpfs(directory: Path) -> None:
+    directory.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system, unmounted afterwards."""
+    mount = tmp_path / "fs"
+    _mount_tmpfs(mount)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def read_only_fs(small_fs: Path) -> Path:
+    """A real read-only file system (a tmpfs remounted `ro`)."""
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    return small_fs
+
+
+def fill(directory: Path) -> None:
+    """Write into `directory` until its file system is full."""
+    with (directory / "big.bin").open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+
+
+def test_context_run_whose_disk_fills_raises_one_clear_error(small_fs: Path) -> None:
+    save_dir = small_fs / "run"
+    with pytest.raises(TaskFailedError) as raised, runlock({"save_dir": str(save_dir)}, repos=[]):
+        fill(save_dir)
+    message = str(raised.value)
+    assert f"{save_dir / 'run.lock'}: cannot write" in message
+    assert "ENOSPC" in message
+    assert "free space" in message
+    assert "still says running" in message
+    assert raised.value.exit_code == 1
+    # the save_dir is released: once there is room again, the next run starts
+    (save_dir / "big.bin").unlink()
+    with runlock({"save_dir": str(save_dir)}, repos=[]) as run:
+        pass
+    assert run.status == "succeeded"
+
+
+def test_plain_runlock_script_whose_disk_fills_says_so_and_exits_1(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from flexlock.core import runlock
+            runlock({{"save_dir": {str(small_fs / "run")!r}}}, repos=[])
+            with (Path({str(small_fs / "run")!r}) / "big.bin").open("wb") as handle:
+                try:
+                    while True:
+                        handle.write(b"\\0" * 65536)
+                        handle.flush()
+                except OSError:
+                    pass
+            print("task done")
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "task done" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("flexlock: error:")]
+    assert len(errors) == 1, done.stderr
+    assert f"{small_fs / 'run' / 'run.lock'}: cannot write" in errors[0]
+    assert "ENOSPC" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_read_only_save_dir_is_one_error_naming_it(read_only_fs: Path) -> None:
+    save_dir = read_only_fs / "run"
+    with pytest.raises(LockFileError) as raised:
+        runlock({"save_dir": str(save_dir)}, repos=[])
+    message = str(raised.value)
+    assert message.startswith("the run did not start: ")
+    assert f"{save_dir}: cannot write" in message
+    assert "EROFS" in message
+    assert "writable" in message
+    assert raised.value.exit_code == 2
+    assert not save_dir.exists()
+
+
+def test_read_only_existing_save_dir_names_the_sheet_not_a_temporary(
+    small_fs: Path,
+) -> None:
+    save_dir = small_fs / "run"
+    save_dir.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    with pytest.raises(LockFileError) as raised:
+        runlock({"save_dir": str(save_dir)}, repos=[])
+    message = str(raised.value)
+    assert "EROFS" in message
+    assert ".flexlock-tmp-" not in message
+    assert str(save_dir) in message
