@@ -16,13 +16,8 @@ instead of starting another, which is how a `runlock(...)` inside a
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import contextvars
-import errno
 import os
-import signal
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,11 +25,12 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from flexlock.core._errors import ConfigError, FlexLockError, LockFileError, TaskFailedError
+from flexlock.core._finalize import install_hooks, unfinished
 from flexlock.core._gather import Hashed, RunOptions, capture_repos, hash_data, load_prevs
 from flexlock.core._identity import compute_id, config_to_dict
 from flexlock.core._inputs import write_inputs
 from flexlock.core._layout import manifest_path
-from flexlock.core._lockfile import TEMP_PREFIX, dump, lock_path, write_atomic
+from flexlock.core._lockfile import dump, lock_path, write_atomic
 from flexlock.core._model import (
     EnvRecord,
     ErrorRecord,
@@ -50,6 +46,7 @@ from flexlock.core._savedir import (
     SaveDirLock,
     preserve_previous,
     sweep_save_dir,
+    write_fault,
 )
 from flexlock.core._system import utc_now, warn
 
@@ -71,10 +68,6 @@ _active: contextvars.ContextVar[Mapping[Path, Run]] = contextvars.ContextVar(
     "flexlock_active_runs",
     default=MappingProxyType({}),
 )
-# Strong references: `runlock(cfg)` without keeping the result must still be finalised.
-_unfinished: dict[int, Run] = {}
-_hooks_lock = threading.Lock()
-_hooks_installed = threading.Event()
 
 
 def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) -> tuple[Path, str]:
@@ -113,27 +106,6 @@ def _error_record(
         message=redactor.scrub(str(error), secrets),
         traceback=redactor.scrub(short[-4000:], secrets),
     )
-
-
-#: What to do about a write that failed, by errno (ENOSPC, EDQUOT, EROFS, EACCES...).
-_WRITE_FIXES = {
-    errno.ENOSPC: "free space on that file system or point save_dir at another one",
-    errno.EDQUOT: "free space within your quota or point save_dir at another file system",
-    errno.EROFS: "point save_dir at a writable file system",
-    errno.EACCES: "fix its permissions or point save_dir at a directory you can write",
-    errno.EPERM: "fix its permissions or point save_dir at a directory you can write",
-}
-
-
-def write_fault(error: OSError, where: Path) -> str:
-    """Return one line saying which path could not be written, why, and what to do."""
-    named = error.filename if isinstance(error.filename, str) else None
-    # A temporary file of an atomic write is gone by now: name the file it was for.
-    path = os.fspath(where) if not named or Path(named).name.startswith(TEMP_PREFIX) else named
-    cause = error.strerror or str(error)
-    name = errno.errorcode.get(error.errno or 0)
-    fix = _WRITE_FIXES.get(error.errno or 0, "check that the save_dir can be written")
-    return f"{path}: cannot write ({cause}{f', {name}' if name else ''}): {fix}"
 
 
 # -- the run --------------------------------------------------------------------
@@ -284,7 +256,7 @@ class Run:
                 ) from fault
             finally:
                 self._save_lock.release()
-                _unfinished.pop(id(self), None)
+                unfinished.pop(id(self), None)
                 active = _active.get()
                 if active.get(self.path.resolve()) is self:
                     _active.set(
@@ -488,63 +460,6 @@ def runlock(
     run._start()
     _active.set(MappingProxyType({**_active.get(), lock_file.resolve(): run}))
     if run_options.finalize_at_exit:
-        _unfinished[id(run)] = run
-        _install_hooks()
+        unfinished[id(run)] = run
+        install_hooks()
     return run
-
-
-# -- finalising plain calls -----------------------------------------------------
-
-
-def _finish_all(status: Status, error: BaseException | ErrorRecord | None = None) -> bool:
-    """Finalise every plain `runlock()` run; say loudly which sheet could not be written.
-
-    Returns False when one could not (one broken save_dir does not block the others).
-    """
-    written = True
-    for run in list(_unfinished.values()):
-        try:
-            run.finish(status, error)
-        except Exception as failure:
-            written = False
-            with contextlib.suppress(Exception):  # stderr itself may be gone
-                print(f"flexlock: error: {failure}", file=sys.stderr, flush=True)
-    return written
-
-
-def _finish_at_exit() -> None:
-    """Finalise at interpreter exit; a final sheet that was not written makes the exit code 1."""
-    if not _finish_all("succeeded"):
-        # An atexit handler cannot change the exit status any other way (an exception
-        # raised here is printed and ignored), so end now, streams flushed.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(TaskFailedError.exit_code)
-
-
-def _install_hooks() -> None:
-    with _hooks_lock:
-        if _hooks_installed.is_set():
-            return
-        _hooks_installed.set()
-    atexit.register(_finish_at_exit)
-    previous_hook = sys.excepthook
-
-    def excepthook(
-        kind: type[BaseException], error: BaseException, tb: TracebackType | None
-    ) -> None:
-        _finish_all("failed", error)
-        previous_hook(kind, error, tb)
-
-    sys.excepthook = excepthook
-    if threading.current_thread() is threading.main_thread():
-        with contextlib.suppress(ValueError, OSError):
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    _finish_all("failed", ErrorRecord(type="SIGTERM", message="terminated by SIGTERM"))
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)  # die as the sender intended, exit status included
