@@ -6,8 +6,10 @@ right to mount they skip, saying so.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +133,59 @@ def test_read_only_existing_save_dir_names_the_sheet_not_a_temporary(
     assert "EROFS" in message
     assert ".flexlock-tmp-" not in message
     assert str(save_dir) in message
+
+
+def test_disk_full_at_the_start_names_the_sheet_and_releases_the_save_dir(
+    small_fs: Path,
+) -> None:
+    save_dir = small_fs / "run"
+    save_dir.mkdir()
+    fill(save_dir)
+    with pytest.raises(LockFileError) as raised:
+        runlock({"save_dir": str(save_dir), "text": "x" * 100_000}, repos=[])
+    message = str(raised.value)
+    assert message.startswith(f"the run did not start: {save_dir}")  # the dir or its run.lock
+    assert "cannot write" in message
+    assert "ENOSPC" in message
+    assert ".flexlock-tmp-" not in message
+    assert not (save_dir / ".flexlock" / "lock").exists()  # the next run is not blocked
+
+
+def test_save_dir_without_permission_is_one_error(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Root may write anywhere: the run is made by `nobody` (setpriv), in a root-owned
+    # directory it can read but not write.
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    base = Path(tempfile.mkdtemp(prefix="flexlock-eacces-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        save_dir = base / "run"
+        done = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                "import sys\n"
+                "from flexlock.core import FlexLockError, runlock\n"
+                "try:\n"
+                f"    runlock({{'save_dir': {str(save_dir)!r}}}, repos=[])\n"
+                "except FlexLockError as error:\n"
+                "    sys.exit(f'error: {error}')\n",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=base,
+            check=False,
+        )
+        if "setpriv:" in done.stderr:
+            pytest.skip(f"cannot drop privileges here: {done.stderr.strip()}")
+        assert done.returncode == 1, done.stderr
+        assert f"{save_dir}: cannot write" in done.stderr
+        assert "EACCES" in done.stderr
+        assert "permissions" in done.stderr
+        assert "Traceback" not in done.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
