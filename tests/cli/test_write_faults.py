@@ -110,3 +110,23 @@ def test_read_only_save_dir_is_one_line_exit_2_and_names_no_missing_file(
     assert "Traceback" not in done.stderr
     assert "run sheet:" not in done.stderr
     assert "task done" not in done.stdout
+
+
+def test_task_list_on_a_read_only_save_dir_points_at_no_missing_log(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    done = run_script(
+        tmp_path, "-o", f"save_dir={small_fs}/run/${{fill}}", "--sweep", "fill=true,false"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    failures = [line for line in done.stderr.splitlines() if line.startswith("task fill=")]
+    assert len(failures) == 2, done.stderr
+    for line in failures:
+        assert "cannot write" in line
+        assert "EROFS" in line
+    named = [
+        line.split("log:", 1)[1].strip() for line in done.stderr.splitlines() if "log:" in line
+    ]
+    assert all(Path(path).is_file() for path in named), named
