@@ -75,9 +75,11 @@ def test_context_run_whose_disk_fills_raises_one_clear_error(small_fs: Path) -> 
     assert run.status == "succeeded"
 
 
+@pytest.mark.parametrize("catch", [True, False])
 def test_plain_runlock_script_whose_disk_fills_says_so_and_exits_1(
-    small_fs: Path, tmp_path: Path
+    small_fs: Path, tmp_path: Path, catch: bool
 ) -> None:
+    """Finalised at exit (the task ended) or by the excepthook (the task raised ENOSPC)."""
     script = tmp_path / "plain.py"
     script.write_text(
         textwrap.dedent(
@@ -91,7 +93,8 @@ def test_plain_runlock_script_whose_disk_fills_says_so_and_exits_1(
                         handle.write(b"\\0" * 65536)
                         handle.flush()
                 except OSError:
-                    pass
+                    if not {catch!r}:
+                        raise
             print("task done")
             """
         )
@@ -100,12 +103,14 @@ def test_plain_runlock_script_whose_disk_fills_says_so_and_exits_1(
         [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert done.returncode == 1, done.stderr
-    assert "task done" in done.stdout
+    assert ("task done" in done.stdout) is catch
     errors = [line for line in done.stderr.splitlines() if line.startswith("flexlock: error:")]
     assert len(errors) == 1, done.stderr
     assert f"{small_fs / 'run' / 'run.lock'}: cannot write" in errors[0]
     assert "ENOSPC" in errors[0]
-    assert "Traceback" not in done.stderr
+    # only the user's own uncaught error has a traceback, never flexlock's
+    assert done.stderr.count("Traceback") == (0 if catch else 1)
+    assert "flexlock/core" not in done.stderr
 
 
 def test_read_only_save_dir_is_one_error_naming_it(read_only_fs: Path) -> None:
