@@ -36,7 +36,8 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
             "_git_snapshot",
             "_recapture",
         ),
-        ("_gather", "_outputs", "_runlock", "_debug*"),  # the run life cycle, the debug tools
+        # the run life cycle, the debug tools
+        ("_gather", "_outputs", "_finalize", "_runlock", "_debug*"),
         ("_freshness", "_runs", "_verify*", "_diff*", "_show"),  # readers of sheets
         ("__init__",),
     ),

@@ -213,7 +213,8 @@ class CliFunction(Generic[R]):
             # inject/pdb (FLEXLOCK_DEBUG) and keep the frame's variables next to the sheet now.
             save_locals(error, save_dir)
             debug_exception(error)
-            sheet = f"; run sheet: {Path(save_dir) / 'run.lock'}" if save_dir else ""
+            lock = Path(save_dir) / "run.lock" if save_dir else None
+            sheet = f"; run sheet: {lock}" if lock is not None and lock.is_file() else ""
             raise TaskFailedError(f"the run failed{sheet}") from None  # exit 1
         return 0
 

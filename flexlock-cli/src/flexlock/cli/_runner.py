@@ -299,7 +299,9 @@ class RunTask:
             # the summary is printed and tabled: the config's secret values never are
             redactor = RunOptions().redactor
             summary = redactor.scrub(error_summary(error), redactor.secret_values(plain))
-            return TaskResult(task=task, status="failed", error=summary, log_paths=log_paths)
+            # A run that did not start (an unwritable save_dir) left no logs to point at.
+            kept = tuple(path for path in log_paths if Path(path).is_file())
+            return TaskResult(task=task, status="failed", error=summary, log_paths=kept)
         return TaskResult(task=task, status="succeeded", log_paths=log_paths)
 
 

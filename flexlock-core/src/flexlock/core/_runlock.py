@@ -16,19 +16,16 @@ instead of starting another, which is how a `runlock(...)` inside a
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import contextvars
 import os
-import signal
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from flexlock.core._errors import ConfigError, FlexLockError
+from flexlock.core._errors import ConfigError, FlexLockError, LockFileError, TaskFailedError
+from flexlock.core._finalize import install_hooks, unfinished
 from flexlock.core._gather import Hashed, RunOptions, capture_repos, hash_data, load_prevs
 from flexlock.core._identity import compute_id, config_to_dict
 from flexlock.core._inputs import write_inputs
@@ -49,6 +46,7 @@ from flexlock.core._savedir import (
     SaveDirLock,
     preserve_previous,
     sweep_save_dir,
+    write_fault,
 )
 from flexlock.core._system import utc_now, warn
 
@@ -70,10 +68,6 @@ _active: contextvars.ContextVar[Mapping[Path, Run]] = contextvars.ContextVar(
     "flexlock_active_runs",
     default=MappingProxyType({}),
 )
-# Strong references: `runlock(cfg)` without keeping the result must still be finalised.
-_unfinished: dict[int, Run] = {}
-_hooks_lock = threading.Lock()
-_hooks_installed = threading.Event()
 
 
 def _resolve_lock_file(config: dict[str, Any], runlock_path: PathLike | None) -> tuple[Path, str]:
@@ -247,14 +241,22 @@ class Run:
             # the run left is recorded by size and mtime, never read.
             hurried = isinstance(error, ErrorRecord) and error.type in _HURRIED_ERRORS
             self._status, self._error, self._finished = status, error, utc_now()
+            written = False
             try:
                 self._outputs = self._record_outputs(hashing=not hurried)
                 self.lock = self._build()
                 dump(self.lock, self.path)
+                written = True
                 write_inputs(self.path, self.lock)  # what resuming reads instead of the sheet
+            except OSError as fault:
+                # The run's record is lost or incomplete: the run failed (exit code 1).
+                lost = "" if written else " (its sheet still says running)"
+                raise TaskFailedError(
+                    f"the {status} run was not recorded{lost}: {write_fault(fault, self.path)}"
+                ) from fault
             finally:
                 self._save_lock.release()
-                _unfinished.pop(id(self), None)
+                unfinished.pop(id(self), None)
                 active = _active.get()
                 if active.get(self.path.resolve()) is self:
                     _active.set(
@@ -327,14 +329,25 @@ class Run:
             return {}
 
     def _start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._save_lock.acquire()
+        """Take the save_dir and write the `running` sheet; an unwritable save_dir is one line."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._save_lock.acquire()
+        except OSError as fault:
+            raise LockFileError(
+                f"the run did not start: {write_fault(fault, self.path.parent)}"
+            ) from fault
         try:
             sweep_save_dir(self.path.parent)
             preserve_previous(self.path.parent, self.path)
             self._write_inputs(self._manifests)
             self._pin_snapshots()
             dump(self.lock, self.path)
+        except OSError as fault:
+            self._save_lock.release()
+            raise LockFileError(
+                f"the run did not start: {write_fault(fault, self.path)}"
+            ) from fault
         except BaseException:
             self._save_lock.release()
             raise
@@ -447,42 +460,6 @@ def runlock(
     run._start()
     _active.set(MappingProxyType({**_active.get(), lock_file.resolve(): run}))
     if run_options.finalize_at_exit:
-        _unfinished[id(run)] = run
-        _install_hooks()
+        unfinished[id(run)] = run
+        install_hooks()
     return run
-
-
-# -- finalising plain calls -----------------------------------------------------
-
-
-def _finish_all(status: Status, error: BaseException | ErrorRecord | None = None) -> None:
-    for run in list(_unfinished.values()):
-        with contextlib.suppress(Exception):  # one broken save_dir must not block the others
-            run.finish(status, error)
-
-
-def _install_hooks() -> None:
-    with _hooks_lock:
-        if _hooks_installed.is_set():
-            return
-        _hooks_installed.set()
-    atexit.register(_finish_all, "succeeded")
-    previous_hook = sys.excepthook
-
-    def excepthook(
-        kind: type[BaseException], error: BaseException, tb: TracebackType | None
-    ) -> None:
-        _finish_all("failed", error)
-        previous_hook(kind, error, tb)
-
-    sys.excepthook = excepthook
-    if threading.current_thread() is threading.main_thread():
-        with contextlib.suppress(ValueError, OSError):
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    _finish_all("failed", ErrorRecord(type="SIGTERM", message="terminated by SIGTERM"))
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)  # die as the sender intended, exit status included

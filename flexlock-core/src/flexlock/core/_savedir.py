@@ -15,6 +15,7 @@ daemon thread) is older than the TTL.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -49,6 +50,7 @@ __all__ = [
     "mark_failed",
     "preserve_previous",
     "sweep_save_dir",
+    "write_fault",
 ]
 
 #: A lock held from another host is stale when its heartbeat is older than this.
@@ -415,3 +417,24 @@ def mark_failed(
     finally:
         if holder is not None:
             holder.release()
+
+
+#: What to do about a write that failed, by errno (ENOSPC, EDQUOT, EROFS, EACCES...).
+_WRITE_FIXES = {
+    errno.ENOSPC: "free space on that file system or point save_dir at another one",
+    errno.EDQUOT: "free space within your quota or point save_dir at another file system",
+    errno.EROFS: "point save_dir at a writable file system",
+    errno.EACCES: "fix its permissions or point save_dir at a directory you can write",
+    errno.EPERM: "fix its permissions or point save_dir at a directory you can write",
+}
+
+
+def write_fault(error: OSError, where: Path) -> str:
+    """Return one line saying which path could not be written, why, and what to do."""
+    named = error.filename if isinstance(error.filename, str) else None
+    # A temporary file of an atomic write is gone by now: name the file it was for.
+    path = os.fspath(where) if not named or Path(named).name.startswith(TEMP_PREFIX) else named
+    cause = error.strerror or str(error)
+    name = errno.errorcode.get(error.errno or 0)
+    fix = _WRITE_FIXES.get(error.errno or 0, "check that the save_dir can be written")
+    return f"{path}: cannot write ({cause}{f', {name}' if name else ''}): {fix}"
