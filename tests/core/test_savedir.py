@@ -204,3 +204,84 @@ def test_sweep_removes_run_lock_temp_files_of_any_age(tmp_path: Path) -> None:
     (tmp_path / "results.csv").write_text("user data")
     sweep_save_dir(tmp_path)
     assert ["results.csv"] == sorted(p.name for p in tmp_path.iterdir())
+
+
+_TAKING_OVER = """
+import sys, time
+from flexlock.core._savedir import SaveDirLock
+
+class Stuck(SaveDirLock):
+    def _read_holder(self):
+        if self.path.with_name("lock.takeover").exists():  # inside the takeover, guard held
+            print("guarded", flush=True)
+            time.sleep(60)
+        return super()._read_holder()
+
+Stuck(sys.argv[1]).acquire()
+"""
+
+_ACQUIRE_NO_WAIT = """
+import sys
+from flexlock.core import RunInProgressError
+from flexlock.core._savedir import SaveDirLock
+try:
+    SaveDirLock(sys.argv[1], wait_s=0).acquire()
+except RunInProgressError as error:
+    print(error)
+    sys.exit(2)
+print("acquired")
+"""
+
+
+def _stale_lock_mid_takeover(save_dir: Path) -> subprocess.Popen[str]:
+    """A dead holder's lock, and a process stopped inside its takeover (guard held)."""
+    holder = _hold_in_subprocess(save_dir)
+    holder.kill()
+    holder.wait()
+    assert holder.stdout is not None
+    holder.stdout.close()
+    taker = subprocess.Popen(
+        [sys.executable, "-c", _TAKING_OVER, str(save_dir)], stdout=subprocess.PIPE, text=True
+    )
+    assert taker.stdout is not None
+    assert "guarded" == taker.stdout.readline().strip()
+    return taker
+
+
+def _acquire_no_wait(save_dir: Path) -> subprocess.CompletedProcess[str]:
+    # The timeout only catches a hang: the old code spun 30 s on the guard.
+    return subprocess.run(
+        [sys.executable, "-c", _ACQUIRE_NO_WAIT, str(save_dir)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+def test_guard_of_a_takeover_killed_with_sigkill_is_removed_at_once(tmp_path: Path) -> None:
+    taker = _stale_lock_mid_takeover(tmp_path)
+    taker.kill()
+    taker.wait()
+    assert taker.stdout is not None
+    taker.stdout.close()
+    assert (tmp_path / ".flexlock" / "lock.takeover").is_dir()
+    done = _acquire_no_wait(tmp_path)
+    assert (0, "acquired\n") == (done.returncode, done.stdout), done.stderr
+    assert [] == [p.name for p in (tmp_path / ".flexlock").iterdir() if "takeover" in p.name]
+
+
+def test_live_takeover_with_lock_wait_0_fails_with_a_message_naming_the_guard(
+    tmp_path: Path,
+) -> None:
+    taker = _stale_lock_mid_takeover(tmp_path)
+    try:
+        done = _acquire_no_wait(tmp_path)
+    finally:
+        taker.kill()
+        taker.wait()
+        assert taker.stdout is not None
+        taker.stdout.close()
+    assert 2 == done.returncode, done.stderr
+    assert "another process is taking over its stale lock" in done.stdout
+    assert str(tmp_path / ".flexlock" / "lock.takeover") in done.stdout

@@ -253,6 +253,8 @@ class RunTask:
     code: CodeFlags = CodeFlags()  # --code_include / --code_exclude of the command line
     tee: bool = False  # --tee: show the task's output as well as writing its logs
     now: str | None = None  # the invocation's ${now} time (FLEXLOCK_NOW), for every task
+    # The process that built the runner: a worker running a task watches it (see below).
+    parent_pid: int = attrs.field(factory=os.getpid, eq=False)
 
     def tree(self, config_class: type, task: Task) -> ConfigTree:
         """Return the config tree of `task`: the shared values plus the task's overrides."""
@@ -272,6 +274,8 @@ class RunTask:
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
         _accept_sigint()
+        if os.getpid() != self.parent_pid:
+            _die_with_parent(self.parent_pid)
         if self.now is not None:  # a reused worker may have started in another invocation
             os.environ["FLEXLOCK_NOW"] = self.now
         plain: dict[str, Any] = {}
@@ -324,6 +328,41 @@ def _accept_sigint() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     handler = previous if previous not in (signal.SIG_IGN, None) else signal.default_int_handler
     signal.signal(signal.SIGINT, handler)
+
+
+# How often a worker checks that its parent lives, and how long an interrupted task
+# may take to finalise its sheet before the worker is killed.
+_PARENT_POLL_S = 0.5
+_FINALISE_GRACE_S = 5.0
+_watched_parent: list[int] = []  # the parent this worker's watchdog watches (at most one)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a worker process: end it soon after `parent_pid` dies (SIGTERM, kill -9).
+
+    Neither loky nor multiprocessing stops a worker whose task is running when the
+    parent is gone, and prctl(PR_SET_PDEATHSIG) fires on the exit of the *thread*
+    that started the worker, so a thread polls: once the worker is re-parented, it
+    interrupts the task as Ctrl-C does (the sheet is finalised `failed`), then kills
+    the worker if it is still there after a grace period.
+    """
+    import signal
+    import threading
+    import time
+
+    if _watched_parent:
+        return
+    _watched_parent.append(parent_pid)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_POLL_S)
+        with contextlib.suppress(OSError):
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(_FINALISE_GRACE_S)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="flexlock-parent-watch", daemon=True).start()
 
 
 def save_locals(error: BaseException, save_dir: str | None) -> None:

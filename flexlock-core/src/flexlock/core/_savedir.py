@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -55,8 +56,11 @@ __all__ = [
 
 #: A lock held from another host is stale when its heartbeat is older than this.
 DEFAULT_TTL_S = float(os.environ.get("FLEXLOCK_LOCK_TTL", "600"))
-# A takeover in progress is abandoned if its guard is older than this.
+# A takeover guard without a readable owner (being made, or an older version's) is
+# abandoned when older than this; one whose owner died is removed at once.
 _GUARD_STALE_S = 30.0
+# How long `acquire` waits for another process's takeover before failing.
+_GUARD_WAIT_S = 2.0
 
 
 def _boot_id() -> str | None:
@@ -127,6 +131,8 @@ class SaveDirLock:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.wait_s
+        # A live takeover lasts milliseconds: worth waiting this long for even with wait_s=0.
+        guard_deadline = time.monotonic() + _GUARD_WAIT_S
         while True:
             owner = self._new_owner()
             if self._try_create(owner):
@@ -137,8 +143,9 @@ class SaveDirLock:
             if holder is None and age is None:
                 continue  # released between our attempt and the read
             if self._is_stale(holder, age):
-                self._take_over(holder)
-                continue
+                if self._take_over(holder) or time.monotonic() < max(deadline, guard_deadline):
+                    continue
+                raise RunInProgressError(self._guard_message())
             if time.monotonic() >= deadline:
                 raise RunInProgressError(self._in_use_message(holder, age))
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -239,18 +246,15 @@ class SaveDirLock:
         recorded = holder.get("start_time")
         return bool(recorded) and _start_time(pid) not in (None, recorded)  # pid reused
 
-    def _take_over(self, stale: dict[str, Any] | None) -> None:
+    def _take_over(self, stale: dict[str, Any] | None) -> bool:
+        """Remove the stale holder's lock under the takeover guard; False if guard is busy."""
         # The guard directory serialises takeovers, so two processes that both
         # judged the same holder stale cannot delete each other's fresh lock.
         guard = self.path.with_name("lock.takeover")
-        try:
-            guard.mkdir()
-        except FileExistsError:
-            with contextlib.suppress(OSError):
-                if time.time() - guard.stat().st_mtime > _GUARD_STALE_S:
-                    guard.rmdir()
+        if not self._make_guard(guard):
+            self._break_dead_guard(guard)
             time.sleep(0.05)
-            return
+            return False
         try:
             holder, age = self._read_holder()
             same = (holder or {}).get("nonce") == (stale or {}).get("nonce")
@@ -259,7 +263,60 @@ class SaveDirLock:
                     self.path.unlink()
         finally:
             with contextlib.suppress(OSError):
+                (guard / "owner").unlink()
                 guard.rmdir()
+        return True
+
+    def _make_guard(self, guard: Path) -> bool:
+        # Made whole, then renamed into place: a guard is never seen without its owner.
+        owner = self._new_owner()
+        temp = guard.with_name(f"{guard.name}.{owner['nonce']}.tmp")
+        temp.mkdir()
+        (temp / "owner").write_text(json.dumps(owner), encoding="ascii")
+        try:
+            temp.rename(guard)  # fails if the guard exists (it is never empty)
+        except OSError:
+            with contextlib.suppress(OSError):
+                (temp / "owner").unlink()
+                temp.rmdir()
+            return False
+        return True
+
+    def _break_dead_guard(self, guard: Path) -> None:
+        """Remove the guard of a takeover whose process died (kill -9 mid-takeover)."""
+        try:
+            age = time.time() - guard.stat().st_mtime
+        except OSError:
+            return  # gone already
+        try:
+            owner = json.loads((guard / "owner").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = None  # an older version's guard (no owner file)
+        if isinstance(owner, dict) and owner.get("host") == socket.gethostname():
+            if not self._is_stale(owner, 0.0):
+                return  # its process lives: a takeover in progress
+        elif age <= _GUARD_STALE_S:
+            return
+        # Renamed away first: of two processes breaking it, one wins; the other's
+        # rename finds nothing and a new guard made meanwhile is put back.
+        dead = guard.with_name(f"{guard.name}.{os.urandom(8).hex()}.dead")
+        try:
+            guard.rename(dead)
+        except OSError:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            moved = json.loads((dead / "owner").read_text(encoding="utf-8"))
+            if isinstance(owner, dict) and moved.get("nonce") != owner.get("nonce"):
+                dead.rename(guard)  # not the one judged dead: a live takeover's
+                return
+        shutil.rmtree(dead, ignore_errors=True)
+
+    def _guard_message(self) -> str:
+        guard = self.path.with_name("lock.takeover")
+        return (
+            f"{self.save_dir}: another process is taking over its stale lock ({guard} exists). "
+            f"Retry in a moment; if no flexlock run is starting there, remove {guard}."
+        )
 
     def _start_heartbeat(self) -> None:
         self._stop = threading.Event()
