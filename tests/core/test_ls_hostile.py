@@ -83,7 +83,7 @@ def test_the_writer_refuses_a_sheet_the_reader_would_refuse_naming_the_largest_k
         id="sha256:" + "a" * 64,
         status="succeeded",
         created="2026-11-26T12:00:00Z",
-        config={"small": 1, "huge": "x" * 200_000},
+        config={"small": 1, "model": {"layers": [1, 2], "huge": "x" * 200_000}},
     )
 
     with pytest.raises(LockFileError) as caught:
@@ -91,6 +91,6 @@ def test_the_writer_refuses_a_sheet_the_reader_would_refuse_naming_the_largest_k
 
     message = str(caught.value)
     assert "over the run.lock size cap of 100000" in message
-    assert "config.huge" in message
+    assert "'config.model.huge' (2000" in message  # the leaf, not only the section
     assert not (tmp_path / "run.lock").exists()
     assert [] == list(tmp_path.iterdir())  # no temp file either

@@ -339,11 +339,13 @@ def _too_large_message(path: Path, size: int, lock: RunLock, sections: dict[str,
     """Say how large the sheet would be and which top-level section and key make it so."""
     section = max(sections, key=lambda key: len(sections[key]))
     where = f"{section!r} ({len(sections[section].encode('utf-8'))} bytes)"
-    value = to_dict(lock)[section]
-    if isinstance(value, dict) and value:
+    value, dotted, largest = to_dict(lock)[section], section, 0
+    while isinstance(value, dict) and value:  # down the largest key to a leaf
         sizes = {key: len(_render({key: item}).encode("utf-8")) for key, item in value.items()}
         key = max(sizes, key=lambda name: sizes[name])
-        where += f", most of it '{section}.{key}' ({sizes[key]} bytes)"
+        value, dotted, largest = value[key], f"{dotted}.{key}", sizes[key]
+    if largest:
+        where += f", most of it '{dotted}' ({largest} bytes)"
     return (
         f"{path}: this run.lock would be {size} bytes, over the run.lock size cap of "
         f"{max_lock_bytes()} that readers refuse; the largest part is {where}. "
