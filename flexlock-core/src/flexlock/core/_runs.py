@@ -285,7 +285,7 @@ def _full_summary(path: Path) -> RunSummary:
 
 # A sheet modified this recently may still be rewritten within the mtime granularity
 # with the same size and a recycled inode: not cached (git's "racy clean" rule).
-_SUMMARY_CACHE_VERSION = 1
+_SUMMARY_CACHE_VERSION = 2  # 2: header fields validated (issue 20); older entries are stale
 
 
 class SummaryCache:
