@@ -56,7 +56,7 @@ def parse_yaml_text(text: str, *, keep_text: bool = True) -> Any:
     return load_yaml(
         text,
         source=None,
-        what=f"YAML/JSON {text!r}",
+        what=f"YAML/JSON {show(text)}",  # shortened: a bomb is kilobytes long
         error=ConversionError,
         untyped=Text if keep_text else None,
         aliases=True,

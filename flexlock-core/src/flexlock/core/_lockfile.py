@@ -208,7 +208,8 @@ _DUMP_OPTIONS: dict[str, Any] = {
 }
 
 
-def _max_bytes() -> int:
+def max_lock_bytes() -> int:
+    """Return the run.lock size cap: `FLEXLOCK_MAX_LOCK_BYTES`, else `MAX_LOCK_BYTES`."""
     return int(os.environ.get("FLEXLOCK_MAX_LOCK_BYTES", MAX_LOCK_BYTES))
 
 
@@ -220,9 +221,9 @@ def parse_yaml(text: str, *, source: str = "<string>") -> Any:
     """
     from flexlock.core._yaml import load_yaml
 
-    if len(text) > _max_bytes():
+    if len(text) > max_lock_bytes():
         raise LockFileError(
-            f"{source}: {len(text)} characters is over the run.lock size cap of {_max_bytes()} "
+            f"{source}: {len(text)} characters is over the run.lock size cap of {max_lock_bytes()} "
             "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
         )
     return load_yaml(text, source=source, what="run.lock", error=LockFileError, max_chars=None)
@@ -254,9 +255,9 @@ def load(path: str | os.PathLike[str]) -> RunLock:
     path = lock_path(path)
     try:
         size = path.stat().st_size
-        if size > _max_bytes():
+        if size > max_lock_bytes():
             raise LockFileError(
-                f"{path}: {size} bytes is over the run.lock size cap of {_max_bytes()} "
+                f"{path}: {size} bytes is over the run.lock size cap of {max_lock_bytes()} "
                 "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
             )
         text = path.read_bytes().decode("utf-8")
@@ -321,8 +322,36 @@ def dumps(lock: RunLock) -> str:
 
 
 def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
-    """Write `lock` to `path` atomically."""
-    write_atomic(Path(path), dumps(lock).encode("utf-8"))
+    """Write `lock` to `path` atomically.
+
+    Raises:
+        LockFileError: the sheet would be over the reader's size cap (nothing is
+            written); the message names its largest section and key.
+    """
+    sections = {key: _render_section(key, value) for key, value in to_dict(lock).items()}
+    content = "".join(sections.values()).encode("utf-8")
+    if len(content) > max_lock_bytes():
+        raise LockFileError(_too_large_message(Path(path), len(content), lock, sections))
+    write_atomic(Path(path), content)
+
+
+def _too_large_message(path: Path, size: int, lock: RunLock, sections: dict[str, str]) -> str:
+    """Say how large the sheet would be and which top-level section and key make it so."""
+    section = max(sections, key=lambda key: len(sections[key]))
+    where = f"{section!r} ({len(sections[section].encode('utf-8'))} bytes)"
+    value, dotted, largest = to_dict(lock)[section], section, 0
+    while isinstance(value, dict) and value:  # down the largest key to a leaf
+        sizes = {key: len(_render({key: item}).encode("utf-8")) for key, item in value.items()}
+        key = max(sizes, key=lambda name: sizes[name])
+        value, dotted, largest = value[key], f"{dotted}.{key}", sizes[key]
+    if largest:
+        where += f", most of it '{dotted}' ({largest} bytes)"
+    return (
+        f"{path}: this run.lock would be {size} bytes, over the run.lock size cap of "
+        f"{max_lock_bytes()} that readers refuse; the largest part is {where}. "
+        "Nothing was written: record less there (large values belong in files in "
+        "save_dir), or raise FLEXLOCK_MAX_LOCK_BYTES for writer and readers alike"
+    )
 
 
 def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:

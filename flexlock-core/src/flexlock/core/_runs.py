@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -149,28 +150,78 @@ def find_runs(
 
 
 def _read_header(path: Path) -> bytes:
-    """Read the sheet up to its first body key (`code:`, `data:`, ...), or all of it."""
-    chunks: list[bytes] = []
+    """Read the sheet up to its first body key (`code:`, `data:`, ...), or all of it.
+
+    Raises:
+        LockFileError: the sheet is over the reader's size cap or does not end with a
+            newline (the writer always ends it with one: the file was cut short).
+    """
+    from flexlock.core._lockfile import max_lock_bytes
+
+    cap = max_lock_bytes()
+    overlap = max(len(key) for key in _BODY_KEYS) - 1
+    buffer = bytearray()
     with path.open("rb") as handle:
-        while True:
+        size = os.fstat(handle.fileno()).st_size
+        if size > cap:
+            raise LockFileError(
+                f"{path}: {size} bytes is over the run.lock size cap of {cap} "
+                "(raise FLEXLOCK_MAX_LOCK_BYTES if this sheet is genuine)"
+            )
+        if size:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                raise LockFileError(f"{path}: run.lock is cut short (no final newline)")
+            handle.seek(0)
+        while len(buffer) <= cap:
             chunk = handle.read(_HEADER_CHUNK)
             if not chunk:
                 break
-            chunks.append(chunk)
-            text = b"".join(chunks)  # searched whole: a key may straddle two chunks
-            cut = min((index for key in _BODY_KEYS if (index := text.find(key)) >= 0), default=-1)
+            start = max(0, len(buffer) - overlap)  # a key may straddle two chunks
+            buffer += chunk
+            cut = min(
+                (index for key in _BODY_KEYS if (index := buffer.find(key, start)) >= 0),
+                default=-1,
+            )
             if cut >= 0:
-                return text[: cut + 1]
-    return b"".join(chunks)
+                return bytes(buffer[: cut + 1])
+    return bytes(buffer)
+
+
+# What the header fields must be for `ls` to show them (the full reader checks the rest).
+_STATUSES = frozenset({"running", "succeeded", "failed"})
+_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._+-]{0,199}")
+_TIMESTAMP_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
+
+
+def _header_problem(raw: dict[Any, Any]) -> str | None:
+    """Say which header field `ls` would show is malformed, or None when all are sound."""
+    status, run_id = raw.get("status"), raw.get("id")
+    if not isinstance(status, str) or status not in _STATUSES:
+        return f"status {status!r} is not one of {', '.join(sorted(_STATUSES))}"
+    if not isinstance(run_id, str) or not _ID_SHAPE.fullmatch(run_id):
+        return f"id {run_id!r} is not a run id"
+    for key in ("created", "finished"):
+        value = raw.get(key)
+        if value is None and key == "finished":
+            continue
+        if not isinstance(value, str) or not _TIMESTAMP_SHAPE.fullmatch(value):
+            return f"{key} {value!r} is not a timestamp"
+    for key, kind in (("save_dir", str), ("config", dict), ("error", dict)):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, kind):
+            return f"{key} {value!r} is not a {'string' if kind is str else 'mapping'}"
+    return None
 
 
 def read_summary(path: str | os.PathLike[str]) -> RunSummary:
     """Read the header of the sheet at `path` into a `RunSummary`; never raise for a bad sheet.
 
     The header is parsed with the sheet reader's strict rules (libyaml when present;
-    duplicate keys, anchors and aliases refused). A sheet that cannot be read comes
-    back with status "invalid" and `problem` set; `flexlock show` and `verify` read
-    the whole sheet.
+    duplicate keys, anchors and aliases refused), and the fields `ls` shows are
+    checked (a known status, an id, timestamps). A sheet over the reader's size cap
+    is refused unread. A sheet that cannot be read comes back with status "invalid"
+    and `problem` set; `flexlock show` and `verify` read the whole sheet.
     """
     from flexlock.core._lockfile import parse_yaml
     from flexlock.core._model import SCHEMA_VERSION
@@ -178,6 +229,8 @@ def read_summary(path: str | os.PathLike[str]) -> RunSummary:
     path = Path(path)
     try:
         header = _read_header(path).decode("utf-8")
+    except LockFileError as error:
+        return RunSummary(path=path, problem=str(error))
     except (OSError, UnicodeDecodeError) as error:
         return RunSummary(path=path, problem=f"{path}: cannot read run.lock: {error}")
     try:
@@ -190,6 +243,9 @@ def read_summary(path: str | os.PathLike[str]) -> RunSummary:
     version = raw.get("flexlock")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         return _full_summary(path)  # the full reader's message says what to upgrade
+    problem = _header_problem(raw)
+    if problem is not None:
+        return RunSummary(path=path, problem=f"{path}: {problem}")
     config = raw.get("config")
     error_record = raw.get("error")
     error_text = None
@@ -197,11 +253,11 @@ def read_summary(path: str | os.PathLike[str]) -> RunSummary:
         error_text = f"{error_record.get('type', 'Error')}: {error_record.get('message', '')}"
     return RunSummary(
         path=path,
-        id=str(raw.get("id", "")),
-        status=str(raw.get("status", "invalid")),
-        created=str(raw.get("created", "")),
-        finished=None if raw.get("finished") is None else str(raw["finished"]),
-        save_dir=None if raw.get("save_dir") is None else str(raw["save_dir"]),
+        id=raw["id"],
+        status=raw["status"],
+        created=raw["created"],
+        finished=raw.get("finished"),
+        save_dir=raw.get("save_dir"),
         config=config if isinstance(config, dict) else {},
         error=error_text,
     )
@@ -229,7 +285,7 @@ def _full_summary(path: Path) -> RunSummary:
 
 # A sheet modified this recently may still be rewritten within the mtime granularity
 # with the same size and a recycled inode: not cached (git's "racy clean" rule).
-_SUMMARY_CACHE_VERSION = 1
+_SUMMARY_CACHE_VERSION = 2  # 2: header fields validated (issue 20); older entries are stale
 
 
 class SummaryCache:

@@ -27,6 +27,7 @@ from flexlock.core._errors import ConfigError
 __all__ = [
     "MAX_YAML_CHARS",
     "MAX_YAML_DEPTH",
+    "MAX_YAML_EXPANDED_CHARS",
     "MAX_YAML_NODES",
     "LineDict",
     "LineList",
@@ -37,6 +38,10 @@ __all__ = [
 MAX_YAML_CHARS = 64 * 1024 * 1024
 #: With aliases allowed, documents expanding to more nodes than this are refused.
 MAX_YAML_NODES = 1_000_000
+#: With aliases allowed, documents whose scalars expand to more characters than this
+#: are refused: 100,000 aliases of one 2 kB string pass the node cap but are 200 MB
+#: of text to convert, hash and write into the run sheet.
+MAX_YAML_EXPANDED_CHARS = 16 * 1024 * 1024
 #: Collections nested deeper than this are refused before anything is built
 #: (`"[" * 10000` would otherwise end in a RecursionError traceback).
 MAX_YAML_DEPTH = 100
@@ -87,7 +92,8 @@ def load_yaml(
         untyped: when given, every unquoted, untagged scalar other than null is
             passed to it instead of YAML's guess (`012` stays text, not 10).
         lines: return `LineDict`/`LineList` holding the line of each key and item.
-        aliases: allow anchors and aliases, up to `MAX_YAML_NODES` expanded nodes.
+        aliases: allow anchors and aliases, up to `MAX_YAML_NODES` expanded nodes
+            and `MAX_YAML_EXPANDED_CHARS` expanded characters of scalars.
         fast: use libyaml's parser when PyYAML has it (about 10x faster; its
             messages for malformed YAML are terser).
         max_chars: refuse longer documents unparsed; None for no cap.
@@ -251,34 +257,54 @@ def _loader(
 
 
 def _check_expansion(root: Any) -> None:
-    """Refuse a document whose aliases expand it past `MAX_YAML_NODES` nodes, or into a cycle."""
+    """Refuse a document whose aliases expand it past the node or character cap, or a cycle.
+
+    Runs on the composed node graph, before any Python value is built: each distinct
+    node's expanded size is computed once, so a bomb costs its own size to refuse.
+    """
     import yaml
     from yaml.constructor import ConstructorError
 
-    sizes: dict[int, int] = {}  # expanded size of each distinct node, computed once
+    sizes: dict[int, tuple[int, int]] = {}  # (nodes, characters) of each distinct node
     active: set[int] = set()
 
-    def expanded(node: Any) -> int:
+    def expanded(node: Any) -> tuple[int, int]:
         known = sizes.get(id(node))
         if known is not None:
             return known
         if id(node) in active:
             raise ConstructorError(None, None, "an alias refers to itself", node.start_mark)
         active.add(id(node))
-        size = 1
-        if isinstance(node, yaml.SequenceNode):
-            size += sum(expanded(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            size += sum(expanded(key) + expanded(value) for key, value in node.value)
+        nodes, chars = 1, 0
+        if isinstance(node, yaml.ScalarNode):
+            chars = len(node.value)
+        else:
+            children = (
+                node.value
+                if isinstance(node, yaml.SequenceNode)
+                else [child for pair in node.value for child in pair]
+            )
+            for child in children:
+                child_nodes, child_chars = expanded(child)
+                nodes += child_nodes
+                chars += child_chars
         active.discard(id(node))
-        if size > MAX_YAML_NODES:
+        if nodes > MAX_YAML_NODES:
             raise ConstructorError(
                 None,
                 None,
                 f"aliases expand this document past {MAX_YAML_NODES} values (an alias bomb?)",
                 node.start_mark,
             )
-        sizes[id(node)] = size
-        return size
+        if chars > MAX_YAML_EXPANDED_CHARS:
+            raise ConstructorError(
+                None,
+                None,
+                f"aliases expand this document past {MAX_YAML_EXPANDED_CHARS} characters "
+                "(an alias bomb?)",
+                node.start_mark,
+            )
+        sizes[id(node)] = (nodes, chars)
+        return nodes, chars
 
     expanded(root)
