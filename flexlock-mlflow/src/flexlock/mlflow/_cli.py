@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flexlock.core import ConfigError, FlexLockError
+from flexlock.core import ConfigError, FlexLockError, TaskFailedError, TransferError
 
 __all__ = ["register"]
 
@@ -176,13 +176,18 @@ def _log_handler(args: argparse.Namespace) -> int:
         if args.experiment:
             os.environ["MLFLOW_EXPERIMENT_NAME"] = args.experiment
         function = load_function(spec)
+    from flexlock.mlflow._query import _is_unreachable
+
     failures: list[tuple[str, str]] = []
     attempted = 0
+    unreachable = False
     for save_dir in dirs:
         attempted += 1
         try:
             function(save_dir)
         except Exception as error:
+            # Every further dir would wait for the same server: stop at the first.
+            unreachable = _is_unreachable(error)
             if _expected(error):  # input or store problem: one line is enough
                 failures.append((save_dir, str(error)))
                 print(f"FAILED {save_dir}: {error}", file=sys.stderr)
@@ -192,25 +197,29 @@ def _log_handler(args: argparse.Namespace) -> int:
                 traceback.print_exc(file=sys.stderr)
         else:
             print(f"logged {save_dir}")
-        if failures and args.fail_fast:
+        if unreachable or (failures and args.fail_fast):
             break
     skipped = len(dirs) - attempted
+    why = "tracking server unreachable" if unreachable else "--fail-fast"
     summary = f"{attempted - len(failures)}/{len(dirs)} logged, {len(failures)} failed"
-    print(summary + (f", {skipped} not tried (--fail-fast)" if skipped else ""))
+    print(summary + (f", {skipped} not tried ({why})" if skipped else ""))
     for save_dir, message in failures:
         print(f"  {save_dir}: {message.splitlines()[0] if message else ''}")
+    if unreachable:  # 4, a transfer error (docs/cli.md): worth a retry once the server is up
+        return TransferError.exit_code
     # Exit 1 like a failed task (DESIGN.md §8): the user's logging function or input failed.
-    return 1 if failures else 0
+    return TaskFailedError.exit_code if failures else 0
 
 
 def _active_handler(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
-    from flexlock.mlflow._query import active_runs
+    from flexlock.mlflow._query import active_runs, fail_fast
     from flexlock.mlflow._sheet import LOGICAL_RUN_ID_TAG
 
     try:
-        runs = active_runs(experiment=args.experiment, filter=args.filter)
+        with fail_fast():
+            runs = active_runs(experiment=args.experiment, filter=args.filter)
     except Exception as error:
         if isinstance(error, FlexLockError) or not _expected(error):
             raise

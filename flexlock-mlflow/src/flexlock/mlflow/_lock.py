@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flexlock.core import ConfigError, LockFileError, RunLock, load
-from flexlock.mlflow._query import experiment_id_for, newest_first, search_all
+from flexlock.mlflow._query import experiment_id_for, fail_fast, newest_first, search_all
 from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,
@@ -136,6 +136,8 @@ def mlflow_lock(
         LockFileError: no such directory, no or malformed run.lock, or a run
             that did not succeed (with require_success).
         ConfigError: `tags` uses a name flexlock reserves, or the experiment is deleted.
+        TransferError: the tracking server is unreachable; raised within about 10 s
+            per request unless MLFLOW_HTTP_REQUEST_TIMEOUT/_MAX_RETRIES say otherwise.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Param, RunTag
@@ -143,43 +145,45 @@ def mlflow_lock(
     directory = normalise_save_dir(save_dir)
     sheet = _read_sheet(directory, require_success)
     extra_tags = _check_user_tags(tags)
-    client = MlflowClient()
-    experiment_id = experiment_id_for(client, experiment, create=True)
     key = logical_run_key(directory)
-
     core, detail = sheet_tags(sheet) if sheet is not None else ({}, {})
     if sheet is None:
         core["flexlock.sheet_status"] = "missing"
-    creation_tags = {
-        **core,
-        **extra_tags,
-        # The state tags go into the creation request so a run is never visible without them.
-        STATUS_TAG: PENDING,
-        LOGGED_MS_TAG: str(time.time_ns() // 1_000_000),
-        LOGICAL_RUN_KEY_TAG: key,
-        LOGICAL_RUN_ID_TAG: truncate(str(directory), MAX_TAG_VALUE_LENGTH),
-    }
-    # The sheet's own times, so the UI shows when the run ran and for how long,
-    # not when (and how fast) it was logged.
-    start_ms = epoch_ms(sheet.created) if sheet is not None else None
-    end_ms = epoch_ms(sheet.finished) if sheet is not None else None
-    run = client.create_run(
-        experiment_id,
-        start_time=start_ms,
-        tags=creation_tags,
-        run_name=run_name or default_run_name(directory),
-    )
+    # Every request of flexlock's own is bounded (fail_fast); the with-block's are the user's.
+    with fail_fast():
+        client = MlflowClient()
+        experiment_id = experiment_id_for(client, experiment, create=True)
+        creation_tags = {
+            **core,
+            **extra_tags,
+            # The state tags go into the creation request so a run is never visible without them.
+            STATUS_TAG: PENDING,
+            LOGGED_MS_TAG: str(time.time_ns() // 1_000_000),
+            LOGICAL_RUN_KEY_TAG: key,
+            LOGICAL_RUN_ID_TAG: truncate(str(directory), MAX_TAG_VALUE_LENGTH),
+        }
+        # The sheet's own times, so the UI shows when the run ran and for how long,
+        # not when (and how fast) it was logged.
+        start_ms = epoch_ms(sheet.created) if sheet is not None else None
+        end_ms = epoch_ms(sheet.finished) if sheet is not None else None
+        run = client.create_run(
+            experiment_id,
+            start_time=start_ms,
+            tags=creation_tags,
+            run_name=run_name or default_run_name(directory),
+        )
     run_id = run.info.run_id
     try:
-        params = sheet_params(sheet) if sheet is not None else {}
-        # One log_batch; the client splits it into requests of <= 100 params + 100 tags.
-        client.log_batch(
-            run_id,
-            params=[Param(name, value) for name, value in params.items()],
-            tags=[RunTag(name, value) for name, value in detail.items()],
-        )
-        if sheet is not None:
-            client.log_artifact(run_id, str(directory / "run.lock"))
+        with fail_fast():
+            params = sheet_params(sheet) if sheet is not None else {}
+            # One log_batch; the client splits it into requests of <= 100 params + 100 tags.
+            client.log_batch(
+                run_id,
+                params=[Param(name, value) for name, value in params.items()],
+                tags=[RunTag(name, value) for name, value in detail.items()],
+            )
+            if sheet is not None:
+                client.log_artifact(run_id, str(directory / "run.lock"))
         with _as_fluent_active_run(run):
             yield LoggedRun(
                 run_id=run_id,
@@ -190,12 +194,14 @@ def mlflow_lock(
                 info=run.info,
             )
     except BaseException as error:
-        _end_failed(client, run_id, error)
+        with fail_fast():
+            _end_failed(client, run_id, error)
         raise
-    client.set_terminated(run_id, "FINISHED", end_time=end_ms)
-    # The only write of `active` anywhere: once, by the run's own writer, after success.
-    client.set_tag(run_id, STATUS_TAG, ACTIVE)
-    _reconcile(client, experiment_id, key, delete_superseded=delete_superseded)
+    with fail_fast():
+        client.set_terminated(run_id, "FINISHED", end_time=end_ms)
+        # The only write of `active` anywhere: once, by the run's own writer, after success.
+        client.set_tag(run_id, STATUS_TAG, ACTIVE)
+        _reconcile(client, experiment_id, key, delete_superseded=delete_superseded)
 
 
 def _end_failed(client: MlflowClient, run_id: str, error: BaseException) -> None:
@@ -280,6 +286,7 @@ def reconcile(save_dir: str | os.PathLike[str], experiment: str | None = None) -
     """
     from mlflow import MlflowClient
 
-    client = MlflowClient()
-    experiment_id = experiment_id_for(client, experiment, create=False)
-    return _reconcile(client, experiment_id, logical_run_key(save_dir))
+    with fail_fast():
+        client = MlflowClient()
+        experiment_id = experiment_id_for(client, experiment, create=False)
+        return _reconcile(client, experiment_id, logical_run_key(save_dir))

@@ -6,11 +6,16 @@ Every search goes through `MlflowClient` (never the fluent API, whose
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from flexlock.core import ConfigError
+from flexlock.core import ConfigError, TransferError
 from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,
@@ -175,3 +180,98 @@ def active_run_for(save_dir: str | os.PathLike[str], experiment: str | None = No
             if run.data.tags.get(STATUS_TAG) == wanted:
                 return run
     return None
+
+
+#: MLflow's own defaults retry an unreachable server for about 4 minutes (7 retries,
+#: backoff factor 2, 120 s per request). flexlock's calls use these instead, unless
+#: the user set the variable: at most 2 attempts of 5 s each, about 10 s per request.
+FAIL_FAST_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+
+
+class _EnvDefaults:
+    """Set FAIL_FAST_ENV's unset variables while at least one flexlock call runs.
+
+    Threads may log concurrently: the first to enter sets the defaults, the last to
+    leave removes them, so no thread sees them vanish mid-request, and a variable the
+    user set (before or meanwhile) is never changed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._added: list[str] = []
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._added = [name for name in FAIL_FAST_ENV if name not in os.environ]
+                for name in self._added:
+                    os.environ[name] = FAIL_FAST_ENV[name]
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    for name in self._added:
+                        if os.environ.get(name) == FAIL_FAST_ENV[name]:
+                            del os.environ[name]
+                    self._added = []
+
+
+_env_defaults = _EnvDefaults()
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) is a refused, dropped or timed-out connection."""
+    from requests.exceptions import ConnectionError, Timeout
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (ConnectionError, Timeout, TransferError)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _without_userinfo(uri: str) -> str:
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+@contextlib.contextmanager
+def fail_fast() -> Iterator[None]:
+    """Bound flexlock's MLflow requests (FAIL_FAST_ENV) and report an unreachable server.
+
+    Raises:
+        TransferError: the tracking server refused, dropped or did not answer a request;
+            one line naming the URI and the variables that raise the bound.
+    """
+    started = time.monotonic()
+    with _env_defaults.applied():
+        try:
+            yield
+        except Exception as error:
+            if isinstance(error, TransferError) or not _is_unreachable(error):
+                raise
+            from mlflow import get_tracking_uri
+
+            knobs = ", ".join(
+                f"{name}={os.environ.get(name, FAIL_FAST_ENV[name])}" for name in FAIL_FAST_ENV
+            )
+            raise TransferError(
+                f"MLflow tracking server {_without_userinfo(get_tracking_uri())} is unreachable "
+                f"(no answer after {time.monotonic() - started:.1f} s); start it or fix "
+                f"MLFLOW_TRACKING_URI / --tracking-uri; to wait longer raise "
+                f"MLFLOW_HTTP_REQUEST_TIMEOUT or MLFLOW_HTTP_REQUEST_MAX_RETRIES (now {knobs})"
+            ) from error
