@@ -61,3 +61,14 @@ def test_plain_scalars_still_reach_untyped() -> None:
         "T:5",
         None,
     ]
+
+
+def test_a_huge_document_is_refused_by_its_size_before_parsing() -> None:
+    # Found by benchmarks/trial_hostile.py: a 60 MB config was parsed for a minute, then
+    # refused as an "alias bomb" though it had no alias. Size is now refused unparsed.
+    text = "name: " + "x" * (17 * 1024 * 1024) + "\n"
+    with pytest.raises(ConfigError) as refused:
+        load_yaml(text, source="c.yml", aliases=True)
+    message = str(refused.value)
+    assert message.startswith("c.yml: ") and "over the YAML size cap" in message
+    assert "alias" not in message

@@ -34,8 +34,10 @@ __all__ = [
     "load_yaml",
 ]
 
-#: Documents longer than this are refused unparsed (a config file is a few kB).
-MAX_YAML_CHARS = 64 * 1024 * 1024
+#: Documents longer than this are refused unparsed (a config file is a few kB). Equal to
+#: the expansion cap, so a document refused there is one that aliases made large, and a
+#: huge file is refused at once instead of after a minute of parsing.
+MAX_YAML_CHARS = 16 * 1024 * 1024
 #: With aliases allowed, documents expanding to more nodes than this are refused.
 MAX_YAML_NODES = 1_000_000
 #: With aliases allowed, documents whose scalars expand to more characters than this
@@ -107,7 +109,7 @@ def load_yaml(
     if max_chars is not None and len(text) > max_chars:
         raise error(
             f"{source or '<value>'}: {len(text)} characters is over the {what} size cap "
-            f"of {max_chars}"
+            f"of {max_chars}; keep large data in files the config names, not in the config"
         )
     loader_class = _loader(
         fast and not _SURROGATE_ESCAPE.search(text), untyped, lines=lines, aliases=aliases
