@@ -34,6 +34,7 @@ from flexlock.core._errors import GitError
 from flexlock.core._git_runner import failure as _failure
 from flexlock.core._git_runner import git_environment as _environment
 from flexlock.core._git_runner import run_git as _run
+from flexlock.core._git_snapshot import flagged_changes
 from flexlock.core._model import RepoRecord, SkippedFile
 from flexlock.core._system import RACY_WINDOW_NS
 
@@ -341,6 +342,7 @@ class _Reusable(NamedTuple):
     stamps: tuple[_Stamp, ...]  # of every changed path, which git status only names
     paths: tuple[bytes, ...]
     record: RepoRecord
+    index_file: tuple[Path, _Stamp]  # the index file: flipping a flag rewrites it
 
 
 # Captures kept for `capture_repo(reuse=True)`, per (start dir, options). A process that
@@ -377,7 +379,11 @@ def _reuse(key: tuple[object, ...]) -> RepoRecord | None:
         status = _run(_status_args(kept.specs), kept.root).stdout
     except GitError:
         return None  # the full capture says what is wrong
-    if status == kept.status and _stamps(kept.root, kept.paths) == kept.stamps:
+    if (
+        status == kept.status
+        and _stamps(kept.root, kept.paths) == kept.stamps
+        and _stamps(kept.root, [os.fsencode(kept.index_file[0].resolve())]) == (kept.index_file[1],)
+    ):
         return kept.record
     return None
 
@@ -435,13 +441,14 @@ def capture_repo(
         config_output = config.communicate()[0]  # reaped even when status failed
     if status.unmerged:
         raise _conflicts(root, status.unmerged)
+    flagged = flagged_changes(root, specs)  # what `git status` trusts the flags about
     kept, skipped = _split_untracked(root, status.untracked, size_limit)
     # Deletions (index_info) go in before any path is re-read, and tracked paths before
     # untracked ones: a file that became a directory leaves the index before the new
     # files inside that directory enter it.
     paths = status.update + kept
     submodules: dict[str, RepoRecord] = {}
-    index_info = list(status.removed)
+    index_info = [*status.removed, *flagged.index_info]
     if status.submodules or (root / ".gitmodules").exists():
         for sub_path, recorded in _gitlinks(root, specs).items():
             if not (root / sub_path / ".git").exists():
@@ -456,7 +463,7 @@ def capture_repo(
     else:
         tree = _write_tree(location, specs, index_info, paths)
     snapshot = status.head if tree == location.head_tree else _commit(root, tree, status.head)
-    changes = status.changes
+    changes = [*status.changes, *flagged.changes]
     if len(changes) > max_changes:
         changes = [*changes[:max_changes], f"... and {len(changes) - max_changes} more"]
     record = RepoRecord(
@@ -464,7 +471,7 @@ def capture_repo(
         commit=status.head,
         branch=status.branch,
         remote=_remote_url(config_output, status.branch),
-        dirty=bool(status.changes),
+        dirty=bool(changes),
         tree=tree,
         snapshot=snapshot,
         changes=tuple(changes),
@@ -475,7 +482,13 @@ def capture_repo(
     )
     if reuse:
         _keep(
-            key, record, status, root=root, specs=specs, output=status_output, started_ns=started_ns
+            key,
+            record,
+            (*status.update, *status.untracked, *flagged.paths),
+            location=location,
+            specs=specs,
+            output=status_output,
+            started_ns=started_ns,
         )
     return record
 
@@ -483,22 +496,23 @@ def capture_repo(
 def _keep(
     key: tuple[object, ...],
     record: RepoRecord,
-    status: _Status,
+    paths: tuple[bytes, ...],
     *,
-    root: Path,
+    location: _Location,
     specs: Sequence[str],
     output: bytes,
     started_ns: int,
 ) -> None:
     """Keep a capture for reuse, unless a changed file is too recent to be judged by stat."""
     _reusable.pop(key, None)  # whatever was kept before describes an older state
+    root = location.root
     if record.submodules or (root / ".gitmodules").exists():
         return  # a submodule's own working tree is not in this status: capture every time
-    # Status names changed paths; their contents are judged by stat. Deleted paths need
-    # nothing: recreating one changes the status.
-    paths = (*status.update, *status.untracked)
+    # Status names changed paths (and the flags name hidden ones); their contents are
+    # judged by stat. Deleted paths need nothing: recreating one changes the status.
     stamps = _stamps(root, paths)
     newest = started_ns - RACY_WINDOW_NS
     if any(stamp is not None and max(stamp[1], stamp[2]) >= newest for stamp in stamps):
         return
-    _reusable[key] = _Reusable(root, tuple(specs), output, stamps, paths, record)
+    index = (location.index_file, _stamps(root, [os.fsencode(location.index_file.resolve())])[0])
+    _reusable[key] = _Reusable(root, tuple(specs), output, stamps, paths, record, index)

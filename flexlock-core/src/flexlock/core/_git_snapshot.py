@@ -2,23 +2,33 @@
 
 Each run pins the commits holding its trees under `refs/flexlock/runs/<id>`, so
 `git gc` never drops them and `flexlock push` can send them; `diff_trees` names the
-files two recorded trees differ in.
+files two recorded trees differ in; `flagged_changes` finds the edits `git status`
+hides behind `--skip-worktree` and `--assume-unchanged`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from flexlock.core._errors import GitError
 from flexlock.core._git_runner import failure as _failure
 from flexlock.core._git_runner import run_git as _run
 from flexlock.core._model import RepoRecord
 
-__all__ = ["REF_PREFIX", "diff_trees", "keep_snapshot", "snapshot_ref"]
+__all__ = [
+    "REF_PREFIX",
+    "Flagged",
+    "diff_trees",
+    "flagged_changes",
+    "keep_snapshot",
+    "snapshot_ref",
+]
 
 #: Namespace of the local refs that keep run snapshots reachable.
 REF_PREFIX = "refs/flexlock/runs/"
@@ -120,3 +130,58 @@ def diff_trees(root: str | os.PathLike[str], tree_a: str, tree_b: str) -> list[s
     return [
         f"{fields[i].decode()}\t{os.fsdecode(fields[i + 1])}" for i in range(0, len(fields) - 1, 2)
     ]
+
+
+class Flagged(NamedTuple):
+    """What the index entries flagged `--skip-worktree` / `--assume-unchanged` hide."""
+
+    index_info: list[bytes]  # `--index-info` lines setting each edited entry to its disk content
+    changes: list[str]  # status-like lines: ` M`/` D` captured, `!!` not verifiable
+    paths: list[bytes]  # flagged paths present on disk, whose stat data a reuse must check
+
+
+def flagged_changes(root: str | os.PathLike[str], specs: Sequence[str]) -> Flagged:
+    """Compare the flagged index entries with the working tree; the user's index is only read.
+
+    `git status` trusts these flags and reports such files clean whatever their content.
+    One `git ls-files -v --stage` lists them (a lowercase tag is assume-unchanged, `S`
+    skip-worktree); when any is present, one `git hash-object -w --stdin-paths` hashes
+    their disk content through the same filters as `git add`. A skip-worktree file
+    absent from disk is outside a sparse checkout and stands as the index has it; an
+    assume-unchanged one is deleted. Anything else (a symlink or directory in its place,
+    a newline in its name) is listed as `!!` and makes the record dirty, never clean.
+    """
+    output = _run(["ls-files", "-v", "--stage", "-z", "--", *specs], root).stdout
+    result = Flagged([], [], [])
+    to_hash: list[tuple[bytes, bytes, bytes]] = []  # mode, index oid, path
+    for entry in output.split(b"\0"):
+        tag = entry[:1]
+        if not (tag == b"S" or tag.islower()):
+            continue
+        meta, _, path = entry[2:].partition(b"\t")
+        mode, oid, _stage = meta.split(b" ")
+        if mode == b"160000":
+            continue  # a submodule: its own capture decides the gitlink
+        name = os.fsdecode(path)
+        try:
+            info = os.lstat(Path(root, name))
+        except (FileNotFoundError, NotADirectoryError):
+            if tag not in {b"S", b"s"}:  # assume-unchanged, and deleted
+                result.index_info.append(b"0 " + oid + b"\t" + path + b"\0")
+                result.changes.append(f" D {name}")
+            continue
+        result.paths.append(path)
+        if stat.S_ISREG(info.st_mode) and mode != b"120000" and b"\n" not in path:
+            to_hash.append((mode, oid, path))
+        else:
+            result.changes.append(
+                f"!! {name} (flagged in the index; its disk content is not recorded)"
+            )
+    if to_hash:
+        stdin = b"".join(path + b"\n" for _, _, path in to_hash)
+        hashed = _run(["hash-object", "-w", "--stdin-paths"], root, stdin=stdin).stdout.split()
+        for (mode, oid, path), disk_oid in zip(to_hash, hashed, strict=True):
+            if disk_oid != oid:
+                result.index_info.append(mode + b" " + disk_oid + b"\t" + path + b"\0")
+                result.changes.append(f" M {os.fsdecode(path)}")
+    return result
