@@ -472,7 +472,7 @@ def _run_case(case: Case, base: Path) -> Outcome:
     elif case.expect_invalid:
         listed = "invalid" in done.stdout + done.stderr
         verdict = (
-            "one-line error" if listed and done.returncode in case.codes else "silent acceptance"
+            "listed invalid" if listed and done.returncode in case.codes else "silent acceptance"
         )
         first = next(
             (line for line in (done.stdout + done.stderr).splitlines() if "invalid" in line), first
