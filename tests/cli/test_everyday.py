@@ -334,6 +334,15 @@ def test_rerun_into_a_fixed_save_dir_says_the_old_sheet_is_kept(repo_script: Pat
     assert 1 == len(kept)
 
 
+def test_rerun_over_an_unreadable_sheet_says_so_in_plain_words(repo_script: Path) -> None:
+    # Found by benchmarks/trial_hostile.py: "holds a invalid run of ; this run replaces it".
+    assert 0 == run_script(repo_script).returncode
+    (repo_script.parent / "results/process/run.lock").write_text("not: [a sheet\n")
+    again = run_script(repo_script)
+    assert 0 == again.returncode, again.stderr
+    assert "results/process holds an unreadable run sheet; this run replaces it" in again.stderr
+
+
 LOGGED = """
 import os, subprocess, sys
 import attrs

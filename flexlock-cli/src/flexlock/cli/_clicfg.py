@@ -228,8 +228,12 @@ class CliFunction(Generic[R]):
             return
         previous = read_summary(lock)
         when = previous.created.replace("T", " ").removesuffix("Z")
+        if previous.status == "invalid" or not when:  # nothing sound to name: say so
+            what = "an unreadable run sheet"
+        else:
+            what = f"a {previous.status} run of {when}"
         print(
-            f"{self._prog()}: {save_dir} holds a {previous.status} run of {when}; this run "
+            f"{self._prog()}: {save_dir} holds {what}; this run "
             f"replaces it, its sheet is kept in {history}/ (a folder per run: "
             "save_dir with ${now:...}, see docs/cli.md)",
             file=sys.stderr,
