@@ -274,7 +274,9 @@ class RunTask:
             tuple(str(Path(task.save_dir) / name) for name in LOG_NAMES) if task.save_dir else ()
         )
         _accept_sigint()
-        if os.getpid() != self.parent_pid:
+        if os.getpid() != self.parent_pid and os.getppid() == self.parent_pid:
+            # a local worker (loky) of the process that built this task; a Slurm job's
+            # parent is slurmstepd, which ends the job itself
             _die_with_parent(self.parent_pid)
         if self.now is not None:  # a reused worker may have started in another invocation
             os.environ["FLEXLOCK_NOW"] = self.now
