@@ -64,3 +64,16 @@ def test_a_failed_task_with_a_secret_override_leaks_it_nowhere(
     output = capsys.readouterr()
     assert [] == _leaks(workdir)
     assert not any(s in output.out + output.err for s in SECRETS), output.err
+
+
+def test_a_failed_single_run_keeps_the_secret_out_of_its_log_and_terminal(
+    workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A command-line run prints its traceback through the run log (stderr.log and the
+    # terminal): the exception's message quotes the token, the traceback must not.
+    assert 0 != login.cli([f"token={SECRETS[0]}", "n=2"])
+    output = capfd.readouterr()
+    assert "PermissionError" in output.err
+    assert not any(s in output.out + output.err for s in SECRETS), output.err
+    assert [] == _leaks(workdir)
+    assert (workdir / "results" / "x" / "stderr.log").is_file()
