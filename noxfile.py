@@ -59,6 +59,7 @@ def tests(session: nox.Session, install_set: str) -> None:
             "hypothesis>=6.100",
             "ipython>=8.12",
             "cloudpickle>=3.0",
+            "blake3>=0.4",  # core's optional hash: its tests run in every cell
             "tomli; python_version < '3.11'",
         )
     # Import flexlock from the wheels, never from src/; temp dirs outside the checkout,

@@ -89,7 +89,9 @@ def _third_party_imports(part: str) -> set[str]:
                 names |= {alias.name.partition(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.partition(".")[0])
-    return {n for n in names if n not in sys.stdlib_module_names and n != "flexlock"}
+    # tomllib is the standard library's from 3.11 on (imported behind a version check)
+    stdlib = set(sys.stdlib_module_names) | {"tomllib"}
+    return {n for n in names if n not in stdlib and n != "flexlock"}
 
 
 @pytest.mark.parametrize("part", PARTS)
