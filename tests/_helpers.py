@@ -22,6 +22,20 @@ def require_service(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def mount_small_fs(directory: Path) -> None:
+    """Mount a real 256 KiB tmpfs on `directory` (created); needs root, as on CI."""
+    directory.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require_service(
+        done.returncode == 0, f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}"
+    )
+
+
 def git(cwd: Path, *args: str) -> str:
     """Run git in `cwd` and return its stripped stdout."""
     result = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._helpers import mount_small_fs
+
 pytestmark = pytest.mark.needs_cli
 
 SCRIPT = textwrap.dedent(
@@ -49,15 +51,7 @@ SCRIPT = textwrap.dedent(
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A real 256 KiB file system, unmounted afterwards."""
     mount = tmp_path / "fs"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    mount_small_fs(mount)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 

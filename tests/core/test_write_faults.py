@@ -1,7 +1,7 @@
 """Writes that fail on a real full or read-only file system end in one clear line.
 
 Each test mounts its own 256 KiB tmpfs (the tests run as root here); without the
-right to mount they skip, saying so.
+right to mount they skip, saying so (and fail under FLEXLOCK_REQUIRE_SERVICES=1).
 """
 
 from __future__ import annotations
@@ -17,25 +17,14 @@ from pathlib import Path
 import pytest
 
 from flexlock.core import LockFileError, TaskFailedError, runlock
-
-
-def _mount_tmpfs(directory: Path) -> None:
-    directory.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+from tests._helpers import mount_small_fs
 
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A real 256 KiB file system, unmounted afterwards."""
     mount = tmp_path / "fs"
-    _mount_tmpfs(mount)
+    mount_small_fs(mount)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
