@@ -77,3 +77,14 @@ def test_a_failed_single_run_keeps_the_secret_out_of_its_log_and_terminal(
     assert not any(s in output.out + output.err for s in SECRETS), output.err
     assert [] == _leaks(workdir)
     assert (workdir / "results" / "x" / "stderr.log").is_file()
+
+
+def test_a_failed_run_without_save_dir_keeps_the_secret_off_the_terminal(
+    workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # No save_dir: no run log, the traceback is printed by @clicfg itself.
+    assert 0 != login.cli([f"token={SECRETS[0]}", "n=2", "save_dir="])
+    output = capfd.readouterr()
+    assert "PermissionError" in output.err
+    assert not any(s in output.out + output.err for s in SECRETS), output.err
+    assert [] == _leaks(workdir)

@@ -73,3 +73,14 @@ def test_a_huge_document_is_refused_by_its_size_before_parsing() -> None:
     assert message.startswith("c.yml: ")
     assert "over the YAML size cap" in message
     assert "alias" not in message
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("prefix", ["a: 1\n", "a: é\n"])
+def test_a_control_character_is_one_located_line(fast: bool, prefix: str) -> None:
+    # PyYAML's own text for it spans two lines ('in "<unicode string>", position N').
+    with pytest.raises(ConfigError) as raised:
+        load_yaml(prefix + "b: x\x00y\n", source="c.yml", fast=fast)
+    message = str(raised.value)
+    assert ("\n" in message, message.split(": invalid YAML", maxsplit=1)[0]) == (False, "c.yml:2")
+    assert "#x0000" in message

@@ -208,7 +208,11 @@ class CliFunction(Generic[R]):
             from flexlock.core import debug_exception
 
             if not save_dir:  # with one, the run log already printed it (and kept it)
-                print_user_traceback(error)
+                from flexlock.core import RunOptions
+
+                redactor = RunOptions().redactor
+                secrets = redactor.secret_values(to_plain(instance))
+                print_user_traceback(error, redact=lambda text: redactor.scrub(text, secrets))
             # The failure ends here as exit code 1, so an outer @unsafe_debug never sees it:
             # inject/pdb (FLEXLOCK_DEBUG) and keep the frame's variables next to the sheet now.
             save_locals(error, save_dir)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -124,8 +125,12 @@ def load_yaml(
         mark = problem.problem_mark or problem.context_mark
         message = problem.problem or str(problem)
         raise error(_located(source, mark, f"invalid {what}", message)) from None
+    except yaml.reader.ReaderError as problem:  # a control character (NUL, ...) in the text
+        mark, message = _reader_problem(text, problem)
+        raise error(_located(source, mark, f"invalid {what}", message)) from None
     except yaml.YAMLError as problem:
-        raise error(_located(source, None, f"invalid {what}", str(problem))) from None
+        message = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+        raise error(_located(source, None, f"invalid {what}", message)) from None
     except RecursionError:  # only PyYAML's pure-Python composer recurses before _check_depth
         raise error(_located(source, None, f"invalid {what}", _too_deep_message())) from None
 
@@ -153,6 +158,24 @@ def _check_depth(root: Any) -> None:
         elif isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 stack.extend(((key, depth + 1), (value, depth + 1)))
+
+
+def _reader_problem(text: str, problem: Any) -> tuple[Any, str]:
+    """Return (mark, message) for a ReaderError, whose own text spans two lines.
+
+    libyaml reports a byte offset and the character's code, PyYAML's reader a
+    character offset and the character itself.
+    """
+    character = problem.character
+    if isinstance(character, int):
+        before = text.encode("utf-8", "surrogateescape")[: problem.position].count(b"\n")
+        code = character
+    else:
+        before = text.count("\n", 0, problem.position)
+        code = ord(character)
+    start = text.rfind("\n", 0, problem.position) + 1 if before else 0
+    mark = types.SimpleNamespace(line=before, column=max(problem.position - start, 0))
+    return mark, f"the control character #x{code:04x} is not allowed in YAML"
 
 
 def _located(source: str | None, mark: Any, what: str, problem: str) -> str:
