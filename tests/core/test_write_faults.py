@@ -6,6 +6,8 @@ right to mount they skip, saying so (and fail under FLEXLOCK_REQUIRE_SERVICES=1)
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from flexlock.core import LockFileError, TaskFailedError, runlock
+from flexlock.core._savedir import write_fault
 from tests._helpers import mount_small_fs
 
 
@@ -183,3 +186,20 @@ def test_save_dir_without_permission_is_one_error(tmp_path_factory: pytest.TempP
         assert "Traceback" not in done.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [(errno.EDQUOT, "quota"), (errno.ENOSPC, "free space"), (errno.EROFS, "writable")],
+)
+def test_each_write_fault_names_the_sheet_the_cause_and_the_fix(
+    tmp_path: Path, code: int, fix: str
+) -> None:
+    # EDQUOT cannot be produced on these machines (their kernel has no tmpfs or v2 quota
+    # support), so its line is checked from the error the kernel would raise.
+    sheet = tmp_path / "run" / "run.lock"
+    temporary = str(sheet.parent / ".flexlock-tmp-1234")
+    line = write_fault(OSError(code, os.strerror(code), temporary), sheet)
+    assert line.startswith(f"{sheet}: cannot write ({os.strerror(code)}, ")
+    assert errno.errorcode[code] in line
+    assert fix in line.split("): ", 1)[1]
