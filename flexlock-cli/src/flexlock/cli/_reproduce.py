@@ -43,6 +43,7 @@ from flexlock.core import (
     load,
     resolve_lock_path,
     verify,
+    working_directory,
 )
 
 __all__ = ["Verdict", "reproduce", "reproduce_run", "task_free_argv"]
@@ -153,23 +154,6 @@ def task_free_argv(argv: Sequence[str], config: dict[str, Any]) -> tuple[list[st
     return kept, overrides
 
 
-def _working_directory(lock: RunLock, lock_path: Path) -> Path | None:
-    """Return the run's working directory as it is now (see `flexlock.core` layout rules)."""
-    run_dir = lock_path.resolve().parent
-    if lock.save_dir and not Path(lock.save_dir).is_absolute():
-        parts = Path(os.path.normpath(lock.save_dir)).parts
-        if (
-            parts
-            and ".." not in parts
-            and parts != (".",)
-            and run_dir.parts[-len(parts) :] == parts
-        ):
-            return run_dir.parents[len(parts) - 1]
-    if lock.env is not None and Path(lock.env.cwd).is_dir():
-        return Path(lock.env.cwd)
-    return None
-
-
 def _fresh_save_dir(cwd: Path, save_dir: str) -> str:
     """Create `<save_dir>.reproduce-<n>` (the first free n, taken with mkdir); return it."""
     for number in range(1, 10_000):
@@ -277,7 +261,7 @@ def reproduce_run(
     argv = list(original.env.argv) if original.env is not None else []
     if not argv:
         return fail("the sheet records no command (env.argv is empty)")
-    cwd = _working_directory(original, lock_path)
+    cwd = working_directory(original, lock_path)
     if cwd is None:
         return fail("the run's working directory is not on this machine (recorded cwd missing)")
     try:
@@ -356,7 +340,7 @@ def _lineage(run_dir: str | os.PathLike[str]) -> list[Path]:
             return
         visiting.add(key)
         lock = load(key)
-        where = _working_directory(lock, key)
+        where = working_directory(lock, key)
         for prev in lock.prevs.values():
             recorded = Path(prev.path)
             candidates = [recorded] if recorded.is_absolute() else []

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from flexlock.core._hashcache import HashCacheWarning
     from flexlock.core._hashing import available_algorithms, hash_path, tree_manifest
     from flexlock.core._identity import canonical_json, config_to_dict, to_plain
-    from flexlock.core._layout import resolve_lock_path
+    from flexlock.core._layout import resolve_lock_path, working_directory
     from flexlock.core._lockfile import dump, dumps, load, loads, lock_path, write_atomic
     from flexlock.core._model import (
         SCHEMA_VERSION,
@@ -125,6 +125,7 @@ _LAZY = {
     **dict.fromkeys(["available_algorithms", "hash_path", "tree_manifest"], "_hashing"),
     **dict.fromkeys(["canonical_json", "config_to_dict", "to_plain"], "_identity"),
     "resolve_lock_path": "_layout",
+    "working_directory": "_layout",
     **dict.fromkeys(["dump", "dumps", "load", "loads", "lock_path", "write_atomic"], "_lockfile"),
     **dict.fromkeys(
         [
@@ -285,5 +286,6 @@ __all__ = [
     "usable_cpus",
     "utc_now",
     "verify",
+    "working_directory",
     "write_atomic",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "resolve_recorded",
     "resolve_repo",
     "search_bases",
+    "working_directory",
 ]
 
 LOCK_NAME = "run.lock"
@@ -94,21 +95,34 @@ def search_bases(save_dir: str | None, cwd: str | None, lock_path: Path) -> list
     The project root the sheet's run directory sits in (its recorded relative
     save_dir stripped), then the run's recorded cwd, then the current directory.
     """
-    bases: list[Path] = []
-    run_dir = lock_path.resolve().parent
-    if save_dir and not Path(save_dir).is_absolute():
-        parts = Path(os.path.normpath(save_dir)).parts
-        if (
-            parts
-            and parts != (".",)
-            and ".." not in parts
-            and run_dir.parts[-len(parts) :] == parts
-        ):
-            bases.append(run_dir.parents[len(parts) - 1])
+    bases = [root] if (root := _project_root(save_dir, lock_path)) is not None else []
     if cwd and Path(cwd).is_dir():
         bases.append(Path(cwd))
     bases.append(Path.cwd())
     return list(dict.fromkeys(bases))
+
+
+def working_directory(lock: RunLock, lock_path: Path) -> Path | None:
+    """Return where the run described by `lock` ran, as it is on this machine now.
+
+    The project root its run directory sits in, else its recorded cwd if that
+    exists here, else None.
+    """
+    root = _project_root(lock.save_dir, lock_path)
+    if root is None and lock.env is not None and Path(lock.env.cwd).is_dir():
+        root = Path(lock.env.cwd)
+    return root
+
+
+def _project_root(save_dir: str | None, lock_path: Path) -> Path | None:
+    """Strip a relative recorded `save_dir` from the sheet's run directory, if it ends so."""
+    run_dir = lock_path.resolve().parent
+    if not save_dir or Path(save_dir).is_absolute():
+        return None
+    parts = Path(os.path.normpath(save_dir)).parts
+    if not parts or parts == (".",) or ".." in parts or run_dir.parts[-len(parts) :] != parts:
+        return None
+    return run_dir.parents[len(parts) - 1]
 
 
 def resolve_recorded(recorded: str, bases: list[Path]) -> Path:
