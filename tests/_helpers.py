@@ -54,3 +54,40 @@ def run_python(
 def has_executable(name: str) -> bool:
     """Whether `name` is on PATH."""
     return shutil.which(name) is not None
+
+
+def sleeping_script(seconds: int) -> str:
+    """A `@clicfg` script whose tasks (save_dir results/process, key `param`) sleep."""
+    return f"""
+import time
+import attrs
+from flexlock.cli import clicfg
+
+@attrs.define
+class Config:
+    param: int = 1
+    save_dir: str = "results/process"
+
+@clicfg
+def main(cfg: Config) -> None:
+    time.sleep({seconds})
+
+if __name__ == "__main__":
+    main(Config())
+"""
+
+
+def loky_workers(parent: int) -> list[int]:
+    """The pids of the loky worker processes whose parent is `parent` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"\nPPid:\t{parent}\n" in status and b"popen_loky_posix" in command:
+            found.append(int(entry.name))
+    return found

@@ -16,39 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-SLEEPS = """
-import time
-import attrs
-from flexlock.cli import clicfg
-
-@attrs.define
-class Config:
-    param: int = 1
-    save_dir: str = "results/process"
-
-@clicfg
-def main(cfg: Config) -> None:
-    time.sleep(60)
-
-if __name__ == "__main__":
-    main(Config())
-"""
-
-
-def _workers(parent: int) -> list[int]:
-    """The pids of the loky worker processes whose parent is `parent`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if f"\nPPid:\t{parent}\n" in status and b"popen_loky_posix" in command:
-            found.append(int(entry.name))
-    return found
+from tests._helpers import loky_workers, sleeping_script
 
 
 def _alive(pid: int) -> bool:
@@ -75,7 +43,7 @@ def _poll(condition: object, seconds: float) -> None:
 def test_killing_the_parent_ends_its_workers_and_their_sheets(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
-    (tmp_path / "script.py").write_text(SLEEPS)
+    (tmp_path / "script.py").write_text(sleeping_script(60))
     child = subprocess.Popen(
         [sys.executable, "script.py", "--sweep", "param=1,2", "--n_jobs", "2"],
         cwd=tmp_path,
@@ -87,7 +55,7 @@ def test_killing_the_parent_ends_its_workers_and_their_sheets(
     try:
         # Both tasks running: two workers, two sheets `running`.
         _poll(lambda: _statuses(tmp_path) == ["running", "running"], 120)
-        workers = _workers(child.pid)
+        workers = loky_workers(child.pid)
         assert 2 == len(workers), workers
         assert ["running", "running"] == _statuses(tmp_path)
         os.kill(child.pid, signum)
@@ -97,7 +65,7 @@ def test_killing_the_parent_ends_its_workers_and_their_sheets(
         # Each interrupted task finalised its sheet: none is left `running`.
         assert ["failed", "failed"] == _statuses(tmp_path)
     finally:
-        for pid in [child.pid, *workers, *_workers(child.pid)]:
+        for pid in [child.pid, *workers, *loky_workers(child.pid)]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         child.wait(timeout=30)
