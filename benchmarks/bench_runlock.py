@@ -12,7 +12,12 @@ Overhead = with - without. A second table splits one in-process `runlock()` call
 into its parts (code capture, data hashing, upstream sheets, env, lock + write),
 as shares of the call, medians over the repetitions.
 
-    python benchmarks/bench_runlock.py [--repeat N] [--files N]
+    python benchmarks/bench_runlock.py [--repeat N] [--files N] [--base DIR]
+
+With `--base DIR` (e.g. a worktree of the previous commit), the script with runlock
+is also run from DIR's sources, interleaved, for a before/after row.
+PYTHONDONTWRITEBYTECODE is dropped from the children's environment (a user's machine
+has flexlock's __pycache__).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "runlock.md"
+BASE = "script with runlock, previous sources (--base)"
 
 SCRIPT = """
 import attrs
@@ -79,11 +85,14 @@ def make_project(root: Path, files: int) -> None:
         subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
 
 
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def time_command(command: list[str], cwd: Path) -> tuple[float, float]:
     """Return (wall seconds, CPU seconds of the process and its children, e.g. git)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=ENV)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -147,10 +156,28 @@ def packages_cost(repeat: int) -> tuple[float, float]:
     return statistics.median(ours), statistics.median(theirs)
 
 
+def _before_after(base: Path | None, cpu: dict[str, float], wall: dict[str, float]) -> list[str]:
+    """The table row comparing the overhead with the previous sources', if measured."""
+    if base is None:
+        return []
+    without = "script without runlock"
+    old_cpu, new_cpu = cpu[BASE] - cpu[without], cpu["script with runlock"] - cpu[without]
+    old_wall, new_wall = wall[BASE] - wall[without], wall["script with runlock"] - wall[without]
+    floor_cpu, floor_wall = cpu["python -c pass"], wall["python -c pass"]
+    return [
+        f"| **runlock overhead before -> after** (`--base {base}`) | "
+        f"{old_cpu * 1000:.0f} -> {new_cpu * 1000:.0f} ms | "
+        f"**{old_cpu / floor_cpu:.2f} -> {new_cpu / floor_cpu:.2f}** | "
+        f"{old_wall * 1000:.0f} -> {new_wall * 1000:.0f} ms | "
+        f"**{old_wall / floor_wall:.2f} -> {new_wall / floor_wall:.2f}** |"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--base", type=Path, help="an older checkout to compare against")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
@@ -161,6 +188,11 @@ def main() -> None:
             "script without runlock": [sys.executable, "without.py"],
             "script with runlock": [sys.executable, "with.py"],
         }
+        if args.base is not None:
+            sources = os.pathsep.join(
+                str(args.base / f"flexlock-{part}" / "src") for part in ("core", "cli")
+            )
+            commands[BASE] = ["env", f"PYTHONPATH={sources}", sys.executable, "with.py"]
         time_command(commands["script with runlock"], root)  # warm the hash cache
         walls: dict[str, list[float]] = {name: [] for name in commands}
         cpus: dict[str, list[float]] = {name: [] for name in commands}
@@ -178,10 +210,11 @@ def main() -> None:
     cpu_floor = cpu_medians["python -c pass"]
     reference = cpu_medians["import attrs, cattrs, yaml"] - cpu_floor
     cpu_overhead = cpu_medians["script with runlock"] - cpu_medians["script without runlock"]
+    base_arg = "" if args.base is None else f" --base {args.base}"
     lines = [
         "# runlock overhead on a small project",
         "",
-        f"Measured by `python benchmarks/bench_runlock.py --repeat {args.repeat}` "
+        f"Measured by `python benchmarks/bench_runlock.py --repeat {args.repeat}{base_arg}` "
         f"({args.files}-file repo, 3 data files of 256 KiB, 2 prevs, 50-key config; "
         f"hash cache warm; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs).",
         "",
@@ -198,6 +231,7 @@ def main() -> None:
         f"| **runlock overhead** (with - without) | {cpu_overhead * 1000:.0f} ms | "
         f"**{cpu_overhead / cpu_floor:.2f}** | {overhead * 1000:.0f} ms | "
         f"**{overhead / floor:.2f}** |",
+        *_before_after(args.base, cpu_medians, medians),
         "",
         "The issue's budget is 100 ms on a quiet machine, where importing attrs, cattrs and",
         "yaml was measured at ~23 ms. Against that reference piece measured in this run",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +16,7 @@ HEAVY = ("joblib", "git", "mlflow", "submitit", "yaml", "cattrs", "sqlalchemy", 
 
 def _loaded_after(statement: str) -> set[str]:
     code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
-    return set(json.loads(run_python(code).stdout))
+    return set(json.loads(run_python(code).stdout.splitlines()[-1]))
 
 
 def _top_level(modules: set[str]) -> set[str]:
@@ -57,3 +60,55 @@ def test_import_core_loads_only_what_is_used() -> None:
         for m in loaded
         if m in {"flexlock.core._debug", "flexlock.core._verify", "flexlock.core._diff"}
     }
+
+
+# What reading or printing a sheet must not pay for: the records and their converter.
+RECORDS = {"attr", "attrs", "cattrs"}
+
+
+def _sheet(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    run_python(
+        "from flexlock.core import runlock\n"
+        f"with runlock({{'lr': 0.1}}, repos=[], runlock_path={str(run)!r}):\n    pass",
+        cwd=tmp_path,
+    )
+    return run
+
+
+def test_load_plain_builds_no_records(tmp_path: Path) -> None:
+    run = _sheet(tmp_path)
+    loaded = _loaded_after(
+        f"from flexlock.core import load_plain; assert load_plain({str(run)!r})['config']"
+    )
+    assert set() == (_top_level(loaded) & RECORDS) | (loaded & {"flexlock.core._model"})
+
+
+@pytest.mark.needs_cli
+def test_flexlock_show_imports_no_records_and_no_converter(tmp_path: Path) -> None:
+    run = _sheet(tmp_path)
+    loaded = _loaded_after(
+        f"from flexlock.cli._main import main\nassert main(['show', {str(run)!r}]) == 0"
+    )
+    assert set() == (_top_level(loaded) & RECORDS) | (loaded & {"flexlock.core._model"})
+
+
+@pytest.mark.needs_cli
+def test_clicfg_help_parses_no_yaml_and_builds_no_converter(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys, json, atexit, attrs\n"
+        "from flexlock.cli import clicfg\n"
+        "@attrs.define\nclass Config:\n    lr: float = 0.1\n    save_dir: str = 'out'\n"
+        "atexit.register(lambda: sys.__stdout__.write(json.dumps(sorted(sys.modules))))\n"
+        "@clicfg\ndef main(cfg: Config) -> None:\n    pass\n"
+        "if __name__ == '__main__':\n    main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out[out.rindex("[") :]))
+    assert "--lr" in out or "lr" in out
+    assert set() == (_top_level(loaded) & {"yaml", "cattrs", "difflib"}) | (
+        loaded & {"flexlock.core._yaml", "flexlock.core._model", "flexlock.core._lockfile"}
+    )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flexlock.cli._output import Printer
-    from flexlock.core import LineageNode, RunLock
 
 __all__ = ["register"]
 
@@ -43,32 +42,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Print the run; exit 0, or 2 when the sheet cannot be read."""
-    from flexlock.cli._output import Printer, dumps_json
-    from flexlock.core import (
-        lineage,
-        lineage_to_dot,
-        lineage_to_mermaid,
-        load,
-        resolve_lock_path,
-        sheet_to_plain,
-    )
+    from flexlock.core import resolve_lock_path
 
     lock_path = resolve_lock_path(args.run)
+    if args.format == "text":
+        # Plain data, checked like `load`: printing a sheet does not build its records.
+        from flexlock.cli._output import Printer
+        from flexlock.core import load_plain
+
+        render(Printer(), load_plain(lock_path), str(lock_path.parent))
+        return 0
+    from flexlock.core import lineage, lineage_to_dot, lineage_to_mermaid, load, sheet_to_plain
+
     lock = load(lock_path)
     if args.format == "json":
+        from flexlock.cli._output import dumps_json
+
         print(dumps_json(sheet_to_plain(lock)))
     elif args.format == "dot":
         print(lineage_to_dot(lineage(lock, str(lock_path.parent))), end="")
-    elif args.format == "mermaid":
-        print(lineage_to_mermaid(lineage(lock, str(lock_path.parent))), end="")
     else:
-        render(Printer(), lock, str(lock_path.parent))
+        print(lineage_to_mermaid(lineage(lock, str(lock_path.parent))), end="")
     return 0
 
 
 def _duration(start: str, end: str | None) -> str:
     if not end:
         return ""
+    from datetime import datetime
+
     try:
         seconds = int(
             (
@@ -92,108 +94,124 @@ def _size(size: int) -> str:
     return f"{size} B"  # pragma: no cover - the loop always returns
 
 
-def render(printer: Printer, lock: RunLock, name: str) -> None:
-    """Write the summary sections of one run, then its lineage tree."""
+def render(printer: Printer, sheet: Mapping[str, Any], name: str) -> None:
+    """Write the summary sections of one run (plain sheet data, `load_plain`), then its lineage.
+
+    Fields at their default may be absent from `sheet`; each is read with that default.
+    """
     import yaml
 
     printer.line(
-        f"{printer.style(lock.save_dir or name, 'bold')}  {printer.status(lock.status)}  "
-        f"{printer.style(lock.id, 'dim')}"
+        f"{printer.style(sheet.get('save_dir') or name, 'bold')}  "
+        f"{printer.status(sheet['status'])}  {printer.style(sheet['id'], 'dim')}"
     )
-    printer.line(f"  created   {lock.created}")
-    if lock.finished:
-        printer.line(f"  finished  {lock.finished}{_duration(lock.created, lock.finished)}")
-    if lock.error is not None:
+    printer.line(f"  created   {sheet['created']}")
+    if sheet.get("finished"):
         printer.line(
-            f"  error     {printer.status('failed', lock.error.type)}: {lock.error.message}"
+            f"  finished  {sheet['finished']}{_duration(sheet['created'], sheet['finished'])}"
         )
-        for line in lock.error.traceback.strip().splitlines()[-6:]:
+    error = sheet.get("error")
+    if error is not None:
+        printer.line(f"  error     {printer.status('failed', error['type'])}: {error['message']}")
+        for line in error.get("traceback", "").strip().splitlines()[-6:]:
             printer.line(f"            {printer.style(line, 'dim')}")
 
     printer.line(printer.style("config", "bold"))
-    if lock.config:
+    if sheet.get("config"):
         text = yaml.safe_dump(
-            lock.config, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+            sheet["config"],
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
+            width=100,
         )
         for line in text.rstrip().splitlines():
             printer.line(f"  {line}")
     else:
         printer.line("  (empty)")
 
-    if lock.code:
+    if sheet.get("code"):
         printer.line(printer.style("code", "bold"))
-        for key, repo in lock.code.items():
-            where = f"{repo.branch or '(detached)'} @ {(repo.commit or '(no commit)')[:12]}"
+        for key, repo in sheet["code"].items():
+            changes = repo.get("changes", ())
+            where = f"{repo['branch'] or '(detached)'} @ {(repo['commit'] or '(no commit)')[:12]}"
             state = (
-                printer.status("running", f"dirty, {len(repo.changes)} changes")
-                if repo.dirty
+                printer.status("running", f"dirty, {len(changes)} changes")
+                if repo["dirty"]
                 else "clean"
             )
-            snapshot = f"  snapshot {repo.snapshot[:12]}" if repo.snapshot else ""
-            printer.line(f"  {key}  {where}  {state}  tree {repo.tree[:12]}{snapshot}")
-            for change in repo.changes[:10]:
+            snapshot = f"  snapshot {repo['snapshot'][:12]}" if repo.get("snapshot") else ""
+            printer.line(f"  {key}  {where}  {state}  tree {repo['tree'][:12]}{snapshot}")
+            for change in changes[:10]:
                 printer.line(f"      {printer.style(change, 'dim')}")
-            if len(repo.changes) > 10:
-                printer.line(f"      … {len(repo.changes) - 10} more")
-            for skipped in repo.skipped:
+            if len(changes) > 10:
+                printer.line(f"      … {len(changes) - 10} more")
+            for skipped in repo.get("skipped", ()):
                 printer.line(
-                    f"      not in snapshot (too large): {skipped.path} "
-                    f"{_size(skipped.size)} {skipped.hash[:19]}"
+                    f"      not in snapshot (too large): {skipped['path']} "
+                    f"{_size(skipped['size'])} {skipped['hash'][:19]}"
                 )
 
-    if lock.data:
+    if sheet.get("data"):
         printer.line(printer.style("data", "bold"))
-        width = max(len(key) for key in lock.data)
-        for key, record in lock.data.items():
-            files = f", {record.files} files" if record.files is not None else ""
-            printer.line(f"  {key:<{width}}  {record.hash[:19]}…  {_size(record.size)}{files}")
+        width = max(len(key) for key in sheet["data"])
+        for key, record in sheet["data"].items():
+            files = f", {record['files']} files" if record.get("files") is not None else ""
+            printer.line(
+                f"  {key:<{width}}  {record['hash'][:19]}…  {_size(record['size'])}{files}"
+            )
 
-    if lock.outputs:
+    if sheet.get("outputs"):
         printer.line(printer.style("outputs", "bold"))
-        width = max(len(key) for key in lock.outputs)
-        for key, output in lock.outputs.items():
-            files = f", {output.files} files" if output.files is not None else ""
-            digest = f"{output.hash[:19]}…" if output.hash else "(not hashed)"
-            printer.line(f"  {key:<{width}}  {digest}  {_size(output.size)}{files}")
+        width = max(len(key) for key in sheet["outputs"])
+        for key, output in sheet["outputs"].items():
+            files = f", {output['files']} files" if output.get("files") is not None else ""
+            digest = f"{output['hash'][:19]}…" if output["hash"] else "(not hashed)"
+            printer.line(f"  {key:<{width}}  {digest}  {_size(output['size'])}{files}")
 
-    if lock.env is not None:
-        env = lock.env
+    env = sheet.get("env")
+    if env is not None:
         printer.line(printer.style("environment", "bold"))
-        printer.line(f"  python {env.python} ({env.implementation}) on {env.platform}")
-        printer.line(f"  {env.user}@{env.hostname} in {env.cwd}")
-        if env.argv:
-            printer.line(f"  argv: {' '.join(env.argv)}")
-        if env.scheduler:
-            printer.line("  " + " ".join(f"{key}={value}" for key, value in env.scheduler.items()))
-        if env.packages:
-            printer.line(f"  {len(env.packages)} packages recorded")
+        printer.line(f"  python {env['python']} ({env['implementation']}) on {env['platform']}")
+        printer.line(f"  {env['user']}@{env['hostname']} in {env['cwd']}")
+        if env.get("argv"):
+            printer.line(f"  argv: {' '.join(env['argv'])}")
+        if env.get("scheduler"):
+            printer.line(
+                "  " + " ".join(f"{key}={value}" for key, value in env["scheduler"].items())
+            )
+        if env.get("packages"):
+            printer.line(f"  {len(env['packages'])} packages recorded")
 
-    if lock.prevs:
-        from flexlock.core import lineage
-
+    if sheet.get("prevs"):
         printer.line(printer.style("lineage", "bold"))
-        tree = lineage(lock, name)
-        printer.line(f"  {_node_text(printer, tree)}")
-        _render_children(printer, tree, "  ", set())
+        printer.line(f"  {_node_text(printer, sheet, name)}")
+        _render_children(printer, sheet, "  ", set())
 
 
-def _node_text(printer: Printer, node: LineageNode) -> str:
+# The lineage tree is read from the embedded sheets as `core.lineage` builds it: each
+# prev's sheet, named by its key, with its own prevs as children.
+def _node_text(printer: Printer, sheet: Mapping[str, Any], name: str) -> str:
     from flexlock.cli._cmd_ls import short_id
 
     return (
-        f"{node.lock.save_dir or node.name}  {printer.status(node.lock.status)}  "
-        f"{printer.style(short_id(node.lock.id), 'dim')}"
+        f"{sheet.get('save_dir') or name}  {printer.status(sheet['status'])}  "
+        f"{printer.style(short_id(sheet['id']), 'dim')}"
     )
 
 
-def _render_children(printer: Printer, node: LineageNode, prefix: str, seen: set[str]) -> None:
-    for index, child in enumerate(node.children):
-        last = index == len(node.children) - 1
+def _render_children(
+    printer: Printer, sheet: Mapping[str, Any], prefix: str, seen: set[str]
+) -> None:
+    prevs = list(sheet.get("prevs", {}).items())
+    for index, (key, prev) in enumerate(prevs):
+        child = prev["lock"]
+        last = index == len(prevs) - 1
         branch = "└── " if last else "├── "
-        repeated = child.lock.id in seen
-        suffix = printer.style("  (seen above)", "dim") if repeated and child.children else ""
-        printer.line(f"{prefix}{branch}{_node_text(printer, child)}{suffix}")
+        repeated = child["id"] in seen
+        suffix = printer.style("  (seen above)", "dim") if repeated and child.get("prevs") else ""
+        printer.line(f"{prefix}{branch}{_node_text(printer, child, key)}{suffix}")
         if repeated:
             continue
-        seen.add(child.lock.id)
+        seen.add(child["id"])
         _render_children(printer, child, prefix + ("    " if last else "│   "), seen)

@@ -7,7 +7,6 @@ running it is `_runner`'s and `_tasks`'s.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -232,6 +231,8 @@ def unknown_arguments(parser: argparse.ArgumentParser, unknown: Sequence[str]) -
                 f"{key}=VALUE or -o {key} VALUE"
             )
         known = [s for action in parser._actions for s in action.option_strings]
+        import difflib  # for a misspelt flag only: it compiles a regex on import
+
         close = difflib.get_close_matches(flag, known, n=2, cutoff=0.6)
         hint = f"; did you mean {' or '.join(close)}?" if close else f"; see {parser.prog} --help"
         return ConfigError(f"unrecognized argument {token}{hint}")

@@ -8,9 +8,7 @@ ANSI codes and a column aligner do not justify a package on every HPC node.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -149,6 +147,8 @@ class Printer:
             for index, cell in enumerate(row):
                 widths[index] = max(widths[index], text_width(cell))
         if self.is_tty:
+            import shutil  # with its compression modules, only for aligned tables
+
             widths = _fit(widths, shutil.get_terminal_size((120, 24)).columns)
         self.line(
             self.style(
@@ -197,4 +197,6 @@ def _pad(text: str, width: int) -> str:
 
 def dumps_json(value: Any) -> str:
     """Render `value` as indented JSON (non-ASCII kept, unknown objects as strings)."""
+    import json
+
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import PurePath
@@ -39,6 +38,8 @@ T = TypeVar("T")
 
 
 def _closest(name: str, choices: Sequence[str]) -> str:
+    import difflib  # for a misspelt key only: it compiles a regex on import
+
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flexlock.core import ConfigError, load_yaml
+from flexlock.core import ConfigError
 
 __all__ = [
     "ConversionError",
@@ -53,6 +53,8 @@ def parse_yaml_text(text: str, *, keep_text: bool = True) -> Any:
     Raises:
         ConversionError: `text` is not valid YAML (naming the column).
     """
+    from flexlock.core import load_yaml  # on first use: `--help` parses no YAML
+
     return load_yaml(
         text,
         source=None,
@@ -98,6 +100,8 @@ def load_yaml_file(path: str | os.PathLike[str], what: str = "config file") -> A
     Raises:
         ConfigError: missing/unreadable file or invalid YAML (with file:line).
     """
+    from flexlock.core import load_yaml  # on first use: `--help` parses no YAML
+
     return load_yaml(
         read_text(path, what),
         source=os.fspath(path),

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         read_summary,
     )
     from flexlock.core._savedir import SaveDirLock, mark_failed
+    from flexlock.core._sheet_data import load_plain
     from flexlock.core._show import (
         LineageNode,
         lineage,
@@ -170,6 +171,7 @@ _LAZY = {
         "_runs",
     ),
     **dict.fromkeys(["SaveDirLock", "mark_failed"], "_savedir"),
+    "load_plain": "_sheet_data",
     **dict.fromkeys(
         ["LineageNode", "lineage", "lineage_to_dot", "lineage_to_mermaid", "sheet_to_plain"],
         "_show",
@@ -258,6 +260,7 @@ __all__ = [
     "lineage_to_mermaid",
     "load",
     "load_debug_locals",
+    "load_plain",
     "load_plugin",
     "load_yaml",
     "loads",

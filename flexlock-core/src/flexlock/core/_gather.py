@@ -34,6 +34,12 @@ def _redact_option(value: bool | Iterable[str]) -> bool | tuple[str, ...]:
     return value if isinstance(value, bool) else tuple(value)
 
 
+# Not `converter=tuple`: attrs reads a converter's signature, and a builtin's is parsed
+# from its text signature by `tokenize`, whose first use compiles a regex of ~4 ms.
+def _as_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class RunOptions:
     """Options of `runlock(**options)`.
@@ -59,8 +65,8 @@ class RunOptions:
 
     algorithm: str | None = None
     size_limit: int = 10 * 1024 * 1024
-    include: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    include: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
     redact: bool | tuple[str, ...] = attrs.field(default=True, converter=_redact_option)
     lock_wait: float = 0.0
     lock_ttl: float = DEFAULT_TTL_S

@@ -112,7 +112,9 @@ def write_inputs(lock_file: Path, sheet: RunLock) -> None:
         raw = {
             "format": _FORMAT,
             "stamp": _stamp(lock_file),
-            "inputs": _converter().unstructure(RunInputs.of(sheet)),
+            # attrs.asdict, not cattrs: the same JSON (tuples become lists), without
+            # building a second converter on every run's start; reading structures it.
+            "inputs": attrs.asdict(RunInputs.of(sheet)),
         }
         content = json.dumps(raw, separators=(",", ":")).encode()
         write_atomic(inputs_path(lock_file), content, durable=False)

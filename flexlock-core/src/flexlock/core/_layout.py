@@ -9,13 +9,15 @@ whole still resolves), the recorded `env.cwd`, the current directory.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flexlock.core._errors import GitError, LockFileError
-from flexlock.core._model import RunLock
+
+if TYPE_CHECKING:  # for annotations only: `flexlock show` resolves a path without the model
+    from flexlock.core._model import RunLock
 
 __all__ = [
     "LOCK_NAME",
@@ -55,6 +57,8 @@ def manifest_path(save_dir: PathLike, data_key: str) -> Path:
     The name is the input path made filename-safe plus 8 hex digits of its hash,
     so distinct inputs never share a manifest: `.flexlock/manifests/data_raw-1a2b3c4d.txt`.
     """
+    import hashlib
+
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", data_key).strip("._")[:80] or "data"
     digest = hashlib.sha256(data_key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return Path(save_dir) / STATE_DIR / "manifests" / f"{safe}-{digest}.txt"

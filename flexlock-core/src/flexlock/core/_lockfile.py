@@ -19,19 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flexlock.core._errors import LockFileError
-from flexlock.core._model import (
-    SCHEMA_VERSION,
-    DataRecord,
-    EnvRecord,
-    ErrorRecord,
-    OutputRecord,
-    PrevRecord,
-    RepoRecord,
-    RunLock,
-    SkippedFile,
-)
 
-__all__ = ["MAX_LOCK_BYTES", "dump", "dumps", "load", "loads", "sweep_temp_files", "write_atomic"]
+__all__ = [
+    "MAX_LOCK_BYTES",
+    "dump",
+    "dumps",
+    "load",
+    "loads",
+    "read_text",
+    "sweep_temp_files",
+    "write_atomic",
+]
 
 #: Sheets larger than this are refused unread (override with FLEXLOCK_MAX_LOCK_BYTES).
 MAX_LOCK_BYTES = 64 * 1024 * 1024
@@ -39,6 +37,10 @@ TEMP_PREFIX = ".flexlock-tmp-"
 
 if TYPE_CHECKING:
     import cattrs
+
+    # The records (attrs classes) are imported where they are used: reading a sheet as
+    # plain data (`load_data`, for `flexlock show`) never builds them.
+    from flexlock.core._model import RunLock
 
 # Key order on disk follows the schema (DESIGN.md §3), not attrs field order.
 _KEY_ORDER = (
@@ -58,21 +60,19 @@ _KEY_ORDER = (
 )
 
 # Plain scalars that YAML 1.2 readers (or YAML 1.1 ones PyYAML does not
-# emulate fully) would read as something other than a string.
-_AMBIGUOUS = re.compile(
-    r"""[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?
+# emulate fully) would read as something other than a string. Compiled when the
+# first sheet is written (`_dumpers`), not at import: readers never need them.
+_AMBIGUOUS = r"""[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?
     |0o[0-7]+|0x[0-9a-fA-F]+|0b[01]+
     |[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)
     |y|Y|n|N|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
     |null|Null|NULL|~|
     |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?
-    |[0-9:]+:[0-9]+(\.[0-9]*)?""",
-    re.VERBOSE,
-)
+    |[0-9:]+:[0-9]+(\.[0-9]*)?"""
 
 # Characters YAML folds or normalises (NEL, line/paragraph separators, CR) or
 # that are not printable: only the double-quoted style keeps them, as escapes.
-_NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
+_NEEDS_ESCAPES = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]"
 
 
 @functools.cache
@@ -80,6 +80,17 @@ def converter() -> cattrs.Converter:
     """Build the one cattrs converter for run sheets (cattrs is imported on first use)."""
     import cattrs
     from cattrs.gen import make_dict_unstructure_fn, override
+
+    from flexlock.core._model import (
+        DataRecord,
+        EnvRecord,
+        ErrorRecord,
+        OutputRecord,
+        PrevRecord,
+        RepoRecord,
+        RunLock,
+        SkippedFile,
+    )
 
     converter = cattrs.Converter(forbid_extra_keys=False)  # newer minor revisions may add keys
 
@@ -105,21 +116,23 @@ def converter() -> cattrs.Converter:
 
     # Optional fields at their default are left out so sheets stay short; the
     # schema's top-level sections are always written so `yaml.safe_load` users
-    # can index them without checks.
-    for cls in (ErrorRecord, SkippedFile, RepoRecord, DataRecord, OutputRecord, EnvRecord):
-        converter.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
-        )
+    # can index them without checks. Each record's function is generated on its
+    # first use (a factory, not a hook): reading a sheet never generates them.
+    records = (ErrorRecord, SkippedFile, RepoRecord, DataRecord, OutputRecord, EnvRecord)
+    converter.register_unstructure_hook_factory(
+        lambda cls: cls in records,
+        lambda cls: make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True),
+    )
     # Written by hand because RunLock and PrevRecord refer to each other: the
     # embedded sheet is rendered like a top-level one, when called.
     converter.register_unstructure_hook(
         PrevRecord, lambda prev: {"id": prev.id, "path": prev.path, "lock": to_dict(prev.lock)}
     )
     keep = override(omit_if_default=False)
-    converter.register_unstructure_hook(
-        RunLock,
-        make_dict_unstructure_fn(
-            RunLock,
+    converter.register_unstructure_hook_factory(
+        lambda cls: cls is RunLock,
+        lambda cls: make_dict_unstructure_fn(
+            cls,
             converter,
             _cattrs_omit_if_default=True,
             flexlock=keep,
@@ -145,6 +158,8 @@ def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
         LockFileError: not a sheet, a newer schema, or a field of the wrong type.
     """
     import cattrs
+
+    from flexlock.core._model import SCHEMA_VERSION, RunLock
 
     if not isinstance(raw, dict) or "id" not in raw:
         raise LockFileError(
@@ -181,10 +196,13 @@ def _dumpers() -> tuple[type[Any], ...]:
     """Build dumpers (libyaml's first) writing tuples as lists and quoting ambiguous strings."""
     import yaml
 
+    needs_escapes = re.compile(_NEEDS_ESCAPES).search
+    ambiguous = re.compile(_AMBIGUOUS, re.VERBOSE).fullmatch
+
     def represent_str(self: Any, data: str) -> Any:
-        if _NEEDS_ESCAPES.search(data):
+        if needs_escapes(data):
             return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-        if _AMBIGUOUS.fullmatch(data):
+        if ambiguous(data):
             return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
         return self.represent_scalar("tag:yaml.org,2002:str", data)
 
@@ -252,6 +270,16 @@ def load(path: str | os.PathLike[str]) -> RunLock:
     Raises:
         LockFileError: missing, unreadable, too large or malformed file.
     """
+    lock_file, text = read_text(path)
+    return loads(text, source=str(lock_file))
+
+
+def read_text(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """Return the run.lock of `path` and its text, refusing an empty or too large one.
+
+    Raises:
+        LockFileError: missing, unreadable, empty or over the size cap.
+    """
     path = lock_path(path)
     try:
         size = path.stat().st_size
@@ -267,7 +295,7 @@ def load(path: str | os.PathLike[str]) -> RunLock:
         raise LockFileError(f"{path}: cannot read run.lock: {error}") from None
     if not text.strip():
         raise LockFileError(f"{path}: run.lock is empty (its writer was killed before it wrote)")
-    return loads(text, source=str(path))
+    return path, text
 
 
 def _render(data: dict[str, Any]) -> str:

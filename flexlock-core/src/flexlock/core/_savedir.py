@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -309,6 +308,8 @@ class SaveDirLock:
             if isinstance(owner, dict) and moved.get("nonce") != owner.get("nonce"):
                 dead.rename(guard)  # not the one judged dead: a live takeover's
                 return
+        import shutil  # with its compression modules, only to clear a stale lock
+
         shutil.rmtree(dead, ignore_errors=True)
 
     def _guard_message(self) -> str:

@@ -1,0 +1,146 @@
+"""A run sheet as plain data, checked without building its records (for `flexlock show`).
+
+`load()` builds attrs records through cattrs: importing both and generating the
+converter's code costs several times a bare interpreter's start, which a command
+that only prints a sheet should not pay. `load_plain` reads the file with the same
+size cap and strict YAML reader, then checks every field against `SCHEMA`, a plain
+copy of `_model`'s records (a test keeps the two equal). The check accepts only
+sheets `load()` accepts; whatever it does not accept goes through `load()`, so
+every error, and the odd sheet only cattrs' coercions accept, is exactly `load()`'s.
+
+Layer "model and file format": imports `_errors` and `_lockfile` (and `_model`, only
+for a sheet the check did not accept).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "conforms", "load_plain"]
+
+#: `_model.SCHEMA_VERSION`, without importing the records.
+SCHEMA_VERSION = 1
+
+# Field kinds: str, int (not bool), bool, any (left as parsed), status (the
+# `Status` literal), a record's name; `X?` is X or null, `[X]` a list of X,
+# `{X}` a mapping of strings to X. A field is required when it has no default.
+SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
+    "RunLock": {
+        "id": ("str", True),
+        "status": ("status", True),
+        "created": ("str", True),
+        "config": ("{any}", False),
+        "save_dir": ("str?", False),
+        "finished": ("str?", False),
+        "error": ("ErrorRecord?", False),
+        "code": ("{RepoRecord}", False),
+        "data": ("{DataRecord}", False),
+        "prevs": ("{PrevRecord}", False),
+        "env": ("EnvRecord?", False),
+        "outputs": ("{OutputRecord}?", False),
+        "flexlock": ("int", False),
+    },
+    "ErrorRecord": {
+        "type": ("str", True),
+        "message": ("str", True),
+        "traceback": ("str", False),
+    },
+    "SkippedFile": {"path": ("str", True), "size": ("int", True), "hash": ("str", True)},
+    "RepoRecord": {
+        "root": ("str", True),
+        "commit": ("str?", True),
+        "branch": ("str?", True),
+        "remote": ("str?", True),
+        "dirty": ("bool", True),
+        "tree": ("str", True),
+        "snapshot": ("str?", False),
+        "changes": ("[str]", False),
+        "skipped": ("[SkippedFile]", False),
+        "include": ("[str]", False),
+        "exclude": ("[str]", False),
+        "outputs": ("[str]", False),
+        "submodules": ("{RepoRecord}", False),
+    },
+    "DataRecord": {
+        "hash": ("str", True),
+        "size": ("int", True),
+        "files": ("int?", False),
+        "mtime_ns": ("int?", False),
+    },
+    "OutputRecord": {
+        "hash": ("str?", True),
+        "size": ("int", True),
+        "files": ("int?", False),
+        "mtime_ns": ("int?", False),
+    },
+    "PrevRecord": {"id": ("str", True), "path": ("str", True), "lock": ("RunLock", True)},
+    "EnvRecord": {
+        "python": ("str", True),
+        "implementation": ("str", True),
+        "platform": ("str", True),
+        "hostname": ("str", True),
+        "user": ("str", True),
+        "cwd": ("str", True),
+        "argv": ("[str]", False),
+        "packages": ("{str}", False),
+        "scheduler": ("{str}", False),
+    },
+}
+
+_STATUSES = ("running", "succeeded", "failed")
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """Tell whether `value` is of field kind `kind` (see `SCHEMA`)."""
+    if kind.endswith("?"):
+        return value is None or _fits(value, kind[:-1])
+    if kind[0] == "{":
+        item = kind[1:-1]
+        return isinstance(value, dict) and all(
+            isinstance(key, str) and _fits(entry, item) for key, entry in value.items()
+        )
+    if kind[0] == "[":
+        return isinstance(value, list) and all(_fits(entry, kind[1:-1]) for entry in value)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "any":
+        return True
+    if kind == "status":
+        return isinstance(value, str) and value in _STATUSES
+    fields = SCHEMA[kind]
+    return isinstance(value, dict) and all(
+        _fits(value[name], field_kind) if name in value else not required
+        for name, (field_kind, required) in fields.items()
+    )
+
+
+def conforms(raw: Any) -> bool:
+    """Tell whether parsed sheet data is one `load()` reads, of this or an older schema."""
+    version = raw.get("flexlock") if isinstance(raw, dict) else None
+    return (
+        isinstance(version, int)
+        and not isinstance(version, bool)
+        and version <= SCHEMA_VERSION
+        and _fits(raw, "RunLock")
+    )
+
+
+def load_plain(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run sheet as plain data (fields at their default may be absent), checked like `load`.
+
+    Raises:
+        LockFileError: what `load(path)` raises: missing, unreadable, too large or malformed.
+    """
+    from flexlock.core._lockfile import from_dict, parse_yaml, read_text, to_dict
+
+    lock_file, text = read_text(path)
+    raw = parse_yaml(text, source=str(lock_file))
+    if conforms(raw):
+        plain: dict[str, Any] = raw
+        return plain
+    return to_dict(from_dict(raw, source=str(lock_file)))
