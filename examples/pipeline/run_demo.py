@@ -3,8 +3,11 @@
     python run_demo.py            # from examples/pipeline/
 
 Running it again skips what is already done and up to date: the train task
-list resumes by itself, and `--resume` makes a single run skip when its
-save_dir holds a succeeded sheet with the same identity.
+list resumes by itself, `--resume` makes a single run skip when its
+save_dir holds a succeeded sheet with the same identity, and
+`flexlock mlflow log --changed-only` logs only the runs whose run.lock changed
+since their active MLflow run (`--delete-superseded` hides the runs a new log
+replaces, so MLflow's default view shows one run per save dir).
 """
 
 from __future__ import annotations
@@ -55,8 +58,16 @@ STEPS = [
         ],
     ),
     (
-        "log the train runs to MLflow (local store ./mlflow.db)",
-        [*FLEXLOCK, "mlflow", "log", "log_runs.py:log_run", "results/train/*/"],
+        "log the train runs whose sheet changed to MLflow (local store ./mlflow.db)",
+        [
+            *FLEXLOCK,
+            "mlflow",
+            "log",
+            "--changed-only",
+            "--delete-superseded",
+            "log_runs.py:log_run",
+            "results/train/*/",
+        ],
     ),
     ("show the evaluation's run sheet and its lineage", [*FLEXLOCK, "show", "results/evaluate"]),
     (

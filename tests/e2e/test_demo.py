@@ -98,6 +98,13 @@ def test_second_run_skips_finished_stages_and_says_so(demo: tuple[Path, str, str
     assert second.count("up to date") >= 2
 
 
+def test_second_demo_logs_no_unchanged_run_to_mlflow(demo: tuple[Path, str, str]) -> None:
+    # Issue 23: the demo re-logged all its runs on every invocation.
+    _, first, second = demo
+    assert "4/4 logged, 0 failed, 0 unchanged" in first
+    assert "0/4 logged, 0 failed, 4 unchanged" in second
+
+
 def test_mlflow_holds_one_active_run_per_train_dir(
     demo: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +164,6 @@ def test_relogging_after_changing_log_run_supersedes_the_old_logs(
         runs = runs_for(train_dir)
         active = active_run_for(train_dir)
         assert active is not None
-        # two logs per run (demo run twice) plus this one; only the newest is active
-        assert (3, runs[0].info.run_id) == (len(runs), active.info.run_id)
+        # the demo's one log (its second run logged nothing) plus this one
+        assert (2, runs[0].info.run_id) == (len(runs), active.info.run_id)
         assert "b" in active.data.metrics

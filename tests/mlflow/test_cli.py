@@ -6,9 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from flexlock.cli._main import main
-from flexlock.mlflow import active_run_for, mlflow_lock
+from flexlock.mlflow import active_run_for, logical_run_key, mlflow_lock, runs_for
 from tests.mlflow.conftest import SheetFactory
 
 pytestmark = [pytest.mark.needs_mlflow, pytest.mark.needs_cli]
@@ -124,3 +125,54 @@ def test_active_lists_run_ids_and_save_dirs(
         pass
     assert main(["mlflow", "active"]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{run.run_id}  {save_dir.resolve()}"]
+
+
+def test_delete_superseded_flag_soft_deletes_what_a_functions_log_replaces(
+    mlflow_uri: str, make_run: SheetFactory, logger_script: Path
+) -> None:
+    save_dir = make_run()
+    assert main(["mlflow", "log", f"{logger_script}:log_run", str(save_dir)]) == 0
+    first = active_run_for(save_dir)
+    argv = ["mlflow", "log", "--delete-superseded", f"{logger_script}:log_run", str(save_dir)]
+    assert main(argv) == 0
+    assert first is not None
+    assert MlflowClient().get_run(first.info.run_id).info.lifecycle_stage == "deleted"
+    assert len(MlflowClient().search_runs(["0"])) == 1
+
+
+def test_delete_superseded_is_off_again_after_the_command(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    save_dir = make_run()
+    main(["mlflow", "log", "--delete-superseded", str(save_dir)])
+    with mlflow_lock(save_dir):
+        pass
+    assert len(MlflowClient().search_runs(["0"])) == 2
+
+
+def test_changed_only_logs_only_dirs_whose_run_lock_changed(
+    mlflow_uri: str, make_run: SheetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 23: the demo re-logged all its runs on every invocation.
+    same, edited, new = make_run("a"), make_run("b"), make_run("c")
+    main(["mlflow", "log", str(same), str(edited)])
+    lock = edited / "run.lock"
+    lock.write_text(lock.read_text().replace("lr: 0.1", "lr: 0.2"))
+    capsys.readouterr()
+    assert main(["mlflow", "log", "--changed-only", "results/*"]) == 0
+    assert "2/3 logged, 0 failed, 1 unchanged" in capsys.readouterr().out
+    assert [len(runs_for(d)) for d in (same, edited, new)] == [1, 2, 1]
+
+
+def test_changed_only_relogs_runs_logged_without_the_sheet_digest(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # A store written before the digest tag existed: its runs count as changed.
+    save_dir = make_run()
+    client = MlflowClient()
+    old = client.create_run(
+        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
+    )
+    client.set_terminated(old.info.run_id)
+    assert main(["mlflow", "log", "--changed-only", str(save_dir)]) == 0
+    assert [run.data.tags["status"] for run in runs_for(save_dir)] == ["active", "deprecated"]

@@ -63,6 +63,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="without FUNCTION: also log sheets that did not succeed",
     )
     log.add_argument(
+        "--delete-superseded",
+        "--delete_superseded",
+        dest="delete_superseded",
+        action="store_true",
+        help="soft-delete the runs each new log deprecates (restorable), so MLflow's default "
+        "view shows one run per save dir",
+    )
+    log.add_argument(
+        "--changed-only",
+        "--changed_only",
+        dest="changed_only",
+        action="store_true",
+        help="skip a run dir whose run.lock is unchanged since its active MLflow run",
+    )
+    log.add_argument(
         "--fail-fast",
         "--fail_fast",
         dest="fail_fast",
@@ -176,32 +191,44 @@ def _log_handler(args: argparse.Namespace) -> int:
         if args.experiment:
             os.environ["MLFLOW_EXPERIMENT_NAME"] = args.experiment
         function = load_function(spec)
+    from flexlock.mlflow._lock import DELETE_SUPERSEDED_DEFAULT
     from flexlock.mlflow._query import _is_unreachable
 
     failures: list[tuple[str, str]] = []
-    attempted = 0
+    attempted = unchanged = 0
     unreachable = False
-    for save_dir in dirs:
-        attempted += 1
-        try:
-            function(save_dir)
-        except Exception as error:
-            # Every further dir would wait for the same server: stop at the first.
-            unreachable = _is_unreachable(error)
-            if _expected(error):  # input or store problem: one line is enough
-                failures.append((save_dir, str(error)))
-                print(f"FAILED {save_dir}: {error}", file=sys.stderr)
-            else:  # a bug in the logging function: show where
-                failures.append((save_dir, f"{type(error).__name__}: {error}"))
-                print(f"FAILED {save_dir}:", file=sys.stderr)
-                traceback.print_exc(file=sys.stderr)
-        else:
-            print(f"logged {save_dir}")
-        if unreachable or (failures and args.fail_fast):
-            break
+    token = DELETE_SUPERSEDED_DEFAULT.set(args.delete_superseded)
+    try:
+        for save_dir in dirs:
+            attempted += 1
+            try:
+                if args.changed_only and _unchanged(save_dir, args.experiment):
+                    unchanged += 1
+                    print(f"unchanged {save_dir}")
+                    continue
+                function(save_dir)
+            except Exception as error:
+                # Every further dir would wait for the same server: stop at the first.
+                unreachable = _is_unreachable(error)
+                if _expected(error):  # input or store problem: one line is enough
+                    failures.append((save_dir, str(error)))
+                    print(f"FAILED {save_dir}: {error}", file=sys.stderr)
+                else:  # a bug in the logging function: show where
+                    failures.append((save_dir, f"{type(error).__name__}: {error}"))
+                    print(f"FAILED {save_dir}:", file=sys.stderr)
+                    traceback.print_exc(file=sys.stderr)
+            else:
+                print(f"logged {save_dir}")
+            if unreachable or (failures and args.fail_fast):
+                break
+    finally:
+        DELETE_SUPERSEDED_DEFAULT.reset(token)
     skipped = len(dirs) - attempted
     why = "tracking server unreachable" if unreachable else "--fail-fast"
-    summary = f"{attempted - len(failures)}/{len(dirs)} logged, {len(failures)} failed"
+    logged = attempted - len(failures) - unchanged
+    summary = f"{logged}/{len(dirs)} logged, {len(failures)} failed"
+    if args.changed_only:
+        summary += f", {unchanged} unchanged"
     print(summary + (f", {skipped} not tried ({why})" if skipped else ""))
     for save_dir, message in failures:
         print(f"  {save_dir}: {message.splitlines()[0] if message else ''}")
@@ -209,6 +236,26 @@ def _log_handler(args: argparse.Namespace) -> int:
         return TransferError.exit_code
     # Exit 1 like a failed task (DESIGN.md §8): the user's logging function or input failed.
     return TaskFailedError.exit_code if failures else 0
+
+
+def _unchanged(save_dir: str, experiment: str | None) -> bool:
+    """Whether the active MLflow run of `save_dir` logged the run.lock it holds now."""
+    from flexlock.mlflow._query import active_run_for, fail_fast
+    from flexlock.mlflow._sheet import ACTIVE, SHEET_DIGEST_TAG, STATUS_TAG, sheet_digest
+
+    digest = sheet_digest(save_dir)
+    if digest is None:
+        return False
+    with fail_fast():
+        try:
+            run = active_run_for(save_dir, experiment)
+        except ConfigError:  # the experiment does not exist yet: nothing was logged
+            return False
+    return (
+        run is not None
+        and run.data.tags.get(STATUS_TAG) == ACTIVE
+        and run.data.tags.get(SHEET_DIGEST_TAG) == digest
+    )
 
 
 def _active_handler(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ remains, the newest. A failed block leaves the previous active run alone.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import time
@@ -33,12 +34,14 @@ from flexlock.mlflow._sheet import (
     LOGICAL_RUN_KEY_TAG,
     MAX_TAG_VALUE_LENGTH,
     PENDING,
+    SHEET_DIGEST_TAG,
     STATUS_TAG,
     SUPERSEDED_BY_TAG,
     default_run_name,
     epoch_ms,
     logical_run_key,
     normalise_save_dir,
+    sheet_digest,
     sheet_params,
     sheet_tags,
     truncate,
@@ -52,7 +55,21 @@ __all__ = ["LoggedRun", "mlflow_lock", "reconcile"]
 
 _logger = logging.getLogger(__name__)
 _RESERVED_TAGS = frozenset(
-    {LOGGED_MS_TAG, STATUS_TAG, LOGICAL_RUN_KEY_TAG, LOGICAL_RUN_ID_TAG, SUPERSEDED_BY_TAG}
+    {
+        LOGGED_MS_TAG,
+        STATUS_TAG,
+        LOGICAL_RUN_KEY_TAG,
+        LOGICAL_RUN_ID_TAG,
+        SUPERSEDED_BY_TAG,
+        SHEET_DIGEST_TAG,
+    }
+)
+
+
+#: What `delete_superseded=None` means: set by `flexlock mlflow log --delete-superseded`
+#: around the user's logging function, which calls mlflow_lock without the argument.
+DELETE_SUPERSEDED_DEFAULT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "flexlock_mlflow_delete_superseded", default=False
 )
 
 
@@ -103,7 +120,7 @@ def mlflow_lock(
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     require_success: bool = True,
-    delete_superseded: bool = False,
+    delete_superseded: bool | None = None,
 ) -> Iterator[LoggedRun]:
     """Log the run sheet of `save_dir` as a new MLflow run, active for the with-block.
 
@@ -130,7 +147,8 @@ def mlflow_lock(
             of a directory without one.
         delete_superseded: also soft-delete the runs this log deprecates, so
             MLflow's default view shows one run per logical run id
-            (`mlflow runs restore --run-id ID` brings one back).
+            (`mlflow runs restore --run-id ID` brings one back). None (default):
+            False, or True under `flexlock mlflow log --delete-superseded`.
 
     Raises:
         LockFileError: no such directory, no or malformed run.lock, or a run
@@ -142,6 +160,8 @@ def mlflow_lock(
     from mlflow import MlflowClient
     from mlflow.entities import Param, RunTag
 
+    if delete_superseded is None:
+        delete_superseded = DELETE_SUPERSEDED_DEFAULT.get()
     directory = normalise_save_dir(save_dir)
     sheet = _read_sheet(directory, require_success)
     extra_tags = _check_user_tags(tags)
@@ -149,6 +169,10 @@ def mlflow_lock(
     core, detail = sheet_tags(sheet) if sheet is not None else ({}, {})
     if sheet is None:
         core["flexlock.sheet_status"] = "missing"
+    else:
+        digest = sheet_digest(directory)
+        if digest is not None:
+            core[SHEET_DIGEST_TAG] = digest
     # Every request of flexlock's own is bounded (fail_fast); the with-block's are the user's.
     with fail_fast():
         client = MlflowClient()

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
     "PENDING",
+    "SHEET_DIGEST_TAG",
     "STATUS_TAG",
     "SUPERSEDED_BY_TAG",
     "TRUNCATION_MARKER",
@@ -39,6 +40,7 @@ __all__ = [
     "logical_run_key",
     "normalise_save_dir",
     "sanitise_key",
+    "sheet_digest",
     "sheet_params",
     "sheet_tags",
     "truncate",
@@ -63,6 +65,8 @@ LOGICAL_RUN_ID_TAG = "logical_run_id"
 LOGGED_MS_TAG = "flexlock.logged_ms"
 #: On a deprecated run: the run id that was newest when it was demoted.
 SUPERSEDED_BY_TAG = "superseded_by"
+#: sha256 of the logged run.lock's bytes: `--changed-only` skips a dir whose sheet still matches.
+SHEET_DIGEST_TAG = "flexlock.sheet_sha256"
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -100,6 +104,15 @@ def epoch_ms(timestamp: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1000)
+
+
+def sheet_digest(save_dir: str | os.PathLike[str]) -> str | None:
+    """Return `sha256:<hex>` of `save_dir/run.lock`'s bytes, or None when there is none."""
+    try:
+        data = Path(save_dir, "run.lock").read_bytes()
+    except FileNotFoundError:
+        return None
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def logical_run_key(save_dir: str | os.PathLike[str]) -> str:
