@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         read_summary,
     )
     from flexlock.core._savedir import SaveDirLock, mark_failed
+    from flexlock.core._status import RunState, StaleReason, count_states, project_status
     from flexlock.core._show import (
         LineageNode,
         lineage,
@@ -170,6 +171,7 @@ _LAZY = {
         "_runs",
     ),
     **dict.fromkeys(["SaveDirLock", "mark_failed"], "_savedir"),
+    **dict.fromkeys(["RunState", "StaleReason", "count_states", "project_status"], "_status"),
     **dict.fromkeys(
         ["LineageNode", "lineage", "lineage_to_dot", "lineage_to_mermaid", "sheet_to_plain"],
         "_show",
@@ -220,9 +222,11 @@ __all__ = [
     "RunInProgressError",
     "RunLock",
     "RunOptions",
+    "RunState",
     "RunSummary",
     "SaveDirLock",
     "SkippedFile",
+    "StaleReason",
     "Status",
     "StatusLine",
     "SummaryCache",
@@ -238,6 +242,7 @@ __all__ = [
     "clear_registered",
     "compute_id",
     "config_to_dict",
+    "count_states",
     "debug_down",
     "debug_enabled",
     "debug_exception",
@@ -266,6 +271,7 @@ __all__ = [
     "mark_failed",
     "matches",
     "plugin_names",
+    "project_status",
     "read_debug_index",
     "read_summary",
     "register_data",
