@@ -214,7 +214,7 @@ def _git_logger(bin_dir: Path, log: Path) -> dict[str, str]:
 @pytest.mark.parametrize("lrs", [2, 12])
 def test_git_runs_a_fixed_number_of_times_however_many_runs(tmp_path: Path, lrs: int) -> None:
     work = build_pipeline(
-        tmp_path / "pipeline", "".join(f"0.0{index + 1}\n" for index in range(lrs))
+        tmp_path / "pipeline", "".join(f"0.{index + 1:03d}\n" for index in range(lrs))
     )
     log = tmp_path / "git.log"
     env = _git_logger(tmp_path / "bin", log)
