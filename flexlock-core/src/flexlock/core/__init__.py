@@ -87,7 +87,6 @@ if TYPE_CHECKING:
         read_summary,
     )
     from flexlock.core._savedir import SaveDirLock, mark_failed
-    from flexlock.core._status import RunState, StaleReason, count_states, project_status
     from flexlock.core._show import (
         LineageNode,
         lineage,
@@ -95,6 +94,7 @@ if TYPE_CHECKING:
         lineage_to_mermaid,
         sheet_to_plain,
     )
+    from flexlock.core._status import RunState, StaleReason, count_states, project_status
     from flexlock.core._switches import debug_enabled, traceback_enabled
     from flexlock.core._system import StatusLine, usable_cpus, utc_now
     from flexlock.core._verify import verify
