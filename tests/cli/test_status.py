@@ -226,3 +226,13 @@ def test_git_runs_a_fixed_number_of_times_however_many_runs(tmp_path: Path, lrs:
     # one capture of the repository and one diff of the two trees, not one per run
     assert len(calls) <= 12, calls
     assert 1 == sum(" diff-tree " in f" {call} " for call in calls)
+
+
+def test_a_second_call_in_one_process_sees_code_edited_in_between(
+    pipeline: Path, capsys: Any
+) -> None:
+    assert 0 == flexlock(capsys, "status", "results")[0]
+    (pipeline / "evaluate.py").write_text((pipeline / "evaluate.py").read_text() + "# v2\n")
+    code, states = status_json(capsys, "results")
+    assert 3 == code
+    assert ("code changed", ".") == reasons(states["results/prepare"])[0]

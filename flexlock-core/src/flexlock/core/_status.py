@@ -25,7 +25,7 @@ import attrs
 from flexlock.core._errors import FlexLockError, GitError, LockFileError
 from flexlock.core._inputs import RunInputs, kept_inputs, read_inputs
 from flexlock.core._layout import LOCK_NAME, resolve_recorded, resolve_repo, search_bases
-from flexlock.core._recapture import current_tree
+from flexlock.core._recapture import clear_capture_cache, current_tree
 from flexlock.core._runs import RunSummary, SummaryCache, find_runs, read_summary
 
 __all__ = ["ReasonKind", "RunState", "StaleReason", "State", "count_states", "project_status"]
@@ -111,6 +111,7 @@ def project_status(
     Raises:
         LockFileError: a root does not exist.
     """
+    clear_capture_cache()  # one answer per call: code edited since an earlier call counts
     checker = _Checker()
     found: dict[Path, RunState] = {}
     for root in roots:
