@@ -19,6 +19,9 @@ from tests.cli._inspect_helpers import flexlock
 from tests.cli.test_status import TRAIN, build_pipeline, run_stage
 
 
+pytestmark = pytest.mark.slow  # each module runs the example pipeline
+
+
 @pytest.fixture(scope="module")
 def changed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The finished example pipeline, then prepare re-run with another noise level."""

@@ -17,6 +17,8 @@ import pytest
 from tests._helpers import REPO_ROOT
 from tests.cli._inspect_helpers import flexlock, flexlock_subprocess, write_sheet
 
+pytestmark = pytest.mark.slow  # each module runs the example pipeline
+
 TRAIN = [f"results/train/optim.lr={lr}" for lr in ("0.01", "0.05", "0.1", "0.3")]
 ALL_RUNS = ["results/prepare", *TRAIN, "results/evaluate"]
 
