@@ -18,7 +18,6 @@ from tests._helpers import require_service
 from tests.cli._inspect_helpers import flexlock
 from tests.cli.test_status import TRAIN, build_pipeline, run_stage
 
-
 pytestmark = pytest.mark.slow  # each module runs the example pipeline
 
 
