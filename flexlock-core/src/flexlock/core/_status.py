@@ -23,7 +23,7 @@ from typing import Any, Literal
 import attrs
 
 from flexlock.core._errors import FlexLockError, GitError, LockFileError
-from flexlock.core._inputs import RunInputs, kept_inputs, read_inputs
+from flexlock.core._inputs import RunInputs, kept_inputs
 from flexlock.core._layout import LOCK_NAME, resolve_recorded, resolve_repo, search_bases
 from flexlock.core._recapture import clear_capture_cache, current_tree
 from flexlock.core._runs import RunSummary, SummaryCache, find_runs, read_summary
@@ -146,6 +146,28 @@ class _Checker:
     def __init__(self) -> None:
         self._hashes: dict[tuple[Path, str], str | None] = {}
         self._changed_files: dict[tuple[str, str, str], str] = {}
+        # Each sheet is read once: as a run, and as the upstream run of its consumers.
+        self._sheets: dict[Path, tuple[RunInputs, bool] | LockFileError] = {}
+
+    def _sheet(self, lock_file: Path) -> tuple[RunInputs, bool]:
+        """Return a sheet's identity inputs, and whether the run kept them (not re-parsed).
+
+        Raises:
+            LockFileError: the sheet cannot be read.
+        """
+        key = _key(lock_file)
+        if key not in self._sheets:
+            kept = kept_inputs(lock_file)
+            try:
+                self._sheets[key] = (
+                    (kept, True) if kept else (RunInputs.of(_load(lock_file)), False)
+                )
+            except LockFileError as error:
+                self._sheets[key] = error
+        found = self._sheets[key]
+        if isinstance(found, LockFileError):
+            raise found
+        return found
 
     def own_state(self, lock_file: Path, summary: RunSummary) -> RunState:
         if summary.status == "invalid":
@@ -154,15 +176,10 @@ class _Checker:
             return RunState(summary, "failed", prevs=self._prevs_only(lock_file))
         if summary.status == "running":
             return RunState(summary, "running", prevs=self._prevs_only(lock_file))
-        sheet = kept_inputs(lock_file)
-        written_by_run = sheet is not None
-        if sheet is None:
-            try:
-                sheet = RunInputs.of(_load(lock_file))
-            except LockFileError as error:
-                return RunState(
-                    attrs.evolve(summary, status="invalid", problem=str(error)), "invalid"
-                )
+        try:
+            sheet, written_by_run = self._sheet(lock_file)
+        except LockFileError as error:
+            return RunState(attrs.evolve(summary, status="invalid", problem=str(error)), "invalid")
         bases = search_bases(sheet.save_dir, sheet.cwd, lock_file)
         reasons: list[StaleReason] = []
         trees = self._code(sheet, bases, lock_file, reasons)
@@ -184,7 +201,7 @@ class _Checker:
     def _prevs_only(self, lock_file: Path) -> tuple[tuple[str, Path], ...]:
         """Return where a failed or running run's upstream runs are (for the lineage only)."""
         try:
-            sheet = read_inputs(lock_file)
+            sheet, _ = self._sheet(lock_file)
         except LockFileError:
             return ()
         bases = search_bases(sheet.save_dir, sheet.cwd, lock_file)
@@ -270,7 +287,7 @@ class _Checker:
                 continue
             upstream.append((key, target))
             try:
-                now = read_inputs(target)
+                now, _ = self._sheet(target)
             except LockFileError:
                 reasons.append(StaleReason("upstream missing", key, "its run.lock is unreadable"))
                 continue
