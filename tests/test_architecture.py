@@ -46,6 +46,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         # the run life cycle, the debug tools
         ("_gather", "_outputs", "_finalize", "_runlock", "_debug*"),
         ("_freshness", "_runs", "_verify*", "_diff*", "_show"),  # readers of sheets
+        ("_status",),  # the state of a project's runs (reads many sheets)
         ("__init__",),
     ),
     "cli": (
@@ -61,7 +62,8 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_clicfg",),  # the decorator
         ("_rclone", "_remote", "_transfer", "_push*", "_pull*"),  # push/pull
         ("_reproduce",),  # re-run a run and compare (pulls a tag first)
-        ("_commands", "_cmd_*", "_main"),  # the `flexlock` command: its table, commands, entry
+        # the `flexlock` command: its table, commands, entry; the lineage picture
+        ("_commands", "_cmd_*", "_main", "_graph*"),
         ("__init__",),
     ),
     "mlflow": (

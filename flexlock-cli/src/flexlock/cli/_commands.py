@@ -45,6 +45,11 @@ COMMANDS: dict[str, CommandSpec] = {
         "explain why two runs differ, or why a run would re-run now",
         "flexlock-cli",
     ),
+    "graph": CommandSpec(
+        "flexlock.cli._cmd_graph:register",
+        "draw the project's lineage as a graph coloured by status (mermaid, dot, svg, html)",
+        "flexlock-cli",
+    ),
     "ls": CommandSpec(
         "flexlock.cli._cmd_ls:register", "list the runs under directories", "flexlock-cli"
     ),
@@ -71,6 +76,11 @@ COMMANDS: dict[str, CommandSpec] = {
     "show": CommandSpec(
         "flexlock.cli._cmd_show:register",
         "summarise a run: status, times, config, code, data, outputs, lineage",
+        "flexlock-cli",
+    ),
+    "status": CommandSpec(
+        "flexlock.cli._cmd_status:register",
+        "say which runs are up to date and why the others must run again",
         "flexlock-cli",
     ),
     "verify": CommandSpec(

@@ -95,6 +95,7 @@ if TYPE_CHECKING:
         lineage_to_mermaid,
         sheet_to_plain,
     )
+    from flexlock.core._status import RunState, StaleReason, count_states, project_status
     from flexlock.core._switches import debug_enabled, traceback_enabled
     from flexlock.core._system import StatusLine, usable_cpus, utc_now
     from flexlock.core._verify import verify
@@ -172,6 +173,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["SaveDirLock", "mark_failed"], "_savedir"),
     "load_plain": "_sheet_data",
+    **dict.fromkeys(["RunState", "StaleReason", "count_states", "project_status"], "_status"),
     **dict.fromkeys(
         ["LineageNode", "lineage", "lineage_to_dot", "lineage_to_mermaid", "sheet_to_plain"],
         "_show",
@@ -222,9 +224,11 @@ __all__ = [
     "RunInProgressError",
     "RunLock",
     "RunOptions",
+    "RunState",
     "RunSummary",
     "SaveDirLock",
     "SkippedFile",
+    "StaleReason",
     "Status",
     "StatusLine",
     "SummaryCache",
@@ -240,6 +244,7 @@ __all__ = [
     "clear_registered",
     "compute_id",
     "config_to_dict",
+    "count_states",
     "debug_down",
     "debug_enabled",
     "debug_exception",
@@ -269,6 +274,7 @@ __all__ = [
     "mark_failed",
     "matches",
     "plugin_names",
+    "project_status",
     "read_debug_index",
     "read_summary",
     "register_data",
