@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, Sequence[Sequence[str]]] = {
     "core": (
         ("_errors", "_version", "_system", "_switches", "_git_runner", "_yaml"),  # foundation
-        ("_model", "_upstreams", "_lockfile", "_redact", "_registry", "_plugins"),  # model, file format
+        ("_model", "_upstreams", "_lockfile", "_redact", "_registry", "_plugins"),  # file format
         ("_identity", "_inputs", "_layout", "_savedir", "_env", "_project"),  # identity, inputs
         (  # capture and hashing
             "_hashcache",
