@@ -120,15 +120,21 @@ def timed(function: Callable[[], object], rounds: int) -> float:
     return statistics.median(times)
 
 
+# VmHWM is this process image's own peak; ru_maxrss survives execve, so a child of this
+# (large) parent would report the parent's peak.
 _CHILD = """
-import json, resource, sys
+import json, sys
 from flexlock.core import load
 import flexlock.core._lockfile, yaml, cattrs  # imported before the baseline
 flexlock.core._lockfile.converter()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+before = peak()
 load(sys.argv[1])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps((after - before) * 1024))
+print(json.dumps((peak() - before) * 1024))
 """
 
 
