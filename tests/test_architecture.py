@@ -25,6 +25,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("_errors", "_version", "_system", "_switches", "_git_runner", "_yaml"),  # foundation
         (
             "_model",
+            "_upstreams",
             "_lockfile",
             "_sheet_data",
             "_redact",

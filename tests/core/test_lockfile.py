@@ -228,7 +228,7 @@ def test_alias_bomb_is_rejected_at_the_first_anchor(tmp_path: Path) -> None:
 
 
 def test_newer_schema_is_refused_with_upgrade_command(tmp_path: Path) -> None:
-    path = _write(tmp_path, VALID.replace("flexlock: 1", "flexlock: 2"))
+    path = _write(tmp_path, VALID.replace("flexlock: 1", "flexlock: 3"))
     with pytest.raises(LockFileError, match=r"newer flexlock.*pip install --upgrade flexlock-core"):
         load(path)
 

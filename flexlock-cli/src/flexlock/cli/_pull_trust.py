@@ -98,28 +98,36 @@ def check_sheet(lock: RunLock, tag: str, *, allow_failed: bool) -> None:
             f"{tag}: the remote's run.lock has id {lock.id}, not the id the tag names "
             f"({expected}); the remote is corrupt or tampered, nothing was restored"
         )
-    _check_ids(lock, f"{tag} (run.lock)", ())
+    _check_ids(lock, f"{tag} (run.lock)")
     if lock.status != "succeeded" and not allow_failed:
         raise ConfigError(
             f"{tag}: the run is {lock.status}, not succeeded; pass --allow-failed to restore it"
         )
 
 
-def _check_ids(lock: RunLock, where: str, stack: tuple[str, ...]) -> None:
-    actual = recomputed_id(lock)
-    if actual != lock.id:
-        raise VerificationError(
-            f"{where}: the sheet's contents hash to {actual}, not to its id {lock.id} "
-            "(edited after the run, or tampered); nothing was restored"
-        )
-    for key, prev in lock.prevs.items():
-        if prev.lock.id != prev.id:
+def _check_ids(lock: RunLock, where: str) -> None:
+    """Check `lock` and every upstream sheet it holds, each distinct sheet once."""
+    checked: set[int] = set()  # by object: a loaded sheet shares an upstream reached twice
+    stack = [(lock, where)]
+    while stack:
+        sheet, at = stack.pop()
+        if id(sheet) in checked:
+            continue
+        checked.add(id(sheet))
+        actual = recomputed_id(sheet)
+        if actual != sheet.id:
             raise VerificationError(
-                f"{where}: upstream {key} records id {prev.id} but embeds a sheet with id "
-                f"{prev.lock.id}; nothing was restored"
+                f"{at}: the sheet's contents hash to {actual}, not to its id {sheet.id} "
+                "(edited after the run, or tampered); nothing was restored"
             )
-        if prev.id not in stack:
-            _check_ids(prev.lock, f"{where}, upstream {key}", (*stack, lock.id))
+        for key, prev in sheet.prevs.items():
+            if prev.lock.id != prev.id:
+                raise VerificationError(
+                    f"{at}: upstream {key} records id {prev.id} but embeds a sheet with id "
+                    f"{prev.lock.id}; nothing was restored"
+                )
+        upstream = reversed(sheet.prevs.items())  # popped in order
+        stack += [(prev.lock, f"{at}, upstream {key}") for key, prev in upstream]
 
 
 def check_staged(lock_path: Path, tree: Path, tag: str) -> list[str]:

@@ -57,6 +57,7 @@ _KEY_ORDER = (
     "prevs",
     "env",
     "outputs",
+    "upstreams",  # schema 2: each distinct upstream sheet once (`_upstreams`)
 )
 
 # Plain scalars that YAML 1.2 readers (or YAML 1.1 ones PyYAML does not
@@ -124,9 +125,11 @@ def converter() -> cattrs.Converter:
         lambda cls: make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True),
     )
     # Written by hand because RunLock and PrevRecord refer to each other: the
-    # embedded sheet is rendered like a top-level one, when called.
+    # embedded sheet is rendered like a top-level one, when called (schema 1 only;
+    # schema 2 writes prevs by reference, `_upstreams`).
     converter.register_unstructure_hook(
-        PrevRecord, lambda prev: {"id": prev.id, "path": prev.path, "lock": to_dict(prev.lock)}
+        PrevRecord,
+        lambda prev: {"id": prev.id, "path": prev.path, "lock": _sheet_dict(prev.lock)},
     )
     keep = override(omit_if_default=False)
     converter.register_unstructure_hook_factory(
@@ -146,7 +149,20 @@ def converter() -> cattrs.Converter:
 
 
 def to_dict(lock: RunLock) -> dict[str, Any]:
-    """Return `lock` as the plain mapping that is written to disk, keys in schema order."""
+    """Return `lock` as the plain mapping that is written to disk, keys in schema order.
+
+    The sheet keeps the schema it was read with: a schema-1 sheet embeds its
+    upstream sheets whole, a schema-2 one lists each distinct upstream run once.
+    """
+    from flexlock.core._upstreams import FLAT_SINCE, flatten
+
+    if lock.flexlock < FLAT_SINCE:
+        return _sheet_dict(lock)
+    return flatten(lock, _sheet_dict)
+
+
+def _sheet_dict(lock: RunLock) -> dict[str, Any]:
+    """Return one sheet as a plain mapping, its upstream sheets nested (schema 1)."""
     raw: dict[str, Any] = converter().unstructure(lock)
     return {key: raw[key] for key in _KEY_ORDER if key in raw}
 
@@ -157,9 +173,8 @@ def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
     Raises:
         LockFileError: not a sheet, a newer schema, or a field of the wrong type.
     """
-    import cattrs
-
-    from flexlock.core._model import SCHEMA_VERSION, RunLock
+    from flexlock.core._model import SCHEMA_VERSION
+    from flexlock.core._upstreams import FLAT_SINCE, unflatten
 
     if not isinstance(raw, dict) or "id" not in raw:
         raise LockFileError(
@@ -173,12 +188,21 @@ def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
             f"{source}: written by a newer flexlock (schema {version}, this one reads up to "
             f"{SCHEMA_VERSION}); upgrade with: pip install --upgrade flexlock-core"
         )
+    if version < FLAT_SINCE:
+        return _structure(raw, "run.lock", source)
+    return unflatten(raw, lambda sheet, where: _structure(sheet, where, source), source=source)
+
+
+def _structure(raw: dict[str, Any], where: str, source: str) -> RunLock:
+    """Convert one parsed sheet; `where` names it in errors (`run.lock`, an upstream)."""
+    import cattrs
+
+    from flexlock.core._model import RunLock
+
     try:
         return converter().structure(raw, RunLock)
     except cattrs.BaseValidationError as error:
-        details = "; ".join(
-            cattrs.transform_error(error, path="run.lock", format_exception=_describe)
-        )
+        details = "; ".join(cattrs.transform_error(error, path=where, format_exception=_describe))
         raise LockFileError(f"{source}: malformed run.lock: {details}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise LockFileError(f"{source}: malformed run.lock: {error}") from None
@@ -327,7 +351,7 @@ def _frozen(value: Any) -> Any:
 # installed package). A block mapping's text is its keys' texts one after the other,
 # so each top-level key is rendered on its own and its text kept, keyed by its value.
 _SECTIONS_KEPT = 32
-_SECTION_MAX_CHARS = 256 * 1024  # prevs embedding big upstream sheets are rendered each time
+_SECTION_MAX_CHARS = 256 * 1024  # big upstream sheets are rendered each time
 _sections: dict[Any, str] = {}
 
 

@@ -1,9 +1,11 @@
-"""The run sheet (`run.lock`) data model, schema version 1 (DESIGN.md §3).
+"""The run sheet (`run.lock`) data model, schema version 2 (DESIGN.md §3).
 
 Records are frozen attrs classes; `_lockfile` converts them to and from YAML
 with one cattrs converter. Keys may be added in later minor revisions (a
 reader ignores keys it does not know); a change of meaning bumps
-`SCHEMA_VERSION`, and a reader refuses a newer one.
+`SCHEMA_VERSION`, and a reader refuses a newer one. Version 2 changed how
+upstream sheets are written (once each, `_upstreams`); the model is the same,
+and version 1 sheets are still read.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 #: The major schema version this flexlock writes and reads.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Status = Literal["running", "succeeded", "failed"]
 

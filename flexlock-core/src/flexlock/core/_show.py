@@ -1,7 +1,7 @@
 """Summarise a run and draw its lineage (`flexlock show`).
 
-The lineage of a run is the tree of upstream sheets embedded in its `prevs`
-(each embedded sheet holds its own prevs, so the tree needs no other file). An
+The lineage of a run is the tree of upstream sheets its sheet holds (each
+upstream sheet with its own prevs, so the tree needs no other file). An
 upstream run reached twice (a diamond: two stages reading one `prepare` run) is
 one node in the graph formats (`dot`, `mermaid`) and is marked "(seen above)"
 in the text tree.
@@ -41,13 +41,37 @@ class LineageNode:
         return f"{self.lock.save_dir or self.name} [{self.lock.status}]"
 
 
+# A lineage node's key: the name a downstream run gave the run, and its sheet object.
+_NodeKey = tuple[str, int]
+
+
 def lineage(lock: RunLock, name: str | None = None) -> LineageNode:
-    """Build the lineage tree of `lock` from its embedded upstream sheets."""
-    return LineageNode(
-        name=name or lock.save_dir or lock.id,
-        lock=lock,
-        children=tuple(lineage(prev.lock, key) for key, prev in lock.prevs.items()),
-    )
+    """Build the lineage tree of `lock` from its embedded upstream sheets.
+
+    An upstream sheet that several runs share (a loaded sheet holds each distinct
+    upstream run once) gives one node object, built once: the cost grows with the
+    distinct runs, not with the paths to them. Iterative, so a lineage deeper than
+    Python's recursion limit is drawn too.
+    """
+    built: dict[_NodeKey, LineageNode] = {}
+    expanded: set[_NodeKey] = set()
+    root: _NodeKey = (name or lock.save_dir or lock.id, id(lock))
+    stack: list[tuple[_NodeKey, RunLock]] = [(root, lock)]
+    while stack:
+        node, sheet = stack[-1]
+        if node in built:
+            stack.pop()
+            continue
+        upstream = [((key, id(prev.lock)), prev.lock) for key, prev in sheet.prevs.items()]
+        if node not in expanded:
+            expanded.add(node)
+            stack += [item for item in upstream if item[0] not in built]
+            continue
+        stack.pop()
+        built[node] = LineageNode(
+            name=node[0], lock=sheet, children=tuple(built[item[0]] for item in upstream)
+        )
+    return built[root]
 
 
 def lineage_edges(root: LineageNode) -> Iterator[tuple[LineageNode, LineageNode]]:
