@@ -129,7 +129,7 @@ def converter() -> cattrs.Converter:
     # schema 2 writes prevs by reference, `_upstreams`).
     converter.register_unstructure_hook(
         PrevRecord,
-        lambda prev: {"id": prev.id, "path": prev.path, "lock": _sheet_dict(prev.lock)},
+        lambda prev: {"id": prev.id, "path": prev.path, "lock": nested_dict(prev.lock)},
     )
     keep = override(omit_if_default=False)
     converter.register_unstructure_hook_factory(
@@ -157,12 +157,12 @@ def to_dict(lock: RunLock) -> dict[str, Any]:
     from flexlock.core._upstreams import FLAT_SINCE, flatten
 
     if lock.flexlock < FLAT_SINCE:
-        return _sheet_dict(lock)
-    return flatten(lock, _sheet_dict)
+        return nested_dict(lock)
+    return flatten(lock, nested_dict)
 
 
-def _sheet_dict(lock: RunLock) -> dict[str, Any]:
-    """Return one sheet as a plain mapping, its upstream sheets nested (schema 1)."""
+def nested_dict(lock: RunLock) -> dict[str, Any]:
+    """Return a sheet as a plain mapping, its upstream sheets nested (as schema 1 writes)."""
     raw: dict[str, Any] = converter().unstructure(lock)
     return {key: raw[key] for key in _KEY_ORDER if key in raw}
 
@@ -174,7 +174,7 @@ def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
         LockFileError: not a sheet, a newer schema, or a field of the wrong type.
     """
     from flexlock.core._model import SCHEMA_VERSION
-    from flexlock.core._upstreams import FLAT_SINCE, unflatten
+    from flexlock.core._upstreams import FLAT_SINCE, link_records, unflatten
 
     if not isinstance(raw, dict) or "id" not in raw:
         raise LockFileError(
@@ -190,7 +190,13 @@ def from_dict(raw: Any, *, source: str = "<dict>") -> RunLock:
         )
     if version < FLAT_SINCE:
         return _structure(raw, "run.lock", source)
-    return unflatten(raw, lambda sheet, where: _structure(sheet, where, source), source=source)
+    return unflatten(
+        raw,
+        lambda sheet, where: _structure(sheet, where, source),
+        link_records,
+        lambda sheet: sheet.id,
+        source=source,
+    )
 
 
 def _structure(raw: dict[str, Any], where: str, source: str) -> RunLock:

@@ -8,8 +8,12 @@ copy of `_model`'s records (a test keeps the two equal). The check accepts only
 sheets `load()` accepts; whatever it does not accept goes through `load()`, so
 every error, and the odd sheet only cattrs' coercions accept, is exactly `load()`'s.
 
-Layer "model and file format": imports `_errors` and `_lockfile` (and `_model`, only
-for a sheet the check did not accept).
+A schema-2 sheet's upstream runs are rebuilt into the same nested tree `load()`
+builds (`prevs.<key>.lock`), by `_upstreams.unflatten`, so both readers apply the
+same reference checks.
+
+Layer "model and file format": imports `_errors`, `_upstreams` and `_lockfile` (and
+`_model`, only for a sheet the check did not accept).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "conforms", "load_plain"]
+from flexlock.core._errors import LockFileError
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "load_plain"]
 
 #: `_model.SCHEMA_VERSION`, without importing the records.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Field kinds: str, int (not bool), bool, any (left as parsed), status (the
 # `Status` literal), a record's name; `X?` is X or null, `[X]` a list of X,
@@ -119,28 +125,52 @@ def _fits(value: Any, kind: str) -> bool:
     )
 
 
-def conforms(raw: Any) -> bool:
-    """Tell whether parsed sheet data is one `load()` reads, of this or an older schema."""
+class _NotPlainError(Exception):
+    """A sheet (or one of its upstream sheets) the plain check does not accept."""
+
+
+def _plain_tree(raw: Any, source: str) -> dict[str, Any] | None:
+    """Return parsed sheet data as the nested tree `load()` reads, or None if unchecked."""
+    from flexlock.core._upstreams import FLAT_SINCE, unflatten
+
     version = raw.get("flexlock") if isinstance(raw, dict) else None
-    return (
-        isinstance(version, int)
-        and not isinstance(version, bool)
-        and version <= SCHEMA_VERSION
-        and _fits(raw, "RunLock")
-    )
+    if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
+        return None
+    if version < FLAT_SINCE:
+        return raw if _fits(raw, "RunLock") else None
+
+    def structure(entry: dict[str, Any], where: str) -> dict[str, Any]:
+        if not _fits(entry, "RunLock"):
+            raise _NotPlainError(where)
+        return {**entry, "prevs": {}}  # as `nested_dict` writes a sheet without upstreams
+
+    def link(
+        sheet: dict[str, Any], prevs: dict[str, tuple[str, str, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        linked = {
+            name: {"id": id, "path": path, "lock": lock} for name, (id, path, lock) in prevs.items()
+        }
+        return {**sheet, "prevs": linked}
+
+    try:
+        return unflatten(raw, structure, link, lambda sheet: str(sheet["id"]), source=source)
+    except (_NotPlainError, LockFileError):  # `load()` says what is wrong
+        return None
 
 
 def load_plain(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a run sheet as plain data (fields at their default may be absent), checked like `load`.
 
+    Upstream sheets are nested under `prevs.<key>.lock`, whatever the schema.
+
     Raises:
         LockFileError: what `load(path)` raises: missing, unreadable, too large or malformed.
     """
-    from flexlock.core._lockfile import from_dict, parse_yaml, read_text, to_dict
+    from flexlock.core._lockfile import from_dict, nested_dict, parse_yaml, read_text
 
     lock_file, text = read_text(path)
     raw = parse_yaml(text, source=str(lock_file))
-    if conforms(raw):
-        plain: dict[str, Any] = raw
+    plain = _plain_tree(raw, str(lock_file))
+    if plain is not None:
         return plain
-    return to_dict(from_dict(raw, source=str(lock_file)))
+    return nested_dict(from_dict(raw, source=str(lock_file)))

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import attrs
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from flexlock.core._errors import LockFileError
-from flexlock.core._model import PrevRecord, RunLock
 
-__all__ = ["FLAT_SINCE", "flatten", "unflatten"]
+if TYPE_CHECKING:  # the records are imported on use: `load_plain` rebuilds plain trees
+    from flexlock.core._model import RunLock
+
+__all__ = ["FLAT_SINCE", "flatten", "link_records", "unflatten"]
 
 #: The first schema version whose sheets hold their upstream runs by reference.
 FLAT_SINCE = 2
@@ -34,6 +34,7 @@ FLAT_SINCE = 2
 _KEY = "upstreams"
 
 Plain = dict[str, Any]
+Sheet = TypeVar("Sheet")
 
 
 def flatten(lock: RunLock, plain: Callable[[RunLock], Plain]) -> Plain:
@@ -41,6 +42,8 @@ def flatten(lock: RunLock, plain: Callable[[RunLock], Plain]) -> Plain:
 
     `plain(sheet)` renders one sheet without its prevs (the caller's converter).
     """
+    import attrs
+
     # One key per distinct sheet: objects seen before are found by identity (a
     # loaded sheet shares them), equal copies by comparison with those of their id.
     key_of_object: dict[int, str] = {id(lock): lock.id}
@@ -99,8 +102,7 @@ def flatten(lock: RunLock, plain: Callable[[RunLock], Plain]) -> Plain:
     return root
 
 
-@attrs.frozen
-class _Ref:
+class _Ref(NamedTuple):
     id: str
     path: str
     sheet: str
@@ -133,16 +135,32 @@ def _malformed(source: str, detail: str) -> LockFileError:
     return LockFileError(f"{source}: malformed run.lock: {detail}")
 
 
+def link_records(sheet: RunLock, prevs: dict[str, tuple[str, str, RunLock]]) -> RunLock:
+    """Give a structured sheet its prevs: `{name: (id, path, upstream sheet)}`."""
+    import attrs
+
+    from flexlock.core._model import PrevRecord
+
+    records = {
+        name: PrevRecord(id=id, path=path, lock=lock) for name, (id, path, lock) in prevs.items()
+    }
+    return attrs.evolve(sheet, prevs=records)
+
+
 def unflatten(
     raw: Mapping[str, Any],
-    structure: Callable[[Plain, str], RunLock],
+    structure: Callable[[Plain, str], Sheet],
+    link: Callable[[Sheet, dict[str, tuple[str, str, Sheet]]], Sheet],
+    identity: Callable[[Sheet], str],
     *,
     source: str,
-) -> RunLock:
+) -> Sheet:
     """Rebuild the sheet tree from a schema-2 mapping, one object per distinct upstream run.
 
     `structure(mapping, where)` converts one sheet without its prevs (the caller's
-    converter; `where` names it in errors).
+    converter; `where` names it in errors), `link(sheet, prevs)` gives it its
+    upstream sheets, `identity(sheet)` is its run id: records (`link_records`) for
+    `load`, plain mappings for `load_plain`.
 
     Raises:
         LockFileError: a reference to a run the table does not hold, a cycle, an
@@ -169,21 +187,19 @@ def unflatten(
             )
         return {**entry, "env": {**env, "packages": listed}}
 
-    def convert(entry: Any, where: str, refs: dict[str, _Ref]) -> RunLock:
+    def convert(entry: Any, where: str, refs: dict[str, _Ref]) -> Sheet:
         if not isinstance(entry, dict):
             raise _malformed(source, f"{where}: expected a sheet mapping")
         plain = {key: value for key, value in entry.items() if key not in ("prevs", _KEY)}
         sheet = structure(packages_of(plain, where), where)
         if not refs:
             return sheet
-        prevs = {
-            name: PrevRecord(id=ref.id, path=ref.path, lock=built[ref.sheet])
-            for name, ref in refs.items()
-        }
-        return attrs.evolve(sheet, prevs=prevs)
+        return link(
+            sheet, {name: (ref.id, ref.path, built[ref.sheet]) for name, ref in refs.items()}
+        )
 
     # Depth-first and iterative: a lineage may be deeper than Python's recursion limit.
-    built: dict[str, RunLock] = {}
+    built: dict[str, Sheet] = {}
     expanded: set[str] = set()
     root_refs = _refs(raw.get("prevs"), "run.lock", source)
     for name, ref in root_refs.items():
@@ -209,8 +225,9 @@ def unflatten(
             continue
         stack.pop()
         sheet = convert(entry, where, refs)
-        if sheet.id != key and not key.startswith(f"{sheet.id}#"):
-            raise _malformed(source, f"{where}: holds the sheet of run {sheet.id}")
+        sheet_id = identity(sheet)
+        if sheet_id != key and not key.startswith(f"{sheet_id}#"):
+            raise _malformed(source, f"{where}: holds the sheet of run {sheet_id}")
         built[key] = sheet
     return convert(raw, "run.lock", root_refs)
 
