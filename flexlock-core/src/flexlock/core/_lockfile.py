@@ -321,8 +321,14 @@ def dumps(lock: RunLock) -> str:
     return "".join(_render_section(key, value) for key, value in to_dict(lock).items())
 
 
-def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
-    """Write `lock` to `path` atomically.
+def dump(
+    lock: RunLock,
+    path: str | os.PathLike[str],
+    *,
+    durable: bool = True,
+    sync_directory: bool = True,
+) -> None:
+    """Write `lock` to `path` atomically (`durable`, `sync_directory`: see `write_atomic`).
 
     Raises:
         LockFileError: the sheet would be over the reader's size cap (nothing is
@@ -332,7 +338,7 @@ def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
     content = "".join(sections.values()).encode("utf-8")
     if len(content) > max_lock_bytes():
         raise LockFileError(_too_large_message(Path(path), len(content), lock, sections))
-    write_atomic(Path(path), content)
+    write_atomic(Path(path), content, durable=durable, sync_directory=sync_directory)
 
 
 def _too_large_message(path: Path, size: int, lock: RunLock, sections: dict[str, str]) -> str:
@@ -354,13 +360,17 @@ def _too_large_message(path: Path, size: int, lock: RunLock, sections: dict[str,
     )
 
 
-def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, content: bytes, *, durable: bool = True, sync_directory: bool = True
+) -> None:
     """Replace `path` with `content` so that readers see the old or the new file, never a mix.
 
     The file gets the mode an ordinary `open()` would give it (0644 under umask 022,
     0664 under 002, the directory's group when it is setgid), so colleagues sharing a
     results folder can read it. `durable=False` skips the fsyncs, for caches that a
-    crash may lose.
+    crash may lose; `sync_directory=False` keeps the fsync of the content (a crash
+    leaves the old file or the whole new one) but not the directory's (the rename
+    itself may be lost to a crash, leaving the old file).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkstemp: it creates 0600 files whatever the umask. A random name
@@ -378,7 +388,7 @@ def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    if durable:
+    if durable and sync_directory:
         fsync_directory(path.parent)
 
 
