@@ -45,6 +45,11 @@ COMMANDS: dict[str, CommandSpec] = {
         "explain why two runs differ, or why a run would re-run now",
         "flexlock-cli",
     ),
+    "gc": CommandSpec(
+        "flexlock.cli._cmd_gc:register",
+        "remove old history sheets, snapshot refs no sheet needs and dead cache entries",
+        "flexlock-cli",
+    ),
     "ls": CommandSpec(
         "flexlock.cli._cmd_ls:register", "list the runs under directories", "flexlock-cli"
     ),
@@ -71,6 +76,11 @@ COMMANDS: dict[str, CommandSpec] = {
     "show": CommandSpec(
         "flexlock.cli._cmd_show:register",
         "summarise a run: status, times, config, code, data, outputs, lineage",
+        "flexlock-cli",
+    ),
+    "unlock": CommandSpec(
+        "flexlock.cli._cmd_unlock:register",
+        "remove a stale save_dir lock, showing who holds it",
         "flexlock-cli",
     ),
     "verify": CommandSpec(

@@ -48,6 +48,7 @@ __all__ = [
     "SaveDirLock",
     "break_lock",
     "history_dir",
+    "lock_holder",
     "mark_failed",
     "preserve_previous",
     "sweep_save_dir",
@@ -393,6 +394,19 @@ class _Heartbeats:
 
 
 _heartbeats = _Heartbeats()
+
+
+def lock_holder(save_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], float, bool] | None:
+    """Return (owner, heartbeat age in seconds, stale) of a save_dir's lock; None if unlocked.
+
+    The owner is `{}` when the lock file is unreadable. Stale as `acquire` judges it: a
+    holder on this host whose process is gone, or a heartbeat older than the TTL.
+    """
+    lock = SaveDirLock(save_dir)
+    holder, age = lock._read_holder()
+    if age is None:
+        return None
+    return holder or {}, age, lock._is_stale(holder, age)
 
 
 def break_lock(save_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
