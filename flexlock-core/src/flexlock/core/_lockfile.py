@@ -284,15 +284,6 @@ def _render(data: dict[str, Any]) -> str:
     return portable_text
 
 
-def _frozen(value: Any) -> Any:
-    """Return a hashable key equal only for values that render the same YAML."""
-    if isinstance(value, dict):
-        return (dict, tuple((_frozen(key), _frozen(item)) for key, item in value.items()))
-    if isinstance(value, list | tuple):
-        return (list, tuple(_frozen(item) for item in value))
-    return (type(value), repr(value) if isinstance(value, float) else value)  # -0.0 == 0.0
-
-
 # Rendering is most of a dump's cost (PyYAML builds a node per value in Python), and
 # the big sections repeat: a run writes its sheet twice with the same env, code and
 # prevs, and a task list's worker writes every task's sheet with the same env (every
@@ -304,7 +295,11 @@ _sections: dict[Any, str] = {}
 
 
 def _render_section(key: str, value: Any) -> str:
-    cache_key = (key, _frozen(value))
+    # repr, in C, not a hashable copy built in Python (a task list's worker built 300 nested
+    # values a sheet): `to_dict` gives plain values whose repr tells apart what renders
+    # differently (1, 1.0, True, '1'; -0.0 and 0.0; key order). Values that render alike
+    # with different reprs (a tuple and a list) only miss the cache.
+    cache_key = (key, repr(value))
     text = _sections.pop(cache_key, None)
     if text is None:
         text = _render({key: value})
