@@ -11,7 +11,7 @@ top of HEAD, without touching the user's branch, index or working tree:
 3. `git write-tree` and `git commit-tree` (fixed flexlock identity and date, so
    the same tree on the same HEAD always gives the same commit) write objects
    only; no ref is created until `keep_snapshot` pins the commit under
-   `refs/flexlock/runs/<run id>`, which protects it from `git gc`.
+   `refs/flexlock/snapshots/<commit>`, which protects it from `git gc`.
 
 Core talks to git through plumbing commands in subprocesses, not GitPython:
 its import alone costs more than a whole capture, and a clean capture takes

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -64,6 +65,7 @@ _GUARD_STALE_S = 30.0
 _GUARD_WAIT_S = 2.0
 
 
+@functools.cache  # a reboot ends this process: read once, not once per lock
 def _boot_id() -> str | None:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -79,6 +81,11 @@ def _start_time(pid: int) -> str | None:
         return None
     # The command name (field 2) may contain spaces and parentheses; fields after it do not.
     return stat.rsplit(")", 1)[1].split()[19]
+
+
+@functools.cache  # per pid: a forked child asks again
+def _own_start_time(pid: int) -> str | None:
+    return _start_time(pid)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -176,7 +183,7 @@ class SaveDirLock:
             "host": socket.gethostname(),
             "pid": pid,
             "boot_id": _boot_id(),
-            "start_time": _start_time(pid),
+            "start_time": _own_start_time(pid),
             "nonce": os.urandom(8).hex(),
             "created": utc_now(),
         }
