@@ -487,8 +487,8 @@ def _reuse(key: tuple[object, ...]) -> RepoRecord | None:
                 if isinstance(watch, _Watch):
                     _reusable[key] = kept._replace(watch=watch)
                 else:  # too fresh (try again once it settled) or too large (never)
-                    never = watch is None
-                    _reusable[key] = kept._replace(watch_after_ns=2**63 if never else watch)
+                    after = 2**63 if watch is None else watch
+                    _reusable[key] = kept._replace(watch_after_ns=after)
         return kept.record
     return None
 
