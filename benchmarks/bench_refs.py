@@ -120,7 +120,9 @@ def main() -> None:
         gc_repo = variants["gc"]
         add_snapshots(gc_repo, n, "refs/flexlock/runs/sha256-%064x")
         # What `flexlock gc --yes` does when no sheet names them: one update-ref transaction.
-        names = git(gc_repo, "for-each-ref", "--format=delete %(refname)").decode()
+        names = git(
+            gc_repo, "for-each-ref", "--format=delete %(refname)", "refs/flexlock/"
+        ).decode()
         started = time.perf_counter()
         git(gc_repo, "update-ref", "--stdin", stdin=names.encode())
         dropped = time.perf_counter() - started
