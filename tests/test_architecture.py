@@ -46,7 +46,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ),
         # the run life cycle, the debug tools
         ("_gather", "_outputs", "_finalize", "_runlock", "_debug*"),
-        ("_freshness", "_runs", "_verify*", "_diff*", "_show"),  # readers of sheets
+        ("_freshness", "_runs", "_verify*", "_diff*", "_show", "_housekeeping"),  # readers
         ("_status",),  # the state of a project's runs (reads many sheets)
         ("__init__",),
     ),

@@ -18,7 +18,13 @@ import pytest
 
 from flexlock.core import GitError, capture_repo, diff_trees
 from flexlock.core._git import find_repo_root, strip_credentials
-from flexlock.core._git_snapshot import REF_PREFIX, keep_snapshot, snapshot_ref
+from flexlock.core._git_snapshot import (
+    KEPT_PREFIX,
+    REF_PREFIX,
+    keep_snapshot,
+    save_dirs_file,
+    snapshot_ref,
+)
 from tests._helpers import git
 
 # -- helpers ------------------------------------------------------------------------
@@ -709,11 +715,13 @@ def test_keep_snapshot_pins_submodule_snapshots_too(with_submodule: Path) -> Non
     (sub / "lib.py").write_text("edited\n")
     record = capture_repo(with_submodule)
 
+    sub_snapshot = record.submodules["lib"].snapshot or ""
+
     ref = keep_snapshot(record, "sha256:" + "ab" * 32)
 
-    assert (record.snapshot, record.submodules["lib"].snapshot) == (
+    assert (record.snapshot, sub_snapshot) == (
         git(with_submodule, "rev-parse", ref),
-        git(sub, "rev-parse", ref),
+        git(sub, "rev-parse", KEPT_PREFIX + sub_snapshot),
     )
 
 
@@ -847,15 +855,35 @@ def test_eight_concurrent_pins_of_one_run_all_succeed(dirty_repo: Path) -> None:
 # -- keeping snapshots --------------------------------------------------------------
 
 
-def test_keep_snapshot_points_the_run_ref_at_the_snapshot(dirty_repo: Path) -> None:
+def test_keep_snapshot_points_the_snapshot_ref_at_the_snapshot(dirty_repo: Path) -> None:
     record = capture_repo(dirty_repo)
 
     ref = keep_snapshot(record, "sha256:" + "0f" * 32)
 
-    assert (REF_PREFIX + "sha256-" + "0f" * 32, record.snapshot) == (
+    assert (KEPT_PREFIX + (record.snapshot or ""), record.snapshot) == (
         ref,
         git(dirty_repo, "rev-parse", ref),
     )
+
+
+def test_runs_of_one_snapshot_share_one_ref(dirty_repo: Path) -> None:
+    record = capture_repo(dirty_repo)
+
+    for index in range(5):
+        keep_snapshot(record, f"run-{index}")
+
+    refs = git(dirty_repo, "for-each-ref", "--format=%(refname)", "refs/flexlock/")
+    assert [KEPT_PREFIX + (record.snapshot or "")] == refs.splitlines()
+
+
+def test_keep_snapshot_lists_each_save_dir_once(dirty_repo: Path, tmp_path: Path) -> None:
+    record = capture_repo(dirty_repo)
+
+    for save_dir in ("a", "b", "a"):
+        keep_snapshot(record, "run-1", save_dir=tmp_path / save_dir)
+
+    listed = save_dirs_file(dirty_repo).read_text().splitlines()
+    assert [str(tmp_path / "a"), str(tmp_path / "b")] == listed
 
 
 def test_keep_snapshot_twice_is_a_no_op(dirty_repo: Path) -> None:

@@ -116,3 +116,114 @@ def test_repo_with_submodules_is_never_reused(dirty_repo: Path) -> None:
     first = capture_repo(dirty_repo, reuse=True)
 
     assert first is not capture_repo(dirty_repo, reuse=True)
+
+
+# -- judged by stat data alone, once a status re-check confirmed the capture ---------------
+
+
+@pytest.fixture
+def watched_repo(dirty_repo: Path) -> Path:
+    """A dirty repo (with a sub-directory and an ignored results/) whose capture is watched."""
+    (dirty_repo / "src").mkdir()
+    (dirty_repo / "src" / "model.py").write_text("A = 1\n")
+    (dirty_repo / ".gitignore").write_text("results/\n")
+    git(dirty_repo, "add", "src/model.py", ".gitignore")
+    git(dirty_repo, "commit", "-q", "-m", "src")
+    (dirty_repo / "results").mkdir()
+    capture_repo(dirty_repo, reuse=True)
+    capture_repo(dirty_repo, reuse=True)  # confirmed by git status: the watch is set
+    return dirty_repo
+
+
+def _git_processes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the git commands the capture module runs (the real runner still runs them)."""
+    calls: list[list[str]] = []
+    real = _git._run
+
+    def counting(args: list[str], *rest: object, **options: object) -> object:
+        calls.append(list(args))
+        return real(args, *rest, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_git, "_run", counting)
+    return calls
+
+
+def test_watched_capture_is_reused_without_any_git_process(
+    watched_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _git_processes(monkeypatch)
+    first = capture_repo(watched_repo, reuse=True)
+
+    again = [capture_repo(watched_repo, reuse=True) for _ in range(3)]
+
+    assert ([], [first] * 3) == (calls, again)
+
+
+def test_outputs_written_under_an_ignored_directory_keep_the_watch(
+    watched_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = capture_repo(watched_repo, reuse=True)
+    calls = _git_processes(monkeypatch)
+    (watched_repo / "results" / "run1").mkdir()
+    (watched_repo / "results" / "run1" / "run.lock").write_text("x\n")
+
+    assert (first, []) == (capture_repo(watched_repo, reuse=True), calls)
+
+
+def test_watched_clean_tracked_file_edited_is_captured(watched_repo: Path) -> None:
+    model = watched_repo / "src" / "model.py"
+    before = model.stat()
+    time.sleep(0.01)  # a later ctime, which no tool can set back
+    model.write_text("A = 2\n")
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    record = capture_repo(watched_repo, reuse=True)
+
+    assert "A = 2" == blob(watched_repo, record.tree, "src/model.py")
+
+
+def test_watched_new_file_in_a_subdirectory_is_captured(watched_repo: Path) -> None:
+    (watched_repo / "src" / "extra.py").write_text("B = 1\n")
+
+    record = capture_repo(watched_repo, reuse=True)
+
+    assert "B = 1" == blob(watched_repo, record.tree, "src/extra.py")
+
+
+def test_watched_new_commit_is_captured(watched_repo: Path) -> None:
+    first = capture_repo(watched_repo, reuse=True)
+    git(watched_repo, "commit", "-q", "--allow-empty", "-m", "empty")  # no file changes
+
+    assert first.commit != capture_repo(watched_repo, reuse=True).commit
+
+
+def test_watched_unignoring_a_directory_is_captured(watched_repo: Path) -> None:
+    (watched_repo / "results" / "out.txt").write_text("out\n")
+    (watched_repo / ".git" / "info").mkdir(exist_ok=True)
+    (watched_repo / ".gitignore").write_text("# results/ no longer ignored\n")
+
+    record = capture_repo(watched_repo, reuse=True)
+
+    assert "out" == blob(watched_repo, record.tree, "results/out.txt")
+
+
+def test_watched_remote_change_is_recorded(watched_repo: Path) -> None:
+    git(watched_repo, "remote", "add", "origin", "https://example.com/repo.git")
+
+    assert "https://example.com/repo.git" == capture_repo(watched_repo, reuse=True).remote
+
+
+def test_no_watch_while_a_tracked_file_is_within_the_racy_window(
+    watched_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_git, "RACY_WINDOW_NS", 2_000_000_000)
+    (watched_repo / "src" / "model.py").write_text("A = 3\n")
+    git(watched_repo, "add", "-A")
+    git(watched_repo, "commit", "-q", "-m", "fresh")  # a clean tree, but files just written
+    capture_repo(watched_repo, reuse=True)
+    capture_repo(watched_repo, reuse=True)  # the status re-check confirms it, but too fresh
+    calls = _git_processes(monkeypatch)
+
+    capture_repo(watched_repo, reuse=True)
+
+    assert [_git._status_args([])[0]] == [call[0] for call in calls]

@@ -45,6 +45,11 @@ COMMANDS: dict[str, CommandSpec] = {
         "explain why two runs differ, or why a run would re-run now",
         "flexlock-cli",
     ),
+    "gc": CommandSpec(
+        "flexlock.cli._cmd_gc:register",
+        "remove old history sheets, snapshot refs no sheet needs and dead cache entries",
+        "flexlock-cli",
+    ),
     "graph": CommandSpec(
         "flexlock.cli._cmd_graph:register",
         "draw the project's lineage as a graph coloured by status (mermaid, dot, svg, html)",
@@ -81,6 +86,11 @@ COMMANDS: dict[str, CommandSpec] = {
     "status": CommandSpec(
         "flexlock.cli._cmd_status:register",
         "say which runs are up to date and why the others must run again",
+        "flexlock-cli",
+    ),
+    "unlock": CommandSpec(
+        "flexlock.cli._cmd_unlock:register",
+        "remove a stale save_dir lock, showing who holds it",
         "flexlock-cli",
     ),
     "verify": CommandSpec(

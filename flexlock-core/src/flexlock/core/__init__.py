@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from flexlock.core._git_snapshot import diff_trees
     from flexlock.core._hashcache import HashCacheWarning
     from flexlock.core._hashing import available_algorithms, hash_path, tree_manifest
+    from flexlock.core._housekeeping import GcPlan, plan_gc
     from flexlock.core._identity import canonical_json, config_to_dict, to_plain
     from flexlock.core._layout import resolve_lock_path, working_directory
     from flexlock.core._lockfile import dump, dumps, load, loads, lock_path, write_atomic
@@ -86,7 +87,7 @@ if TYPE_CHECKING:
         matches,
         read_summary,
     )
-    from flexlock.core._savedir import SaveDirLock, mark_failed
+    from flexlock.core._savedir import SaveDirLock, break_lock, lock_holder, mark_failed
     from flexlock.core._sheet_data import load_plain
     from flexlock.core._show import (
         LineageNode,
@@ -171,7 +172,8 @@ _LAZY = {
         ],
         "_runs",
     ),
-    **dict.fromkeys(["SaveDirLock", "mark_failed"], "_savedir"),
+    **dict.fromkeys(["SaveDirLock", "break_lock", "lock_holder", "mark_failed"], "_savedir"),
+    **dict.fromkeys(["GcPlan", "plan_gc"], "_housekeeping"),
     "load_plain": "_sheet_data",
     **dict.fromkeys(["RunState", "StaleReason", "count_states", "project_status"], "_status"),
     **dict.fromkeys(
@@ -208,6 +210,7 @@ __all__ = [
     "EnvRecord",
     "ErrorRecord",
     "FlexLockError",
+    "GcPlan",
     "GitError",
     "HashCacheWarning",
     "HashError",
@@ -238,6 +241,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "available_algorithms",
+    "break_lock",
     "canonical_json",
     "capture_repo",
     "clear_capture_cache",
@@ -269,10 +273,12 @@ __all__ = [
     "load_plugin",
     "load_yaml",
     "loads",
+    "lock_holder",
     "lock_path",
     "lookup",
     "mark_failed",
     "matches",
+    "plan_gc",
     "plugin_names",
     "project_status",
     "read_debug_index",

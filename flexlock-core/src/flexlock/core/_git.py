@@ -11,7 +11,7 @@ top of HEAD, without touching the user's branch, index or working tree:
 3. `git write-tree` and `git commit-tree` (fixed flexlock identity and date, so
    the same tree on the same HEAD always gives the same commit) write objects
    only; no ref is created until `keep_snapshot` pins the commit under
-   `refs/flexlock/runs/<run id>`, which protects it from `git gc`.
+   `refs/flexlock/snapshots/<commit>`, which protects it from `git gc`.
 
 Core talks to git through plumbing commands in subprocesses, not GitPython:
 its import alone costs more than a whole capture, and a clean capture takes
@@ -332,6 +332,23 @@ def _conflicts(root: Path, unmerged: list[str]) -> GitError:
 
 _Stamp = tuple[int, int, int, int, int] | None  # size, mtime, ctime, inode, mode; None: gone
 
+#: A tree with more files and directories than this is re-checked by `git status`
+#: only: the stat of every path would cost memory, and `git status` is fast anyway.
+_WATCH_LIMIT = 50_000
+
+
+class _Watch(NamedTuple):
+    """Every path whose stat data decides the capture, and that data when it was judged.
+
+    The tracked and untracked files (content), every directory git walks for untracked
+    files (a new file changes its directory's mtime), and git's own files that change
+    what status says: the index, HEAD, the branch's ref, packed-refs, config and the
+    exclude files.
+    """
+
+    paths: tuple[str, ...]
+    stamps: tuple[_Stamp, ...]
+
 
 class _Reusable(NamedTuple):
     """A capture and what must still hold for it to describe the working tree again."""
@@ -343,24 +360,31 @@ class _Reusable(NamedTuple):
     paths: tuple[bytes, ...]
     record: RepoRecord
     index_file: tuple[Path, _Stamp]  # the index file: flipping a flag rewrites it
+    watch: _Watch | None = None  # set once a status re-check confirmed the capture
+    watch_after_ns: int = 0  # no watch before then: some path was too fresh to judge
 
 
 # Captures kept for `capture_repo(reuse=True)`, per (start dir, options). A process that
-# records many runs of one checkout (a task list's worker) then runs `git status` once per
-# run instead of the 5-7 git processes of a capture.
+# records many runs of one checkout (a task list's worker) then checks the stat data of
+# the tree's paths per run (no git process at all), or runs `git status` once per run
+# when the tree is too large or too freshly modified for stat data to prove anything.
 _reusable: dict[tuple[object, ...], _Reusable] = {}
 
 
+# str paths, not Path objects: a reuse check stats every path of the tree per run.
+_join = os.path.join
+
+
+def _stamp_of(path: str) -> _Stamp:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
+
+
 def _stamps(root: Path, paths: Sequence[bytes]) -> tuple[_Stamp, ...]:
-    stamps: list[_Stamp] = []
-    for path in paths:
-        try:
-            st = os.lstat(root / os.fsdecode(path))
-        except OSError:
-            stamps.append(None)
-            continue
-        stamps.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
-    return tuple(stamps)
+    return tuple(_stamp_of(_join(root, os.fsdecode(path))) for path in paths)
 
 
 def _status_args(specs: Sequence[str]) -> list[str]:
@@ -370,11 +394,84 @@ def _status_args(specs: Sequence[str]) -> list[str]:
     ]  # fmt: skip
 
 
+def _git_files(kept: _Reusable) -> list[str]:
+    """git's own files whose change can change the status or the record."""
+    names = ["HEAD", "index", "packed-refs", "config", "info/exclude", "info/sparse-checkout"]
+    if kept.record.branch:
+        names.append(f"refs/heads/{kept.record.branch}")
+    args = ["rev-parse", *(arg for name in names for arg in ("--git-path", name))]
+    output = _lines(_run(args, kept.root).stdout)
+    home = Path.home()
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "git"
+    files = [_join(kept.root, line) for line in output]
+    return [
+        *files,
+        os.fspath(home / ".gitconfig"),
+        os.fspath(xdg / "config"),
+        os.fspath(xdg / "ignore"),
+    ]
+
+
+def _watch(kept: _Reusable, checked_ns: int) -> _Watch | int | None:
+    """Stat every path the capture depends on.
+
+    Returns the watch; or, when a path changed too recently for its stat data to prove
+    anything, the time after which to try again; None for a tree too large to watch.
+
+    Directories are walked as git walks them for untracked files: ignored directories
+    and nested repositories are skipped, so writing run outputs under an ignored
+    `results/` leaves the watch intact.
+    """
+    root = os.fspath(kept.root)
+    specs = list(kept.specs)
+    tracked = _run(["ls-files", "-z", "--", *specs], root).stdout.split(b"\0")
+    ignored = _run(
+        [
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+            "--",
+            *specs,
+        ],
+        root,
+    ).stdout.split(b"\0")
+    skip = {
+        _join(root, os.fsdecode(entry.rstrip(b"/"))) for entry in ignored if entry.endswith(b"/")
+    }
+    files = [_join(root, os.fsdecode(path)) for path in (*tracked, *kept.paths) if path]
+    directories: list[str] = []
+    for top, subdirs, _ in os.walk(root):
+        directories.append(top)
+        subdirs[:] = [
+            name
+            for name in subdirs
+            if name != ".git"
+            and _join(top, name) not in skip
+            and not os.path.lexists(_join(top, name, ".git"))
+        ]
+        if len(directories) + len(files) > _WATCH_LIMIT:
+            return None
+    paths = (*files, *directories, *_git_files(kept))
+    stamps = tuple(_stamp_of(path) for path in paths)
+    newest = max((max(stamp[1], stamp[2]) for stamp in stamps if stamp is not None), default=0)
+    if newest >= checked_ns - RACY_WINDOW_NS:
+        return newest + RACY_WINDOW_NS
+    return _Watch(paths, stamps)
+
+
 def _reuse(key: tuple[object, ...]) -> RepoRecord | None:
     """Return the kept capture for `key` if the working tree is still exactly as it was."""
     kept = _reusable.get(key)
     if kept is None:
         return None
+    if kept.watch is not None:
+        if tuple(map(_stamp_of, kept.watch.paths)) == kept.watch.stamps:
+            return kept.record  # nothing git or the capture looks at has changed
+        return None  # config or refs may have changed, which status does not show: capture
+    checked_ns = time.time_ns()
     try:
         status = _run(_status_args(kept.specs), kept.root).stdout
     except GitError:
@@ -384,6 +481,14 @@ def _reuse(key: tuple[object, ...]) -> RepoRecord | None:
         and _stamps(kept.root, kept.paths) == kept.stamps
         and _stamps(kept.root, [os.fsencode(kept.index_file[0].resolve())]) == (kept.index_file[1],)
     ):
+        if checked_ns > kept.watch_after_ns:
+            with contextlib.suppress(GitError):  # else judged by `git status` next time too
+                watch = _watch(kept, checked_ns)
+                if isinstance(watch, _Watch):
+                    _reusable[key] = kept._replace(watch=watch)
+                else:  # too fresh (try again once it settled) or too large (never)
+                    after = 2**63 if watch is None else watch
+                    _reusable[key] = kept._replace(watch_after_ns=after)
         return kept.record
     return None
 
@@ -414,10 +519,13 @@ def capture_repo(
             the tree then holds only those paths. Default: the whole repository.
         exclude: Git pathspecs left out of the record.
         max_changes: Keep at most this many status lines in `changes`.
-        reuse: Return this process's last capture with the same arguments when `git status`
-            and the changed files' stat data (size, times, inode) show nothing changed
-            since; one git process instead of five to seven. Files changed within 2 s of
-            a capture make it not reusable (a same-tick edit could go unnoticed).
+        reuse: Return this process's last capture with the same arguments when nothing
+            it depends on changed since: the stat data (size, times, inode) of every
+            file and walked directory of the tree and of git's index, HEAD, refs and
+            config, or, for a tree of more than 50,000 paths, `git status` and the
+            changed files' stat data. No git process, or one instead of five to seven.
+            Paths changed within 2 s of a check are not judged by stat (a same-tick
+            edit could go unnoticed): `git status` decides until they settle.
 
     Raises:
         GitError: not a git working tree, git missing, repository owned by another user

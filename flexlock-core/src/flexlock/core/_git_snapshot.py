@@ -1,9 +1,14 @@
 """Keeping a run's code snapshot reachable, and comparing recorded trees.
 
-Each run pins the commits holding its trees under `refs/flexlock/runs/<id>`, so
-`git gc` never drops them and `flexlock push` can send them; `diff_trees` names the
-files two recorded trees differ in; `flagged_changes` finds the edits `git status`
-hides behind `--skip-worktree` and `--assume-unchanged`.
+A run pins each commit holding its trees under `refs/flexlock/snapshots/<commit>`,
+so `git gc` never drops it: one ref per distinct snapshot, not per run, so the
+1,000 tasks of a sweep over one code state add one ref, and a process pins a
+commit once. Runs of older versions pinned `refs/flexlock/runs/<run id>`; those
+refs still count. Each save_dir that pinned a snapshot is listed in
+`<git common dir>/flexlock/save-dirs`, which is how `flexlock gc` finds the
+sheets that still need a ref. `diff_trees` names the files two recorded trees
+differ in; `flagged_changes` finds the edits `git status` hides behind
+`--skip-worktree` and `--assume-unchanged`.
 """
 
 from __future__ import annotations
@@ -22,16 +27,27 @@ from flexlock.core._git_runner import run_git as _run
 from flexlock.core._model import RepoRecord
 
 __all__ = [
+    "KEPT_PREFIX",
     "REF_PREFIX",
     "Flagged",
     "diff_trees",
     "flagged_changes",
     "keep_snapshot",
+    "kept_ref",
+    "save_dirs_file",
     "snapshot_ref",
 ]
 
-#: Namespace of the local refs that keep run snapshots reachable.
+#: Namespace of the per-run refs of older versions (still honoured, never written).
 REF_PREFIX = "refs/flexlock/runs/"
+#: Namespace of the local refs that keep snapshots reachable, one per commit.
+KEPT_PREFIX = "refs/flexlock/snapshots/"
+
+# (repo root, commit) pairs this process pinned, and the save_dirs it listed per repo
+# root: a task list's worker pins its one snapshot once, not once per task.
+_kept: set[tuple[str, str]] = set()
+_listed: dict[str, set[str]] = {}
+_common_dirs: dict[str, Path] = {}
 
 # Pinning the same ref from many processes at once (a task array) can meet
 # git's ref lock held by a sibling; retry briefly instead of failing the run.
@@ -39,8 +55,13 @@ _REF_LOCK_RETRIES = 50
 _REF_LOCK_PAUSE = 0.05
 
 
+def kept_ref(commit: str) -> str:
+    """Return the local ref that keeps snapshot `commit` reachable."""
+    return KEPT_PREFIX + commit
+
+
 def snapshot_ref(run_id: str) -> str:
-    """Return the local ref that keeps run `run_id`'s snapshots (`refs/flexlock/runs/...`).
+    """Return the per-run ref older versions pinned run `run_id`'s snapshots under.
 
     Characters a ref name cannot hold are replaced: `sha256:<hex>` becomes
     `sha256-<hex>`; `..`, spaces, a leading dot and a trailing `.lock` never survive.
@@ -84,26 +105,74 @@ def _pin(root: str, ref: str, commit: str, run_id: str) -> None:
         time.sleep(_REF_LOCK_PAUSE)
 
 
-def keep_snapshot(record: RepoRecord, run_id: str) -> str:
-    """Pin `record`'s snapshot (and its submodules') under `snapshot_ref(run_id)`.
+def _common_dir(root: str) -> Path:
+    known = _common_dirs.get(root)
+    if known is None:
+        output = _run(["rev-parse", "--git-common-dir"], root).stdout.rstrip(b"\n")
+        known = _common_dirs[root] = Path(root, os.fsdecode(output)).resolve()
+    return known
 
-    The local ref keeps the snapshot from `git gc` and is what `flexlock push`
-    publishes. Safe to call again and from several processes at once.
+
+def save_dirs_file(root: str | os.PathLike[str]) -> Path:
+    """Return the file listing the save_dirs whose runs pinned snapshots in repo `root`."""
+    return _common_dir(os.fspath(root)) / "flexlock" / "save-dirs"
+
+
+def _list_save_dir(root: str, save_dir: Path) -> None:
+    """Add `save_dir` to the repo's list, once: one appended line, no fsync (a hint for gc)."""
+    name = os.fspath(save_dir.absolute())
+    listed = _listed.get(root)
+    path = save_dirs_file(root)
+    if listed is None:
+        try:
+            listed = set(path.read_text(encoding="utf-8", errors="surrogateescape").splitlines())
+        except OSError:
+            listed = set()
+        _listed[root] = listed
+    if name in listed or "\n" in name:
+        return
+    path.parent.mkdir(exist_ok=True)
+    # One write(2) of a short line with O_APPEND: concurrent writers do not interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        os.write(fd, os.fsencode(name) + b"\n")
+    finally:
+        os.close(fd)
+    listed.add(name)
+
+
+def keep_snapshot(
+    record: RepoRecord, run_id: str, *, save_dir: str | os.PathLike[str] | None = None
+) -> str:
+    """Pin `record`'s snapshot (and its submodules') under `kept_ref(snapshot)`.
+
+    The local ref keeps the snapshot from `git gc`. Safe to call again and from
+    several processes at once; a process pins each commit once. With `save_dir`,
+    the run directory is listed for `flexlock gc` (see `save_dirs_file`).
 
     Returns:
-        The ref name.
+        The ref name of the top repository's snapshot.
 
     Raises:
         GitError: the record has no snapshot, or its commit is not in the repository.
     """
-    ref = snapshot_ref(run_id)
     for repo in _iter_records(record):
         if repo.snapshot is None:
             raise GitError(f"the code record of {repo.root} has no snapshot commit to keep")
-        if not Path(repo.root).is_dir():
-            raise GitError(f"repository {repo.root} of run {run_id} does not exist here")
-        _pin(repo.root, ref, repo.snapshot, run_id)
-    return ref
+        if (repo.root, repo.snapshot) not in _kept:
+            if not Path(repo.root).is_dir():
+                raise GitError(f"repository {repo.root} of run {run_id} does not exist here")
+            _pin(repo.root, kept_ref(repo.snapshot), repo.snapshot, run_id)
+            _kept.add((repo.root, repo.snapshot))
+        if save_dir is not None:
+            try:
+                _list_save_dir(repo.root, Path(save_dir))
+            except OSError as error:
+                raise GitError(
+                    f"cannot list {save_dir} in {save_dirs_file(repo.root)} ({error.strerror}): "
+                    "make the repository's .git directory writable"
+                ) from error
+    return kept_ref(record.snapshot or "")
 
 
 def diff_trees(root: str | os.PathLike[str], tree_a: str, tree_b: str) -> list[str]:

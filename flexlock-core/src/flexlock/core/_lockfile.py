@@ -342,15 +342,6 @@ def _render(data: dict[str, Any]) -> str:
     return portable_text
 
 
-def _frozen(value: Any) -> Any:
-    """Return a hashable key equal only for values that render the same YAML."""
-    if isinstance(value, dict):
-        return (dict, tuple((_frozen(key), _frozen(item)) for key, item in value.items()))
-    if isinstance(value, list | tuple):
-        return (list, tuple(_frozen(item) for item in value))
-    return (type(value), repr(value) if isinstance(value, float) else value)  # -0.0 == 0.0
-
-
 # Rendering is most of a dump's cost (PyYAML builds a node per value in Python), and
 # the big sections repeat: a run writes its sheet twice with the same env, code and
 # prevs, and a task list's worker writes every task's sheet with the same env (every
@@ -362,7 +353,11 @@ _sections: dict[Any, str] = {}
 
 
 def _render_section(key: str, value: Any) -> str:
-    cache_key = (key, _frozen(value))
+    # repr, in C, not a hashable copy built in Python (a task list's worker built 300 nested
+    # values a sheet): `to_dict` gives plain values whose repr tells apart what renders
+    # differently (1, 1.0, True, '1'; -0.0 and 0.0; key order). Values that render alike
+    # with different reprs (a tuple and a list) only miss the cache.
+    cache_key = (key, repr(value))
     text = _sections.pop(cache_key, None)
     if text is None:
         text = _render({key: value})
@@ -379,8 +374,14 @@ def dumps(lock: RunLock) -> str:
     return "".join(_render_section(key, value) for key, value in to_dict(lock).items())
 
 
-def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
-    """Write `lock` to `path` atomically.
+def dump(
+    lock: RunLock,
+    path: str | os.PathLike[str],
+    *,
+    durable: bool = True,
+    sync_directory: bool = True,
+) -> None:
+    """Write `lock` to `path` atomically (`durable`, `sync_directory`: see `write_atomic`).
 
     Raises:
         LockFileError: the sheet would be over the reader's size cap (nothing is
@@ -390,7 +391,7 @@ def dump(lock: RunLock, path: str | os.PathLike[str]) -> None:
     content = "".join(sections.values()).encode("utf-8")
     if len(content) > max_lock_bytes():
         raise LockFileError(_too_large_message(Path(path), len(content), lock, sections))
-    write_atomic(Path(path), content)
+    write_atomic(Path(path), content, durable=durable, sync_directory=sync_directory)
 
 
 def _too_large_message(path: Path, size: int, lock: RunLock, sections: dict[str, str]) -> str:
@@ -412,13 +413,17 @@ def _too_large_message(path: Path, size: int, lock: RunLock, sections: dict[str,
     )
 
 
-def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, content: bytes, *, durable: bool = True, sync_directory: bool = True
+) -> None:
     """Replace `path` with `content` so that readers see the old or the new file, never a mix.
 
     The file gets the mode an ordinary `open()` would give it (0644 under umask 022,
     0664 under 002, the directory's group when it is setgid), so colleagues sharing a
     results folder can read it. `durable=False` skips the fsyncs, for caches that a
-    crash may lose.
+    crash may lose; `sync_directory=False` keeps the fsync of the content (a crash
+    leaves the old file or the whole new one) but not the directory's (the rename
+    itself may be lost to a crash, leaving the old file).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkstemp: it creates 0600 files whatever the umask. A random name
@@ -436,7 +441,7 @@ def write_atomic(path: Path, content: bytes, *, durable: bool = True) -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    if durable:
+    if durable and sync_directory:
         fsync_directory(path.parent)
 
 

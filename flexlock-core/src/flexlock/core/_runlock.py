@@ -245,7 +245,10 @@ class Run:
             try:
                 self._outputs = self._record_outputs(hashing=not hurried)
                 self.lock = self._build()
-                dump(self.lock, self.path)
+                # One fsync, of the content: a crash then shows the `running` sheet or
+                # the whole final one, never a torn one; a rename lost with the
+                # directory's unsynced entry reads as interrupted and runs again.
+                dump(self.lock, self.path, sync_directory=False)
                 written = True
                 write_inputs(self.path, self.lock)  # what resuming reads instead of the sheet
             except OSError as fault:
@@ -339,10 +342,14 @@ class Run:
             ) from fault
         try:
             sweep_save_dir(self.path.parent)
-            preserve_previous(self.path.parent, self.path)
+            replacing = preserve_previous(self.path.parent, self.path) is not None
             self._write_inputs(self._manifests)
             self._pin_snapshots()
-            dump(self.lock, self.path)
+            # Over an earlier sheet, the `running` one must be on disk before the task
+            # touches that run's outputs: a crash must not leave the earlier `succeeded`
+            # claim standing over half-rewritten files. In a fresh save_dir a lost or
+            # torn `running` sheet only means "not run yet": no fsync needed.
+            dump(self.lock, self.path, durable=replacing)
         except OSError as fault:
             self._save_lock.release()
             raise LockFileError(
@@ -362,13 +369,13 @@ class Run:
             )
 
     def _pin_snapshots(self) -> None:
-        """Keep each snapshot commit reachable under a ref named after the run id."""
+        """Keep each snapshot commit reachable (one ref per commit) and list the save_dir."""
         from flexlock.core._git_snapshot import keep_snapshot
 
         for record in self._code.values():
             if record.snapshot is None or (record.snapshot, self.lock.id) in self._pinned:
                 continue
-            keep_snapshot(record, self.lock.id)
+            keep_snapshot(record, self.lock.id, save_dir=self.path.parent)
             self._pinned.add((record.snapshot, self.lock.id))
 
 

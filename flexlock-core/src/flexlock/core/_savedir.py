@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -47,6 +48,7 @@ __all__ = [
     "SaveDirLock",
     "break_lock",
     "history_dir",
+    "lock_holder",
     "mark_failed",
     "preserve_previous",
     "sweep_save_dir",
@@ -62,6 +64,7 @@ _GUARD_STALE_S = 30.0
 _GUARD_WAIT_S = 2.0
 
 
+@functools.cache  # a reboot ends this process: read once, not once per lock
 def _boot_id() -> str | None:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -77,6 +80,11 @@ def _start_time(pid: int) -> str | None:
         return None
     # The command name (field 2) may contain spaces and parentheses; fields after it do not.
     return stat.rsplit(")", 1)[1].split()[19]
+
+
+@functools.cache  # per pid: a forked child asks again
+def _own_start_time(pid: int) -> str | None:
+    return _start_time(pid)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -112,8 +120,6 @@ class SaveDirLock:
         self.ttl_s = ttl_s
         self.wait_s = wait_s
         self.owner: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
 
     @property
     def held(self) -> bool:
@@ -153,9 +159,7 @@ class SaveDirLock:
         """Give the lock back (only if it is still ours)."""
         if not self.held:
             return
-        self._stop.set()
-        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
-            self._heartbeat.join(timeout=5)
+        _heartbeats.remove(self)  # returns once no beat of this lock is under way
         holder, _ = self._read_holder()
         if holder is not None and holder.get("nonce") == self.owner["nonce"]:
             with contextlib.suppress(FileNotFoundError):
@@ -178,7 +182,7 @@ class SaveDirLock:
             "host": socket.gethostname(),
             "pid": pid,
             "boot_id": _boot_id(),
-            "start_time": _start_time(pid),
+            "start_time": _own_start_time(pid),
             "nonce": os.urandom(8).hex(),
             "created": utc_now(),
         }
@@ -320,20 +324,16 @@ class SaveDirLock:
         )
 
     def _start_heartbeat(self) -> None:
-        self._stop = threading.Event()
-        interval = max(1.0, min(60.0, self.ttl_s / 4))
-        nonce = self.owner["nonce"]
+        _heartbeats.add(self, max(1.0, min(60.0, self.ttl_s / 4)))
 
-        def beat() -> None:
-            while not self._stop.wait(interval):
-                holder, _ = self._read_holder()
-                if holder is None or holder.get("nonce") != nonce:
-                    return  # broken by hand (`flexlock unlock`): nothing left to refresh
-                with contextlib.suppress(OSError):
-                    os.utime(self.path)
-
-        self._heartbeat = threading.Thread(target=beat, name="flexlock-heartbeat", daemon=True)
-        self._heartbeat.start()
+    def _beat(self) -> bool:
+        """Refresh the heartbeat; False when the lock is no longer ours."""
+        holder, _ = self._read_holder()
+        if holder is None or holder.get("nonce") != self.owner.get("nonce"):
+            return False  # broken by hand (`flexlock unlock`): nothing left to refresh
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+        return True
 
     def _in_use_message(self, holder: dict[str, Any] | None, age: float | None) -> str:
         if holder is None:
@@ -354,6 +354,67 @@ class SaveDirLock:
             f"{self.save_dir} is in use by {who}.{wait} Wait for it to finish or use another "
             f"save_dir; if that run is dead, remove {self.path} and retry."
         )
+
+
+class _Heartbeats:
+    """One daemon thread refreshing every lock this process holds.
+
+    A thread per lock cost a task list a thread start per task (milliseconds on a
+    loaded machine); one thread, started with the first lock, serves them all.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._due: dict[int, tuple[SaveDirLock, float, float]] = {}  # lock, interval, due
+        self._thread: threading.Thread | None = None
+
+    def add(self, lock: SaveDirLock, interval: float) -> None:
+        with self._changed:
+            self._due[id(lock)] = (lock, interval, time.monotonic() + interval)
+            if self._thread is None or not self._thread.is_alive():  # none yet, or forked
+                self._thread = threading.Thread(
+                    target=self._run, name="flexlock-heartbeat", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, lock: SaveDirLock) -> None:
+        with self._changed:  # a beat runs under this lock: none is in flight after it
+            self._due.pop(id(lock), None)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                now = time.monotonic()
+                wake = min(due for _, _, due in self._due.values())
+                if wake > now:
+                    self._changed.wait(wake - now)
+                    continue
+                for key, (lock, interval, due) in list(self._due.items()):
+                    if due <= now:
+                        if lock._beat():
+                            self._due[key] = (lock, interval, now + interval)
+                        else:
+                            del self._due[key]
+
+
+_heartbeats = _Heartbeats()
+
+
+def lock_holder(save_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], float, bool] | None:
+    """Return (owner, heartbeat age in seconds, stale) of a save_dir's lock; None if unlocked.
+
+    The owner is `{}` when the lock file is unreadable. Stale as `acquire` judges it: a
+    holder on this host whose process is gone, or a heartbeat older than the TTL.
+    """
+    lock = SaveDirLock(save_dir)
+    holder, age = lock._read_holder()
+    if age is None:
+        return None
+    return holder or {}, age, lock._is_stale(holder, age)
 
 
 def break_lock(save_dir: str | os.PathLike[str]) -> dict[str, Any] | None:

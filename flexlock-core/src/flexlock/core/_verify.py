@@ -185,7 +185,7 @@ def _changed_files(root: Path, tree_a: str, tree_b: str) -> tuple[tuple[str, ...
     except GitError as error:
         return (), (
             f"tree {tree_a[:12]} → {tree_b[:12]} (files unavailable: {error}; the "
-            "recorded tree is kept under refs/flexlock/runs/ in the run's repository)"
+            "recorded tree is kept under refs/flexlock/ in the run's repository)"
         )
 
 
