@@ -86,7 +86,7 @@ if TYPE_CHECKING:
         matches,
         read_summary,
     )
-    from flexlock.core._savedir import SaveDirLock, mark_failed
+    from flexlock.core._savedir import SaveDirLock, mark_failed, preserve_previous
     from flexlock.core._show import (
         LineageNode,
         lineage,
@@ -168,7 +168,7 @@ _LAZY = {
         ],
         "_runs",
     ),
-    **dict.fromkeys(["SaveDirLock", "mark_failed"], "_savedir"),
+    **dict.fromkeys(["SaveDirLock", "mark_failed", "preserve_previous"], "_savedir"),
     **dict.fromkeys(
         ["LineageNode", "lineage", "lineage_to_dot", "lineage_to_mermaid", "sheet_to_plain"],
         "_show",
@@ -265,6 +265,7 @@ __all__ = [
     "mark_failed",
     "matches",
     "plugin_names",
+    "preserve_previous",
     "read_debug_index",
     "read_summary",
     "register_data",

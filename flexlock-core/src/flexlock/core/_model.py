@@ -28,7 +28,8 @@ __all__ = [
 #: The major schema version this flexlock writes and reads.
 SCHEMA_VERSION = 1
 
-Status = Literal["running", "succeeded", "failed"]
+# "queued": written by an executor at submission, before the run starts (docs/run-sheet.md).
+Status = Literal["queued", "running", "succeeded", "failed"]
 
 
 @attrs.frozen

@@ -48,6 +48,8 @@ _ALIASES = {
     "gpus": "gpus_per_node",
     "name": "job_name",
     "folder": "log_dir",
+    "batch_size": "tasks_per_job",
+    "tasks_per_element": "tasks_per_job",
 }
 
 # sbatch options flexlock sets itself; setting them through additional_parameters would
@@ -205,7 +207,8 @@ class SlurmConfig:
 
     Attributes:
         partition: Slurm partition (`--partition`); the cluster's default when unset.
-        time: time limit per task in minutes (`--time`); YAML may give `"HH:MM:SS"` etc.
+        time: time limit per array element in minutes (`--time`), which runs
+            `tasks_per_job` tasks one after another; YAML may give `"HH:MM:SS"` etc.
         cpus_per_task: CPUs per task (`--cpus-per-task`).
         mem_gb: memory per task in GB (`--mem`).
         gpus_per_node: GPUs per task (`--gpus-per-node`).
@@ -224,6 +227,8 @@ class SlurmConfig:
         poll_interval_s: longest pause between two status queries while waiting.
         python: command that starts Python on the node (default: this interpreter), e.g.
             `apptainer exec image.sif python`.
+        tasks_per_job: run this many tasks one after another in each array element
+            (one Python start and one script import for all of them).
         no_wait: submit and return at once, printing the job ids (`--no_wait`).
     """
 
@@ -246,6 +251,7 @@ class SlurmConfig:
     max_array_size: int | None = attrs.field(default=None, metadata=_check(_count))
     poll_interval_s: float = attrs.field(default=10.0, metadata=_check(_positive_number))
     python: str | None = attrs.field(default=None, metadata=_check(_text))
+    tasks_per_job: int = attrs.field(default=1, metadata=_check(_count))
     no_wait: bool = attrs.field(default=False, metadata=_check(_flag))
 
     @signal_delay_s.validator

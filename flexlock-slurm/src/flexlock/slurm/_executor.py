@@ -18,6 +18,7 @@ from flexlock.slurm import _submit, _wait
 from flexlock.slurm._code_changes import SubmittedCode
 from flexlock.slurm._config import SlurmConfig, slurm_config
 from flexlock.slurm._node import MainModule, NodeCall, pickle_runner
+from flexlock.slurm._sheets import sweep_statuses
 from flexlock.slurm._submit import Submission
 
 __all__ = ["SlurmExecutor", "Submission", "slurm_executor"]
@@ -94,6 +95,14 @@ class SlurmExecutor:
         if self.config.no_wait:
             return
         yield from self.wait(submissions)
+
+    def statuses(self, save_dirs: Sequence[str]) -> dict[str, str]:
+        """Return {save_dir: sheet status}; sheets of jobs Slurm calls dead are failed first.
+
+        One `squeue` (and `sacct` for jobs squeue forgot) for all the queued and
+        running sheets; a task list calls it to never resubmit a task in flight.
+        """
+        return sweep_statuses(save_dirs)
 
     def wait(self, submissions: Sequence[Submission]) -> Iterator[TaskResult]:
         """Yield a `TaskResult` per submission as each job finishes (any order)."""

@@ -23,7 +23,7 @@ import signal
 import sys
 import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,23 +173,45 @@ def _job_details() -> dict[str, str]:
 
 @attrs.frozen
 class NodeCall:
-    """The callable submitit runs in each job: `NodeCall(...)(task) -> TaskResult`."""
+    """The callable submitit runs in each array element: `NodeCall(...)(tasks) -> results`.
+
+    An element runs its tasks one after another in this one process (`tasks_per_job`):
+    the script is imported once, each task writes its own sheet and logs, and a
+    failing task does not stop the next. When Slurm stops the element (time limit,
+    scancel), the task running is failed with `SlurmTermination` and the tasks not
+    started yet are failed as such, their `queued` sheets finalised.
+    """
 
     payload: bytes
     main: MainModule
 
-    def __call__(self, task: Task) -> TaskResult:
-        """Run `task` with the submitter's `run_task`, in this job."""
+    def __call__(self, tasks: Sequence[Task]) -> list[TaskResult]:
+        """Run `tasks` in order with the submitter's `run_task`, in this job."""
+        from flexlock.slurm._sheets import mark_dead
+
         self.main.prepare()
         run_task: TaskRunner = pickle.loads(self.payload)  # noqa: S301 - written by our submitter
         details = _job_details()
-        with _slurm_signals(details["job_id"]):
-            try:
-                result = run_task(task)
-            except SlurmTermination as stop:
-                result = TaskResult(task=task, status="failed", error=str(stop))
         log_paths = (details["stdout"], details["stderr"])
-        if task.save_dir is not None:
-            link_logs(task.save_dir, *log_paths)
-        merged: dict[str, Any] = {**details, **dict(result.details)}
-        return attrs.evolve(result, log_paths=result.log_paths or log_paths, details=merged)
+        results: list[TaskResult] = []
+        stopped: str | None = None
+        with _slurm_signals(details["job_id"]):
+            for task in tasks:
+                if stopped is not None:
+                    error = f"not started: {stopped}"
+                    if task.save_dir is not None:
+                        mark_dead(task.save_dir, details["job_id"], "CANCELLED", error)
+                    results.append(TaskResult(task=task, status="failed", error=error))
+                    continue
+                try:
+                    result = run_task(task)
+                except SlurmTermination as stop:
+                    stopped = str(stop)
+                    result = TaskResult(task=task, status="failed", error=stopped)
+                if task.save_dir is not None:
+                    link_logs(task.save_dir, *log_paths)
+                merged: dict[str, Any] = {**details, **dict(result.details)}
+                results.append(
+                    attrs.evolve(result, log_paths=result.log_paths or log_paths, details=merged)
+                )
+        return results
