@@ -152,7 +152,8 @@ def announce(submissions: Sequence[Submission], config: SlurmConfig, stream: Tex
             f"  follow:  squeue -j {','.join(arrays)}   or   sacct -X -j {','.join(arrays)}",
             f"  logs:    tail -f {submissions[0].stdout}",
             f"  cancel:  scancel {ids}",
-            "  each task writes its run.lock (status running/succeeded/failed) in its save_dir",
+            "  each task writes its run.lock (status queued/running/succeeded/failed) "
+            "in its save_dir",
         ]
     # On a terminal, start from a clean line: the CLI may have drawn its own status
     # line there (an empty status line erases it; elsewhere this writes nothing).
