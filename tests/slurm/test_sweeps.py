@@ -118,7 +118,7 @@ def test_scancel_of_a_queued_sweep_is_seen_as_failed_by_the_next_ls(project: Pat
     )
     subprocess.run(["scancel", *_arrays("cancelled")], check=True, timeout=30)
     after = subprocess.run(
-        ["flexlock", "ls", "results"],
+        ["flexlock", "ls", "results", "--status", "failed"],
         capture_output=True,
         text=True,
         timeout=60,

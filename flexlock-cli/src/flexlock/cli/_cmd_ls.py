@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
         cache = None if args.no_cache else SummaryCache(directory)
         for lock_path in find_runs(directory, deep=args.deep, follow_symlinks=args.follow_symlinks):
             summary = read_summary(lock_path) if cache is None else cache.summary(lock_path)
-            if statuses and summary.status not in statuses:
+            # A queued or running run may turn out failed (its job died): kept until asked.
+            if statuses and summary.status not in statuses | {"queued", "running"}:
                 continue
             if filters and not matches(summary, filters):
                 continue
@@ -253,23 +254,24 @@ def _settle_in_flight(summaries: list[RunSummary], statuses: set[str]) -> list[R
     """
     from flexlock.core import PluginError, load_plugin, plugin_names, read_summary
 
+    def wanted(found: Sequence[RunSummary]) -> list[RunSummary]:
+        return [s for s in found if not statuses or s.status in statuses]
+
     in_flight = [s for s in summaries if s.status in ("queued", "running")]
     if not in_flight or "slurm" not in plugin_names("flexlock.executors"):
-        return summaries
+        return wanted(summaries)
     try:
         executor = load_plugin("flexlock.executors", "slurm")({})
     except PluginError:
-        return summaries
+        return wanted(summaries)
     now = executor.statuses([str(summary.run_dir) for summary in in_flight])
     changed = {
         summary.path
         for summary in in_flight
         if now.get(str(summary.run_dir), summary.status) != summary.status
     }
-    if not changed:
-        return summaries
     fresh = [read_summary(s.path) if s.path in changed else s for s in summaries]
-    return [s for s in fresh if not statuses or s.status in statuses]
+    return wanted(fresh)
 
 
 def _summary_line(summaries: Sequence[RunSummary]) -> str | None:
