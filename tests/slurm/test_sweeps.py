@@ -36,7 +36,7 @@ def _run(
         cwd=project,
         capture_output=True,
         text=True,
-        timeout=200,
+        timeout=400,
         check=False,
     )
 
@@ -137,3 +137,51 @@ def test_scancel_of_a_queued_sweep_is_seen_as_failed_by_the_next_ls(project: Pat
 
 def test_polling_ten_thousand_tasks_never_asks_more_than_once_per_30_s() -> None:
     assert (poll_floor_s(10_000), poll_floor_s(100) < 1.0) == (30.0, True)
+
+
+CHECKPOINTING = """\
+import time
+from pathlib import Path
+
+import attrs
+from flexlock.cli import clicfg
+from flexlock.slurm import checkpoint_hook
+
+
+@attrs.define
+class Config:
+    param: int = 0
+    save_dir: str = "results/process"
+
+
+@clicfg
+def main(cfg: Config) -> None:
+    state = Path(cfg.save_dir) / "state.txt"
+    if state.exists():
+        print("resumed from", state.read_text())
+        return
+    with checkpoint_hook(lambda: state.write_text("saved at the limit")):
+        time.sleep(600)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_task_past_its_time_limit_is_requeued_once_and_finishes_from_its_checkpoint(
+    project: Path,
+) -> None:
+    (project / "process.py").write_text(CHECKPOINTING)
+    git(project, "commit", "-q", "-am", "checkpointing")
+    completed = _run(project, [1], "time: 1\npoll_interval_s: 2\nmax_requeue: 1\n")
+
+    assert completed.returncode == 0, completed.stderr
+    sheet = load(project / "results" / "process")  # a single task keeps the save_dir
+    assert sheet.status == "succeeded"
+    assert [attempt.state for attempt in sheet.attempts] == ["TIMEOUT", "COMPLETED"]
+    log = (project / "results" / "process" / "stdout.log").read_text()
+    assert "resumed from saved at the limit" in log

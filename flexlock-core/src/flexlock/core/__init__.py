@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from flexlock.core._lockfile import dump, dumps, load, loads, lock_path, write_atomic
     from flexlock.core._model import (
         SCHEMA_VERSION,
+        AttemptRecord,
         DataRecord,
         EnvRecord,
         ErrorRecord,
@@ -129,6 +130,7 @@ _LAZY = {
     **dict.fromkeys(
         [
             "SCHEMA_VERSION",
+            "AttemptRecord",
             "DataRecord",
             "EnvRecord",
             "ErrorRecord",
@@ -196,6 +198,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AttemptRecord",
     "CodeCheck",
     "ConfigError",
     "DataCheck",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flexlock.core._errors import LockFileError
 from flexlock.core._model import (
     SCHEMA_VERSION,
+    AttemptRecord,
     DataRecord,
     EnvRecord,
     ErrorRecord,
@@ -55,6 +56,7 @@ _KEY_ORDER = (
     "prevs",
     "env",
     "outputs",
+    "attempts",
 )
 
 # Plain scalars that YAML 1.2 readers (or YAML 1.1 ones PyYAML does not
@@ -106,7 +108,8 @@ def converter() -> cattrs.Converter:
     # Optional fields at their default are left out so sheets stay short; the
     # schema's top-level sections are always written so `yaml.safe_load` users
     # can index them without checks.
-    for cls in (ErrorRecord, SkippedFile, RepoRecord, DataRecord, OutputRecord, EnvRecord):
+    records = (ErrorRecord, SkippedFile, RepoRecord, DataRecord, OutputRecord, EnvRecord)
+    for cls in (*records, AttemptRecord):
         converter.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
         )

@@ -14,6 +14,7 @@ import attrs
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AttemptRecord",
     "DataRecord",
     "EnvRecord",
     "ErrorRecord",
@@ -119,6 +120,16 @@ class EnvRecord:
 
 
 @attrs.frozen
+class AttemptRecord:
+    """One attempt of a run that a scheduler requeued (time limit, preemption)."""
+
+    job_id: str
+    state: str  # how the attempt ended, in the scheduler's words: TIMEOUT, COMPLETED, ...
+    started: str | None = None  # ISO 8601 UTC
+    ended: str | None = None
+
+
+@attrs.frozen
 class RunLock:
     """One run sheet: what ran (config, code, data, upstream runs) and how it ended."""
 
@@ -136,4 +147,7 @@ class RunLock:
     # What the run produced, recorded when it finished; None in a running sheet and in
     # sheets written before outputs were recorded. Not part of the identity.
     outputs: dict[str, OutputRecord] | None = None
+    # Every attempt, oldest first, when a scheduler requeued the run; empty otherwise.
+    # Not part of the identity.
+    attempts: tuple[AttemptRecord, ...] = ()
     flexlock: int = SCHEMA_VERSION

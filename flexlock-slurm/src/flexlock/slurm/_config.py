@@ -48,6 +48,7 @@ _ALIASES = {
     "gpus": "gpus_per_node",
     "name": "job_name",
     "folder": "log_dir",
+    "max_num_timeout": "max_requeue",
     "batch_size": "tasks_per_job",
     "tasks_per_element": "tasks_per_job",
 }
@@ -229,6 +230,8 @@ class SlurmConfig:
             `apptainer exec image.sif python`.
         tasks_per_job: run this many tasks one after another in each array element
             (one Python start and one script import for all of them).
+        max_requeue: requeue an element stopped by its time limit or a preemption at
+            most this many times (0: never, the task fails as before).
         no_wait: submit and return at once, printing the job ids (`--no_wait`).
     """
 
@@ -252,6 +255,7 @@ class SlurmConfig:
     poll_interval_s: float = attrs.field(default=10.0, metadata=_check(_positive_number))
     python: str | None = attrs.field(default=None, metadata=_check(_text))
     tasks_per_job: int = attrs.field(default=1, metadata=_check(_count))
+    max_requeue: int = attrs.field(default=0, metadata=_check(_count_or_zero))
     no_wait: bool = attrs.field(default=False, metadata=_check(_flag))
 
     @signal_delay_s.validator
@@ -299,6 +303,8 @@ class SlurmConfig:
             # default action kills the task (exit 140, state FAILED instead of TIMEOUT).
             # Unless the user asks for the warning, it is SIGURG, ignored by default.
             additional["signal"] = "URG@90"
+        if self.max_requeue:
+            additional["requeue"] = True  # requeueable even where the cluster's JobRequeue=0
         if additional:
             parameters["additional_parameters"] = additional
         return parameters

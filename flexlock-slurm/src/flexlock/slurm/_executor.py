@@ -83,7 +83,12 @@ class SlurmExecutor:
         if self._submitted is None:
             self._submitted = SubmittedCode.capture(main.path)
         self._submitted.add_tasks(tasks)
-        call = NodeCall(payload=payload, main=main)
+        call = NodeCall(
+            payload=payload,
+            main=main,
+            max_requeue=self.config.max_requeue,
+            time_limit_min=self.config.time,
+        )
         return _submit.submit(self.config, call, tasks, array_limit=self._array_limit)
 
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import attrs
 
 from flexlock.core import (
+    AttemptRecord,
     EnvRecord,
     ErrorRecord,
     FlexLockError,
@@ -33,6 +34,7 @@ from flexlock.slurm._cluster import FINAL_STATES, job_states
 
 __all__ = [
     "IN_FLIGHT",
+    "add_attempts",
     "job_of",
     "mark_dead",
     "runs_job",
@@ -90,7 +92,9 @@ def _submitter_env() -> tuple[str, str, str, str, str]:
     )
 
 
-def write_queued(save_dir: str | os.PathLike[str], job_id: str) -> None:
+def write_queued(
+    save_dir: str | os.PathLike[str], job_id: str, attempts: Iterable[AttemptRecord] = ()
+) -> None:
     """Write the `queued` sheet of a task submitted as `job_id` (the sheet it replaces is kept).
 
     A finished or failed sheet goes to the save_dir's history first, as when a run
@@ -112,11 +116,19 @@ def write_queued(save_dir: str | os.PathLike[str], job_id: str) -> None:
         created=utc_now(),
         save_dir=os.fspath(save_dir),
         env=env,
+        attempts=tuple(attempts),
     )
     path = lock_path(save_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     preserve_previous(path.parent, path)
     dump(sheet, path)
+
+
+def add_attempts(save_dir: str | os.PathLike[str], attempts: Iterable[AttemptRecord]) -> None:
+    """Record every attempt (oldest first) in the finished sheet at `save_dir`."""
+    path = lock_path(save_dir)
+    with contextlib.suppress(FlexLockError, OSError):
+        dump(attrs.evolve(load(path), attempts=tuple(attempts)), path)
 
 
 def mark_dead(save_dir: str | os.PathLike[str], job_id: str, state: str, message: str) -> bool:
