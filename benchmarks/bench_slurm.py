@@ -9,7 +9,8 @@ load from other users of the machine hits all of them alike:
 
 - `array`: the flexlock slurm executor, one job array (one sbatch);
 - `separate`: the flexlock slurm executor called once per task (N sbatch), the baseline;
-- `submitit`: raw submitit `map_array` + `job.result()`, to show flexlock's own overhead.
+- `submitit`: raw submitit `map_array` + `job.result()`, to show flexlock's own overhead;
+- `packed`: one job array with `tasks_per_job: 10` (N/10 Python starts instead of N).
 
 Latency is wall time from the first submission to the last result (what the
 user waits for), reported as medians and as ratios to the baseline. Results go
@@ -51,16 +52,21 @@ def _tasks(count: int) -> list[Task]:
     ]
 
 
-def _executor(log_dir: Path) -> SlurmExecutor:
-    config = slurm_config({"time": 5, "log_dir": str(log_dir), "poll_interval_s": 2})
+def _executor(log_dir: Path, tasks_per_job: int = 1) -> SlurmExecutor:
+    options = {"time": 5, "log_dir": str(log_dir), "poll_interval_s": 2}
+    config = slurm_config({**options, "tasks_per_job": tasks_per_job})
     return SlurmExecutor(config, stream=io.StringIO())
 
 
 Timing = tuple[float, float]  # (submission returned, all results in), seconds from the start
 
 
-def run_array(log_dir: Path, count: int) -> Timing:
-    executor = _executor(log_dir)
+def run_packed(log_dir: Path, count: int) -> Timing:
+    return run_array(log_dir, count, tasks_per_job=10)
+
+
+def run_array(log_dir: Path, count: int, tasks_per_job: int = 1) -> Timing:
+    executor = _executor(log_dir, tasks_per_job)
     start = time.perf_counter()
     submissions = executor.submit(trivial, _tasks(count))
     submitted = time.perf_counter() - start
@@ -112,7 +118,12 @@ def main() -> int:
     if not os.environ.get("SLURM_CONF"):
         print("source /tmp/slurm-local/env.sh first (SLURM_CONF is not set)", file=sys.stderr)
         return 2
-    runs = {"array": run_array, "separate": run_separate, "submitit": run_submitit}
+    runs = {
+        "array": run_array,
+        "separate": run_separate,
+        "submitit": run_submitit,
+        "packed": run_packed,
+    }
     timings: dict[str, list[Timing]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory(prefix="bench-slurm-", dir=Path.cwd()) as root:
         for round_index in range(args.rounds):
@@ -136,11 +147,12 @@ def main() -> int:
         "| how | sbatch calls | submit returns | ratio | all done | ratio | rounds (all done) |",
         "|---|---|---|---|---|---|---|",
     ]
-    sbatch_calls = {"array": "1", "separate": str(args.tasks), "submitit": "1"}
+    sbatch_calls = {"array": "1", "separate": str(args.tasks), "submitit": "1", "packed": "1"}
     labels = {
         "array": "flexlock, one job array",
         "separate": f"flexlock, {args.tasks} separate submissions (baseline)",
         "submitit": "raw submitit map_array + result()",
+        "packed": "flexlock, one job array, tasks_per_job: 10",
     }
     for name in runs:
         rounds = ", ".join(f"{value[1]:.1f}" for value in timings[name])
@@ -154,7 +166,9 @@ def main() -> int:
         f"Ratios are to the baseline (separate submissions). One array returns from submission "
         f"in {submit['array'] / submit['separate']:.2f}x the time of {args.tasks} sbatch calls and "
         f"finishes all tasks in {done['array'] / done['separate']:.2f}x the time; flexlock's array "
-        f"vs raw submitit: {done['array'] / done['submitit']:.2f}x (all done).",
+        f"vs raw submitit: {done['array'] / done['submitit']:.2f}x (all done). Packing 10 "
+        f"tasks per element: {done['packed'] / done['array']:.2f}x the time of the plain "
+        "array (all done).",
         "",
         "Reading: with one node the tasks run a few at a time, so the time to all done is the "
         "time to start N Python processes on its CPUs, whatever the number of sbatch calls; an "

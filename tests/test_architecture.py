@@ -75,7 +75,7 @@ LAYERS: dict[str, Sequence[Sequence[str]]] = {
         ("__init__",),
     ),
     "slurm": (
-        ("_cluster", "_config"),
+        ("_cluster", "_config", "_sheets"),
         ("_node",),
         ("_code_changes", "_submit", "_wait"),
         ("_executor",),

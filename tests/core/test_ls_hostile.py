@@ -19,7 +19,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [
-        ("status: succeeded", "status: 5", "status 5 is not one of failed, running, succeeded"),
+        (
+            "status: succeeded",
+            "status: 5",
+            "status 5 is not one of failed, queued, running, succeeded",
+        ),
         ("status: succeeded", "status: done", "status 'done' is not one of"),
         (f"id: sha256:{'a' * 64}", "id: [1, 2]", "id [1, 2] is not a run id"),
         ("created: '2026-11-26T12:00:00Z'", "created: 5", "created 5 is not a timestamp"),

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from flexlock.core import LockFileError, RunLock, _model, dump, load, load_plain
 from flexlock.core._lockfile import _structure, nested_dict, to_dict
-from flexlock.core._sheet_data import SCHEMA, SCHEMA_VERSION
+from flexlock.core._sheet_data import _STATUSES, SCHEMA, SCHEMA_VERSION
 from tests.core.test_lockfile import run_locks
 
 
@@ -40,7 +40,7 @@ def _kind(annotation: Any) -> str:
         assert args[1] is Ellipsis
         return "[" + _kind(args[0]) + "]"
     if origin is typing.Literal:
-        assert args == ("running", "succeeded", "failed")
+        assert args == _STATUSES
         return "status"
     if annotation is typing.Any:
         return "any"

@@ -35,6 +35,10 @@ def _tasks(root: Path, count: int) -> list[Task]:
     ]
 
 
+def _running(sheet: Path) -> bool:
+    return sheet.exists() and load(sheet).status == "running"
+
+
 def _executor(**options: object) -> tuple[SlurmExecutor, io.StringIO]:
     stream = io.StringIO()
     config = slurm_config({"time": 5, "poll_interval_s": 2, **options})
@@ -123,7 +127,7 @@ def test_cancelled_job_is_failed_with_state_cancelled(slurm_cluster: Path) -> No
     submissions = executor.submit(runners.sleep_forever, tasks)
     sheet = slurm_cluster / "results" / "param=0" / "run.lock"
     deadline = time.monotonic() + 60
-    while not sheet.exists() and time.monotonic() < deadline:
+    while not _running(sheet) and time.monotonic() < deadline:  # queued until the job starts
         time.sleep(0.5)
     subprocess.run(["scancel", submissions[0].job_id], check=True, timeout=30)
     (result,) = list(executor.wait(submissions))
@@ -242,7 +246,7 @@ def test_job_killed_outright_is_failed_and_its_sheet_finalised(slurm_cluster: Pa
     submissions = executor.submit(runners.sleep_forever, _tasks(slurm_cluster, 1))
     save_dir = slurm_cluster / "results" / "param=0"
     deadline = time.monotonic() + 60
-    while not (save_dir / "run.lock").exists() and time.monotonic() < deadline:
+    while not _running(save_dir / "run.lock") and time.monotonic() < deadline:
         time.sleep(0.5)
     holder = json.loads((save_dir / ".flexlock" / "lock").read_text())
     os.kill(holder["pid"], signal.SIGKILL)  # what the out-of-memory killer does: no cleanup

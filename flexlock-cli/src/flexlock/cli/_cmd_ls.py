@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="STATUS",
-        help="only runs with this status (succeeded, failed, running, invalid); repeatable, "
-        "or comma-separated",
+        help="only runs with this status (queued, running, succeeded, failed, invalid); "
+        "repeatable, or comma-separated",
     )
     parser.add_argument(
         "-o",
@@ -192,13 +192,15 @@ def run(args: argparse.Namespace) -> int:
         cache = None if args.no_cache else SummaryCache(directory)
         for lock_path in find_runs(directory, deep=args.deep, follow_symlinks=args.follow_symlinks):
             summary = read_summary(lock_path) if cache is None else cache.summary(lock_path)
-            if statuses and summary.status not in statuses:
+            # A queued or running run may turn out failed (its job died): kept until asked.
+            if statuses and summary.status not in statuses | {"queued", "running"}:
                 continue
             if filters and not matches(summary, filters):
                 continue
             summaries.append(summary)
         if cache is not None:
             cache.save()
+    summaries = _settle_in_flight(summaries, statuses)
     summaries.sort(key=_sort_key(args.sort), reverse=args.reverse)
     for summary in summaries:
         if summary.problem:
@@ -208,6 +210,9 @@ def run(args: argparse.Namespace) -> int:
         print(dumps_json([summary.to_dict() for summary in summaries]))
         return 0
 
+    line = _summary_line(summaries)
+    if line is not None:
+        print(f"flexlock ls: {line}", file=sys.stderr)
     printer = Printer()
     if not summaries:
         where = ", ".join(args.dirs)
@@ -239,6 +244,45 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+def _settle_in_flight(summaries: list[RunSummary], statuses: set[str]) -> list[RunSummary]:
+    """Ask the scheduler once about the queued and running runs; re-read what it changed.
+
+    The `slurm` executor (when installed) finalises as failed the sheets whose job
+    Slurm calls dead, so a cancelled or timed-out sweep is not listed as in flight.
+    """
+    from flexlock.core import PluginError, load_plugin, plugin_names, read_summary
+
+    def wanted(found: Sequence[RunSummary]) -> list[RunSummary]:
+        return [s for s in found if not statuses or s.status in statuses]
+
+    in_flight = [s for s in summaries if s.status in ("queued", "running")]
+    if not in_flight or "slurm" not in plugin_names("flexlock.executors"):
+        return wanted(summaries)
+    try:
+        executor = load_plugin("flexlock.executors", "slurm")({})
+    except PluginError:
+        return wanted(summaries)
+    now = executor.statuses([str(summary.run_dir) for summary in in_flight])
+    changed = {
+        summary.path
+        for summary in in_flight
+        if now.get(str(summary.run_dir), summary.status) != summary.status
+    }
+    fresh = [read_summary(s.path) if s.path in changed else s for s in summaries]
+    return wanted(fresh)
+
+
+def _summary_line(summaries: Sequence[RunSummary]) -> str | None:
+    """`3 queued, 2 running, 10 succeeded, 1 failed` when some runs are in flight."""
+    counts = dict.fromkeys(("queued", "running", "succeeded", "failed"), 0)
+    for summary in summaries:
+        if summary.status in counts:
+            counts[summary.status] += 1
+    if not counts["queued"] and not counts["running"]:
+        return None
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
 
 
 def _table(printer: Printer, summaries: Sequence[RunSummary], keys: Sequence[str]) -> None:

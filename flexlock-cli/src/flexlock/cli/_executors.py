@@ -65,6 +65,7 @@ class LocalExecutor:
     draws_progress: ClassVar[bool] = False
     n_jobs: int
     backend: str = "loky"
+    tasks_per_job: int = 1  # tasks sent to a worker at once (joblib's batch_size)
 
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
         """Run the tasks `n_jobs` at a time, yielding results in completion order."""
@@ -75,6 +76,7 @@ class LocalExecutor:
         parallel = Parallel(
             n_jobs=min(self.n_jobs, len(tasks)),
             backend=self.backend,
+            batch_size=self.tasks_per_job,
             return_as="generator_unordered",
         )
         with _sigint_blocked(self.backend != "threading"):
@@ -110,11 +112,12 @@ def _sigint_blocked(blocked: bool) -> Iterator[None]:
 
 
 def local(options: Mapping[str, Any]) -> LocalExecutor:
-    """Build the `local` executor from `{n_jobs: N, backend: loky|multiprocessing|threading}`.
+    """Build the `local` executor from `{n_jobs: N, backend: ..., tasks_per_job: M}`.
 
     `n_jobs` defaults to the number of usable cores; -1 means all of them.
+    `tasks_per_job` sends M tasks to a worker at once (joblib's `batch_size`).
     """
-    _check_keys("local", options, ["n_jobs", "backend"])
+    _check_keys("local", options, ["n_jobs", "backend", "tasks_per_job"])
     n_jobs = options.get("n_jobs", -1)
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
         raise ConfigError(
@@ -127,7 +130,12 @@ def local(options: Mapping[str, Any]) -> LocalExecutor:
         raise ConfigError(
             f"executor 'local': backend must be one of {', '.join(_BACKENDS)}, got {backend!r}"
         )
-    return LocalExecutor(n_jobs=n_jobs, backend=backend)
+    per_job = options.get("tasks_per_job", 1)
+    if not isinstance(per_job, int) or isinstance(per_job, bool) or per_job < 1:
+        raise ConfigError(
+            f"executor 'local': tasks_per_job must be a positive integer, got {per_job!r}"
+        )
+    return LocalExecutor(n_jobs=n_jobs, backend=backend, tasks_per_job=per_job)
 
 
 #: The executors flexlock-cli provides, by name (also registered as entry points).

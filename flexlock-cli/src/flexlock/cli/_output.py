@@ -40,6 +40,7 @@ STATUS_STYLES = {
     "unreadable": "red",
     "invalid": "red",
     "running": "yellow",
+    "queued": "cyan",
     "unchecked": "yellow",
     "added": "green",
     "removed": "red",

@@ -425,6 +425,7 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
         )
     results: list[TaskResult] = []
     pending: list[Task] = []
+    in_flight = 0
     if options.force:
         pending = [item.task for item in planned]
     else:
@@ -439,10 +440,39 @@ def run_task_list(decorated: ConfiguredFunction, tree: ConfigTree, options: Task
                 results.append(TaskResult(task=item.task, status="skipped"))
             else:
                 pending.append(item.task)
+        # An executor that submits jobs says which tasks are still queued or running
+        # (one scheduler query for all of them): those are never submitted twice.
+        statuses_of = getattr(executor, "statuses", None)
+        if statuses_of is not None and pending:
+            statuses = statuses_of([task.save_dir for task in pending if task.save_dir])
+            counts = dict.fromkeys(("queued", "running", "succeeded", "failed"), 0)
+            counts["succeeded"] = len(results)
+            waiting = []
+            for task in pending:
+                status = statuses.get(task.save_dir or "", "missing")
+                if status in ("queued", "running"):
+                    counts[status] += 1
+                    continue
+                if status == "failed":
+                    counts["failed"] += 1
+                waiting.append(task)
+            in_flight = counts["queued"] + counts["running"]
+            missing = len(waiting) - counts["failed"]
+            line = ", ".join(f"{n} {name}" for name, n in counts.items())
+            print(
+                f"flexlock: {line}" + (f", {missing} not submitted" if missing else ""),
+                file=sys.stderr,
+            )
+            pending = waiting
         if results:
             print(
                 f"flexlock: {len(results)} of {len(planned)} tasks already done, skipped "
                 "(--force reruns them)",
+                file=sys.stderr,
+            )
+        if in_flight:
+            print(
+                f"flexlock: {in_flight} tasks still queued or running, not submitted again",
                 file=sys.stderr,
             )
     repos = script_repos(decorated.function) if any(t.save_dir for t in pending) else None

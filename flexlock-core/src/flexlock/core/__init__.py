@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from flexlock.core._lockfile import dump, dumps, load, loads, lock_path, write_atomic
     from flexlock.core._model import (
         SCHEMA_VERSION,
+        AttemptRecord,
         DataRecord,
         EnvRecord,
         ErrorRecord,
@@ -87,7 +88,13 @@ if TYPE_CHECKING:
         matches,
         read_summary,
     )
-    from flexlock.core._savedir import SaveDirLock, break_lock, lock_holder, mark_failed
+    from flexlock.core._savedir import (
+        SaveDirLock,
+        break_lock,
+        lock_holder,
+        mark_failed,
+        preserve_previous,
+    )
     from flexlock.core._sheet_data import load_plain
     from flexlock.core._show import (
         LineageNode,
@@ -133,6 +140,7 @@ _LAZY = {
     **dict.fromkeys(
         [
             "SCHEMA_VERSION",
+            "AttemptRecord",
             "DataRecord",
             "EnvRecord",
             "ErrorRecord",
@@ -172,7 +180,9 @@ _LAZY = {
         ],
         "_runs",
     ),
-    **dict.fromkeys(["SaveDirLock", "break_lock", "lock_holder", "mark_failed"], "_savedir"),
+    **dict.fromkeys(
+        ["SaveDirLock", "break_lock", "lock_holder", "mark_failed", "preserve_previous"], "_savedir"
+    ),
     **dict.fromkeys(["GcPlan", "plan_gc"], "_housekeeping"),
     "load_plain": "_sheet_data",
     **dict.fromkeys(["RunState", "StaleReason", "count_states", "project_status"], "_status"),
@@ -203,6 +213,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AttemptRecord",
     "CodeCheck",
     "ConfigError",
     "DataCheck",
@@ -280,6 +291,7 @@ __all__ = [
     "matches",
     "plan_gc",
     "plugin_names",
+    "preserve_previous",
     "project_status",
     "read_debug_index",
     "read_summary",

@@ -57,6 +57,7 @@ _KEY_ORDER = (
     "prevs",
     "env",
     "outputs",
+    "attempts",
     "upstreams",  # schema 2: each distinct upstream sheet once (`_upstreams`)
 )
 
@@ -83,6 +84,7 @@ def converter() -> cattrs.Converter:
     from cattrs.gen import make_dict_unstructure_fn, override
 
     from flexlock.core._model import (
+        AttemptRecord,
         DataRecord,
         EnvRecord,
         ErrorRecord,
@@ -119,7 +121,15 @@ def converter() -> cattrs.Converter:
     # schema's top-level sections are always written so `yaml.safe_load` users
     # can index them without checks. Each record's function is generated on its
     # first use (a factory, not a hook): reading a sheet never generates them.
-    records = (ErrorRecord, SkippedFile, RepoRecord, DataRecord, OutputRecord, EnvRecord)
+    records = (
+        ErrorRecord,
+        SkippedFile,
+        RepoRecord,
+        DataRecord,
+        OutputRecord,
+        EnvRecord,
+        AttemptRecord,
+    )
     converter.register_unstructure_hook_factory(
         lambda cls: cls in records,
         lambda cls: make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True),

@@ -16,6 +16,7 @@ import attrs
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AttemptRecord",
     "DataRecord",
     "EnvRecord",
     "ErrorRecord",
@@ -30,7 +31,8 @@ __all__ = [
 #: The major schema version this flexlock writes and reads.
 SCHEMA_VERSION = 2
 
-Status = Literal["running", "succeeded", "failed"]
+# "queued": written by an executor at submission, before the run starts (docs/run-sheet.md).
+Status = Literal["queued", "running", "succeeded", "failed"]
 
 
 @attrs.frozen
@@ -120,6 +122,16 @@ class EnvRecord:
 
 
 @attrs.frozen
+class AttemptRecord:
+    """One attempt of a run that a scheduler requeued (time limit, preemption)."""
+
+    job_id: str
+    state: str  # how the attempt ended, in the scheduler's words: TIMEOUT, COMPLETED, ...
+    started: str | None = None  # ISO 8601 UTC
+    ended: str | None = None
+
+
+@attrs.frozen
 class RunLock:
     """One run sheet: what ran (config, code, data, upstream runs) and how it ended."""
 
@@ -137,4 +149,7 @@ class RunLock:
     # What the run produced, recorded when it finished; None in a running sheet and in
     # sheets written before outputs were recorded. Not part of the identity.
     outputs: dict[str, OutputRecord] | None = None
+    # Every attempt, oldest first, when a scheduler requeued the run; empty otherwise.
+    # Not part of the identity.
+    attempts: tuple[AttemptRecord, ...] = ()
     flexlock: int = SCHEMA_VERSION

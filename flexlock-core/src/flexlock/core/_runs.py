@@ -189,7 +189,7 @@ def _read_header(path: Path) -> bytes:
 
 
 # What the header fields must be for `ls` to show them (the full reader checks the rest).
-_STATUSES = frozenset({"running", "succeeded", "failed"})
+_STATUSES = frozenset({"queued", "running", "succeeded", "failed"})
 _ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._+-]{0,199}")
 _TIMESTAMP_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
 

@@ -458,11 +458,14 @@ def preserve_previous(save_dir: str | os.PathLike[str], lock_file: Path) -> Path
 
     Called by the lock holder before a new run replaces `lock_file`. The name is
     `<created>-<status>-<id prefix>.lock`; a sheet left `running` by a dead run is
-    kept as `interrupted`, an unreadable one as `unreadable`.
+    kept as `interrupted`, an unreadable one as `unreadable`; a `queued` placeholder
+    is not kept.
     """
     if not lock_file.exists():
         return None
     header = _read_header(lock_file)
+    if header is not None and header["status"] == "queued":
+        return None  # a submission's placeholder, not a run: the run replaces it
     if header is not None:
         stamp = header["created"].replace("-", "").replace(":", "")
         status = "interrupted" if header["status"] == "running" else header["status"]

@@ -46,6 +46,7 @@ SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
         "env": ("EnvRecord?", False),
         "outputs": ("{OutputRecord}?", False),
         "flexlock": ("int", False),
+        "attempts": ("[AttemptRecord]", False),
     },
     "ErrorRecord": {
         "type": ("str", True),
@@ -81,6 +82,12 @@ SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
         "mtime_ns": ("int?", False),
     },
     "PrevRecord": {"id": ("str", True), "path": ("str", True), "lock": ("RunLock", True)},
+    "AttemptRecord": {
+        "job_id": ("str", True),
+        "state": ("str", True),
+        "started": ("str?", False),
+        "ended": ("str?", False),
+    },
     "EnvRecord": {
         "python": ("str", True),
         "implementation": ("str", True),
@@ -94,7 +101,7 @@ SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
     },
 }
 
-_STATUSES = ("running", "succeeded", "failed")
+_STATUSES = ("queued", "running", "succeeded", "failed")
 
 
 def _fits(value: Any, kind: str) -> bool:

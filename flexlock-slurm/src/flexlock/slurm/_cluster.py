@@ -154,9 +154,11 @@ def _parse(output: str) -> dict[str, str]:
 def job_states(job_ids: Iterable[str]) -> Mapping[str, str]:
     """Return {job id: Slurm state} for the given ids ("123" or array tasks "123_4").
 
-    sacct is asked first (it remembers finished jobs); squeue fills in what sacct
-    does not show yet (it lags behind for a few seconds) or at all (accounting
-    disabled). Ids neither knows are missing from the result.
+    One command for all the ids when it can: squeue (the controller, ahead of the
+    database for live jobs) is asked first; sacct only for the ids squeue no longer
+    shows (it forgets finished jobs after MinJobAge) or when squeue failed, and its
+    final state wins over squeue's still-live one (it lags behind for a few seconds
+    the other way). Ids neither knows are missing from the result.
     """
     wanted = sorted(set(job_ids))
     if not wanted:
@@ -176,21 +178,20 @@ def job_states(job_ids: Iterable[str]) -> Mapping[str, str]:
     )
     if squeue is not None:
         states.update(_parse(squeue))
-    sacct = _run(
-        [
-            "sacct",
-            "--noheader",
-            "--parsable2",
-            "--allocations",
-            "--format=JobID,State",
-            "--jobs",
-            ",".join(parents),
-        ]
-    )
-    if sacct is not None:
-        for job_id, state in _parse(sacct).items():
-            # The controller (squeue) is ahead of the database (sacct) for live jobs,
-            # and forgets finished jobs after MinJobAge; sacct remembers them.
+    missing = sorted({job_id.split("_")[0] for job_id in wanted if job_id not in states})
+    if missing:
+        sacct = _run(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                "--allocations",
+                "--format=JobID,State",
+                "--jobs",
+                ",".join(missing),
+            ]
+        )
+        for job_id, state in _parse(sacct or "").items():
             current = states.get(job_id)
             if current is None or (state in FINAL_STATES and current not in FINAL_STATES):
                 states[job_id] = state

@@ -48,6 +48,9 @@ _ALIASES = {
     "gpus": "gpus_per_node",
     "name": "job_name",
     "folder": "log_dir",
+    "max_num_timeout": "max_requeue",
+    "batch_size": "tasks_per_job",
+    "tasks_per_element": "tasks_per_job",
 }
 
 # sbatch options flexlock sets itself; setting them through additional_parameters would
@@ -205,7 +208,8 @@ class SlurmConfig:
 
     Attributes:
         partition: Slurm partition (`--partition`); the cluster's default when unset.
-        time: time limit per task in minutes (`--time`); YAML may give `"HH:MM:SS"` etc.
+        time: time limit per array element in minutes (`--time`), which runs
+            `tasks_per_job` tasks one after another; YAML may give `"HH:MM:SS"` etc.
         cpus_per_task: CPUs per task (`--cpus-per-task`).
         mem_gb: memory per task in GB (`--mem`).
         gpus_per_node: GPUs per task (`--gpus-per-node`).
@@ -224,6 +228,10 @@ class SlurmConfig:
         poll_interval_s: longest pause between two status queries while waiting.
         python: command that starts Python on the node (default: this interpreter), e.g.
             `apptainer exec image.sif python`.
+        tasks_per_job: run this many tasks one after another in each array element
+            (one Python start and one script import for all of them).
+        max_requeue: requeue an element stopped by its time limit or a preemption at
+            most this many times (0: never, the task fails as before).
         no_wait: submit and return at once, printing the job ids (`--no_wait`).
     """
 
@@ -246,6 +254,8 @@ class SlurmConfig:
     max_array_size: int | None = attrs.field(default=None, metadata=_check(_count))
     poll_interval_s: float = attrs.field(default=10.0, metadata=_check(_positive_number))
     python: str | None = attrs.field(default=None, metadata=_check(_text))
+    tasks_per_job: int = attrs.field(default=1, metadata=_check(_count))
+    max_requeue: int = attrs.field(default=0, metadata=_check(_count_or_zero))
     no_wait: bool = attrs.field(default=False, metadata=_check(_flag))
 
     @signal_delay_s.validator
@@ -293,6 +303,8 @@ class SlurmConfig:
             # default action kills the task (exit 140, state FAILED instead of TIMEOUT).
             # Unless the user asks for the warning, it is SIGURG, ignored by default.
             additional["signal"] = "URG@90"
+        if self.max_requeue:
+            additional["requeue"] = True  # requeueable even where the cluster's JobRequeue=0
         if additional:
             parameters["additional_parameters"] = additional
         return parameters

@@ -18,6 +18,7 @@ from flexlock.slurm import _submit, _wait
 from flexlock.slurm._code_changes import SubmittedCode
 from flexlock.slurm._config import SlurmConfig, slurm_config
 from flexlock.slurm._node import MainModule, NodeCall, pickle_runner
+from flexlock.slurm._sheets import sweep_statuses
 from flexlock.slurm._submit import Submission
 
 __all__ = ["SlurmExecutor", "Submission", "slurm_executor"]
@@ -82,7 +83,12 @@ class SlurmExecutor:
         if self._submitted is None:
             self._submitted = SubmittedCode.capture(main.path)
         self._submitted.add_tasks(tasks)
-        call = NodeCall(payload=payload, main=main)
+        call = NodeCall(
+            payload=payload,
+            main=main,
+            max_requeue=self.config.max_requeue,
+            time_limit_min=self.config.time,
+        )
         return _submit.submit(self.config, call, tasks, array_limit=self._array_limit)
 
     def run(self, run_task: TaskRunner, tasks: Sequence[Task]) -> Iterator[TaskResult]:
@@ -94,6 +100,14 @@ class SlurmExecutor:
         if self.config.no_wait:
             return
         yield from self.wait(submissions)
+
+    def statuses(self, save_dirs: Sequence[str]) -> dict[str, str]:
+        """Return {save_dir: sheet status}; sheets of jobs Slurm calls dead are failed first.
+
+        One `squeue` (and `sacct` for jobs squeue forgot) for all the queued and
+        running sheets; a task list calls it to never resubmit a task in flight.
+        """
+        return sweep_statuses(save_dirs)
 
     def wait(self, submissions: Sequence[Submission]) -> Iterator[TaskResult]:
         """Yield a `TaskResult` per submission as each job finishes (any order)."""

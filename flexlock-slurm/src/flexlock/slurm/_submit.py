@@ -9,6 +9,7 @@ submitted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -20,6 +21,7 @@ from flexlock.core import ConfigError, StatusLine, write_atomic
 from flexlock.slurm._cluster import max_array_size, partition_limits, require_slurm
 from flexlock.slurm._config import SlurmConfig
 from flexlock.slurm._node import NodeCall
+from flexlock.slurm._sheets import write_queued
 
 __all__ = ["Submission", "announce", "array_ids", "check_request", "cluster_array_limit", "submit"]
 
@@ -35,7 +37,8 @@ class Submission:
     job_id: str  # "123_4" for array task 4 of array 123, "123" for a single job
     stdout: str
     stderr: str
-    result_file: str
+    result_file: str  # the array element's: the results of all its tasks
+    position: int = 0  # the task's place among the tasks of its element (tasks_per_job)
 
 
 def array_ids(submissions: Sequence[Submission]) -> list[str]:
@@ -91,26 +94,51 @@ def submit(
         executor = submitit.SlurmExecutor(folder=log_dir / "%j", python=config.python)
     except RuntimeError as error:  # srun missing
         raise ConfigError(f"--slurm_config: {error}") from None
-    executor.update_parameters(**config.to_submitit())
+    parameters = config.to_submitit()
+    additional = dict(parameters.get("additional_parameters", {}))
+    # Held until every task's queued sheet is written: a job that started first would
+    # have its running sheet replaced by the placeholder.
+    held_by_user = bool(additional.get("hold"))
+    parameters["additional_parameters"] = {**additional, "hold": True}
+    executor.update_parameters(**parameters)
     if config.max_array_size is not None:
         array_limit = min(array_limit, config.max_array_size)
+    per_job = config.tasks_per_job
     submissions: list[Submission] = []
-    for chunk in _chunks(tasks, array_limit):
+    for chunk in _chunks(tasks, array_limit * per_job):
+        groups = [list(group) for group in _chunks(chunk, per_job)]
         try:
-            jobs = executor.map_array(call, list(chunk))
+            jobs = executor.map_array(call, groups)
         except (FailedJobError, OSError) as error:
             raise ConfigError(_refused_message(error, submissions)) from None
-        submissions += [
+        new = [
             Submission(
                 task=task,
                 job_id=str(job.job_id),
                 stdout=str(job.paths.stdout),
                 stderr=str(job.paths.stderr),
                 result_file=str(job.paths.result_pickle),
+                position=position,
             )
-            for task, job in zip(chunk, jobs, strict=True)
+            for group, job in zip(groups, jobs, strict=True)
+            for position, task in enumerate(group)
         ]
+        for submission in new:
+            if submission.task.save_dir is not None:
+                write_queued(submission.task.save_dir, submission.job_id)
+        if not held_by_user:
+            _release(array_ids(new))
+        submissions += new
     return submissions
+
+
+def _release(arrays: Sequence[str]) -> None:
+    import subprocess
+
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["scontrol", "release", ",".join(arrays)], capture_output=True, timeout=60, check=False
+        )
 
 
 def announce(submissions: Sequence[Submission], config: SlurmConfig, stream: TextIO) -> None:
@@ -124,7 +152,8 @@ def announce(submissions: Sequence[Submission], config: SlurmConfig, stream: Tex
             f"  follow:  squeue -j {','.join(arrays)}   or   sacct -X -j {','.join(arrays)}",
             f"  logs:    tail -f {submissions[0].stdout}",
             f"  cancel:  scancel {ids}",
-            "  each task writes its run.lock (status running/succeeded/failed) in its save_dir",
+            "  each task writes its run.lock (status queued/running/succeeded/failed) "
+            "in its save_dir",
         ]
     # On a terminal, start from a clean line: the CLI may have drawn its own status
     # line there (an empty status line erases it; elsewhere this writes nothing).

@@ -18,13 +18,23 @@ from typing import Any, TextIO
 import attrs
 
 from flexlock.cli import TaskResult
-from flexlock.core import ErrorRecord, RunLock, StatusLine, mark_failed
+from flexlock.core import FlexLockError, StatusLine, load
 from flexlock.slurm._cluster import FINAL_STATES, RUNNING_STATES, job_states
 from flexlock.slurm._code_changes import SubmittedCode
 from flexlock.slurm._node import link_logs
+from flexlock.slurm._sheets import mark_dead, runs_job
 from flexlock.slurm._submit import Submission, array_ids
 
-__all__ = ["Progress", "cancel", "killed", "read_result", "runs_job", "wait", "with_state"]
+__all__ = [
+    "Progress",
+    "cancel",
+    "killed",
+    "poll_floor_s",
+    "read_results",
+    "runs_job",
+    "wait",
+    "with_state",
+]
 
 # A job Slurm calls finished may still be writing its result file (and a shared
 # filesystem may show it late): wait this long before reporting "no result".
@@ -34,6 +44,8 @@ _RESULT_GRACE_S = 20.0
 _SETTLE_S = 60.0
 # A job that neither sacct nor squeue knows for this long has vanished.
 _VANISHED_S = 180.0
+# Slurm is asked at most once per this many seconds per task waited on (10,000 -> 30 s).
+_QUERY_S_PER_TASK = 0.003
 # Logs (CI, nohup) get a line per change, at most this often.
 _LOG_EVERY_S = 30.0
 
@@ -79,6 +91,15 @@ class Progress:
         self.last_line = ""
 
 
+def poll_floor_s(n_tasks: int) -> float:
+    """Return the shortest pause between two Slurm queries while waiting on `n_tasks` tasks.
+
+    3 ms per task: 10,000 tasks cost at most one query every 30 s, 100 tasks need no
+    pause beyond the usual ramp (1 s, growing to `poll_interval_s`).
+    """
+    return n_tasks * _QUERY_S_PER_TASK
+
+
 def wait(
     submissions: Sequence[Submission],
     *,
@@ -86,47 +107,55 @@ def wait(
     poll_interval_s: float,
     stream: TextIO,
 ) -> Iterator[TaskResult]:
-    """Yield a `TaskResult` per submission as each job finishes (any order).
+    """Yield a `TaskResult` per submission as its array element finishes (any order).
 
-    Results are read as `read_result` does, comparing with the submitted `code`.
-    Closing the iterator early cancels the jobs not finished yet; Ctrl-C leaves them running
-    and says how to cancel them.
+    Results are read as `read_results` does, comparing with the submitted `code`.
+    One `job_states` query covers every array of the sweep; queries are at least
+    `poll_floor_s(len(submissions))` apart. Closing the iterator early cancels the
+    jobs not finished yet; Ctrl-C leaves them running and says how to cancel them.
     """
-    remaining = {s.job_id: s for s in submissions}
+    remaining: dict[str, list[Submission]] = {}
+    for submission in submissions:
+        remaining.setdefault(submission.job_id, []).append(submission)
     # Failed results whose job Slurm has not finalised yet: a task stopped by SIGTERM
     # writes its result while Slurm still says RUNNING, and the report must carry the
     # final state (TIMEOUT, CANCELLED, ...).
-    settling: dict[str, tuple[TaskResult, float]] = {}
+    settling: dict[str, tuple[list[TaskResult], float]] = {}
     states: dict[str, str] = {}
     first_seen_final: dict[str, float] = {}
     last_known = dict.fromkeys(remaining, time.monotonic())
-    counts = {"pending": len(remaining), "running": 0, "done": 0, "failed": 0}
+    counts = {"pending": len(submissions), "running": 0, "done": 0, "failed": 0}
     arrays = array_ids(submissions)
     progress = Progress(stream, f"job {','.join(arrays)}")
-    interval, next_query = 1.0, 0.0
+    floor = poll_floor_s(len(submissions))
+    interval, next_query = max(1.0, floor), 0.0
     try:
         while remaining or settling:
-            for job_id, submission in list(remaining.items()):
-                if Path(submission.result_file).exists():
+            for job_id, element in list(remaining.items()):
+                if Path(element[0].result_file).exists():
                     del remaining[job_id]
-                    result = read_result(submission, code=code, stream=stream)
-                    if result.status == "failed" and states.get(job_id) not in FINAL_STATES:
-                        settling[job_id] = (result, time.monotonic())
-                        next_query = min(next_query, time.monotonic() + 1.0)
+                    results = read_results(element, code=code, stream=stream)
+                    if any(r.status == "failed" for r in results) and (
+                        states.get(job_id) not in FINAL_STATES
+                    ):
+                        settling[job_id] = (results, time.monotonic())
+                        next_query = min(next_query, time.monotonic() + max(1.0, floor))
                         continue
-                    counts["done" if result.status == "succeeded" else "failed"] += 1
-                    yield with_state(result, states.get(job_id))
+                    for result in results:
+                        counts["done" if result.status == "succeeded" else "failed"] += 1
+                        yield with_state(result, states.get(job_id))
             now = time.monotonic()
             if (remaining or settling) and now >= next_query:
                 states.update(job_states([*remaining, *settling]))
-                interval = min(interval * 1.5, poll_interval_s)
-                next_query = now + (1.0 if settling else interval)
-                for job_id, (result, since) in list(settling.items()):
+                interval = max(min(interval * 1.5, max(poll_interval_s, floor)), floor)
+                next_query = now + (max(1.0, floor) if settling else interval)
+                for job_id, (results, since) in list(settling.items()):
                     state = states.get(job_id)
                     if state in FINAL_STATES or now - since > _SETTLE_S:
                         del settling[job_id]
-                        counts["failed"] += 1
-                        yield with_state(result, state)
+                        for result in results:
+                            counts["done" if result.status == "succeeded" else "failed"] += 1
+                            yield with_state(result, state)
                 for job_id in list(remaining):
                     state = states.get(job_id)
                     if state is not None:
@@ -137,12 +166,20 @@ def wait(
                         continue
                     first = first_seen_final.setdefault(job_id, now)
                     if vanished or now - first >= _RESULT_GRACE_S:
-                        submission = remaining.pop(job_id)
-                        counts["failed"] += 1
-                        yield killed(submission, state or "UNKNOWN")
-            running = sum(states.get(job_id) in RUNNING_STATES for job_id in remaining)
+                        for submission in remaining.pop(job_id):
+                            result = _finished_before(submission) or killed(
+                                submission, state or "UNKNOWN"
+                            )
+                            counts["done" if result.status == "succeeded" else "failed"] += 1
+                            yield result
+            waiting = sum(len(element) for element in remaining.values())
+            running = sum(
+                len(element)
+                for job_id, element in remaining.items()
+                if states.get(job_id) in RUNNING_STATES
+            )
             counts["running"] = running
-            counts["pending"] = len(remaining) - running
+            counts["pending"] = waiting - running
             progress.update(counts)
             if remaining or settling:
                 time.sleep(0.5 if len(remaining) <= 200 else 2.0)
@@ -166,58 +203,72 @@ def wait(
         progress.close()
 
 
-def read_result(
-    submission: Submission, *, code: SubmittedCode | None, stream: TextIO
-) -> TaskResult:
-    """Read a finished job's result file into a `TaskResult` carrying the job's id and logs.
+def _finished_before(submission: Submission) -> TaskResult | None:
+    """A task of a killed element that had finished: its succeeded sheet names the job."""
+    if submission.task.save_dir is None:
+        return None
+    try:
+        sheet = load(submission.task.save_dir)
+    except FlexLockError:
+        return None
+    if sheet.status != "succeeded" or sheet.env is None:
+        return None
+    if not runs_job(sheet.env.scheduler, submission.job_id):
+        return None
+    return TaskResult(
+        task=submission.task,
+        status="succeeded",
+        log_paths=(submission.stdout, submission.stderr),
+        details={"job_id": submission.job_id},
+    )
 
-    When the task ran code that differs from the submitted `code`, say so on
+
+def read_results(
+    element: Sequence[Submission], *, code: SubmittedCode | None, stream: TextIO
+) -> list[TaskResult]:
+    """Read a finished array element's result file: one `TaskResult` per task, in order.
+
+    When a task ran code that differs from the submitted `code`, say so on
     `stream` and name the files in the result's `code_changed_since_submission`.
     """
     import submitit
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
-    job: Any = submitit.SlurmJob(
-        folder=Path(submission.result_file).parent, job_id=submission.job_id
-    )
-    details = {
-        "job_id": submission.job_id,
-        "stdout": submission.stdout,
-        "stderr": submission.stderr,
-    }
-    logs = (submission.stdout, submission.stderr)
+    first = element[0]
+    job: Any = submitit.SlurmJob(folder=Path(first.result_file).parent, job_id=first.job_id)
+    details = {"job_id": first.job_id, "stdout": first.stdout, "stderr": first.stderr}
+    logs = (first.stdout, first.stderr)
     try:
-        result = job.result()
+        value = job.result()
+        problem = None
     except (FailedJobError, UncompletedJobError) as error:
         # The job itself broke (unpickling, importing the script, ...): submitit
         # kept the node's traceback.
-        return TaskResult(
-            task=submission.task,
-            status="failed",
-            error=f"Slurm job {submission.job_id} could not run the task:\n{error}",
-            log_paths=logs,
-            details=details,
-        )
-    if not isinstance(result, TaskResult):
-        return TaskResult(
-            task=submission.task,
-            status="failed",
-            error=f"Slurm job {submission.job_id} returned "
-            f"{type(result).__name__}, not a TaskResult",
-            log_paths=logs,
-            details=details,
-        )
-    merged = {**details, **dict(result.details)}
-    changed = code.changes(submission.task) if code is not None else ""
-    if changed:
-        merged["code_changed_since_submission"] = changed
-        print(
-            f"[slurm] warning: task {submission.task.label} ran code that changed after "
-            f"submission ({changed}); its run.lock records the code it ran",
-            file=stream,
-            flush=True,
-        )
-    return attrs.evolve(result, log_paths=result.log_paths or logs, details=merged)
+        value, problem = None, f"Slurm job {first.job_id} could not run the task:\n{error}"
+    results = value if isinstance(value, list) else [value]
+    if problem is None and (
+        len(results) != len(element) or not all(isinstance(r, TaskResult) for r in results)
+    ):
+        problem = f"Slurm job {first.job_id} returned {type(value).__name__}, not TaskResults"
+    if problem is not None:
+        return [
+            TaskResult(task=s.task, status="failed", error=problem, log_paths=logs, details=details)
+            for s in element
+        ]
+    read = []
+    for submission, result in zip(element, results, strict=True):
+        merged = {**details, **dict(result.details)}
+        changed = code.changes(submission.task) if code is not None else ""
+        if changed:
+            merged["code_changed_since_submission"] = changed
+            print(
+                f"[slurm] warning: task {submission.task.label} ran code that changed after "
+                f"submission ({changed}); its run.lock records the code it ran",
+                file=stream,
+                flush=True,
+            )
+        read.append(attrs.evolve(result, log_paths=result.log_paths or logs, details=merged))
+    return read
 
 
 def killed(submission: Submission, state: str) -> TaskResult:
@@ -234,13 +285,7 @@ def killed(submission: Submission, state: str) -> TaskResult:
     task = submission.task
     if task.save_dir is not None:
         link_logs(task.save_dir, submission.stdout, submission.stderr)
-        record = ErrorRecord(type=f"Slurm{state.title().replace('_', '')}", message=message)
-
-        def written_by_this_job(sheet: RunLock) -> bool:
-            # Another run's sheet (a later resubmission, say) is never touched.
-            return sheet.env is not None and runs_job(sheet.env.scheduler, submission.job_id)
-
-        mark_failed(task.save_dir, record, only_if=written_by_this_job)
+        mark_dead(task.save_dir, submission.job_id, state, message)
     return TaskResult(
         task=task,
         status="failed",
@@ -264,17 +309,6 @@ def with_state(result: TaskResult, state: str | None) -> TaskResult:
         return result
     prefix = f"Slurm state {state} ({_STATE_HINTS[state]})"
     return attrs.evolve(result, error=f"{prefix}: {result.error}" if result.error else prefix)
-
-
-def runs_job(scheduler: Mapping[str, str], job_id: str) -> bool:
-    """Say whether a sheet's `env.scheduler` names Slurm job `job_id` ("123" or "123_4")."""
-    array_job, _, array_task = job_id.partition("_")
-    if array_task:
-        return (
-            scheduler.get("SLURM_ARRAY_JOB_ID") == array_job
-            and scheduler.get("SLURM_ARRAY_TASK_ID") == array_task
-        )
-    return scheduler.get("SLURM_JOB_ID") == job_id
 
 
 def cancel(job_ids: Sequence[str], stream: TextIO) -> None:
