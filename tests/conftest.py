@@ -30,6 +30,18 @@ def _hermetic_git(
     monkeypatch.delenv("FLEXLOCK_TRACEBACK", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_registered_inputs() -> None:
+    """Start each test with an empty data/prev registry (it is process-wide, as in a script).
+
+    A test that interpolates `${runlock_prev:...}` in-process would otherwise hand its
+    upstream run to the next test's runlock().
+    """
+    from flexlock.core import clear_registered
+
+    clear_registered()
+
+
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """A fresh repository with one commit holding README.md."""
