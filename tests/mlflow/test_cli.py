@@ -171,8 +171,29 @@ def test_changed_only_relogs_runs_logged_without_the_sheet_digest(
     save_dir = make_run()
     client = MlflowClient()
     old = client.create_run(
-        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
+        "0", tags={"logical_status": "active", "logical_run_key": logical_run_key(save_dir)}
     )
     client.set_terminated(old.info.run_id)
     assert main(["mlflow", "log", "--changed-only", str(save_dir)]) == 0
-    assert [run.data.tags["status"] for run in runs_for(save_dir)] == ["active", "deprecated"]
+    assert [run.data.tags["logical_status"] for run in runs_for(save_dir)] == [
+        "active",
+        "deprecated",
+    ]
+
+
+def test_migrate_gives_old_runs_the_new_state_tag(
+    mlflow_uri: str, make_run: SheetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_dir = make_run()
+    client = MlflowClient()
+    old = client.create_run(
+        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
+    )
+    other_tool = client.create_run("0", tags={"status": "active"})  # not flexlock's run
+    assert main(["mlflow", "migrate"]) == 0
+    assert "tagged 1 run(s)" in capsys.readouterr().out
+    typed = client.search_runs(["0"], filter_string="tags.logical_status = 'active'")
+    assert [run.info.run_id for run in typed] == [old.info.run_id]
+    assert "logical_status" not in client.get_run(other_tool.info.run_id).data.tags
+    assert main(["mlflow", "migrate"]) == 0
+    assert "tagged 0 run(s)" in capsys.readouterr().out

@@ -9,7 +9,14 @@ import pytest
 from mlflow import MlflowClient
 
 from flexlock.core import ConfigError, LockFileError
-from flexlock.mlflow import active_run_for, logical_run_key, mlflow_lock, reconcile, runs_for
+from flexlock.mlflow import (
+    active_run_for,
+    active_runs,
+    logical_run_key,
+    mlflow_lock,
+    reconcile,
+    runs_for,
+)
 from flexlock.mlflow._sheet import TRUNCATION_MARKER
 from tests.mlflow.conftest import SheetFactory, full_sheet_fields
 
@@ -42,7 +49,7 @@ def test_run_is_tagged_with_logical_run_id_key_sheet_id_and_active_status(
         "logical_run_id": str(save_dir.resolve()),
         "logical_run_key": logical_run_key(save_dir),
         "flexlock.id": "sha256:feed",
-        "status": "active",
+        "logical_status": "active",
     }.items() <= tags.items()
 
 
@@ -160,7 +167,7 @@ def test_require_success_false_logs_a_dir_without_sheet_by_its_logical_id(
     with mlflow_lock(save_dir, require_success=False) as run:
         pass
     tags = _run(run.run_id).data.tags
-    assert (tags["logical_run_key"], tags["flexlock.sheet_status"], tags["status"]) == (
+    assert (tags["logical_run_key"], tags["flexlock.sheet_status"], tags["logical_status"]) == (
         logical_run_key(save_dir),
         "missing",
         "active",
@@ -176,7 +183,7 @@ def test_relogging_deprecates_the_previous_run_and_points_to_its_successor(
     with mlflow_lock(save_dir) as second:
         pass
     tags = _run(first.run_id).data.tags
-    assert (tags["status"], tags["superseded_by"]) == ("deprecated", second.run_id)
+    assert (tags["logical_status"], tags["superseded_by"]) == ("deprecated", second.run_id)
 
 
 def test_the_same_dir_through_another_spelling_supersedes_too(
@@ -187,7 +194,7 @@ def test_the_same_dir_through_another_spelling_supersedes_too(
         pass
     with mlflow_lock("results/../results/train"):
         pass
-    assert _run(first.run_id).data.tags["status"] == "deprecated"
+    assert _run(first.run_id).data.tags["logical_status"] == "deprecated"
 
 
 def test_failing_block_ends_run_failed_and_keeps_the_previous_run_active(
@@ -201,8 +208,8 @@ def test_failing_block_ends_run_failed_and_keeps_the_previous_run_active(
     bad_run = _run(bad.run_id)
     assert (
         bad_run.info.status,
-        bad_run.data.tags["status"],
-        _run(good.run_id).data.tags["status"],
+        bad_run.data.tags["logical_status"],
+        _run(good.run_id).data.tags["logical_status"],
     ) == (
         "FAILED",
         "failed",
@@ -297,7 +304,7 @@ def test_relogging_the_same_sheet_keeps_the_newest_log_active(
         with mlflow_lock(save_dir) as run:
             pass
         logged.append(run.run_id)
-    statuses = [_run(run_id).data.tags["status"] for run_id in logged]
+    statuses = [_run(run_id).data.tags["logical_status"] for run_id in logged]
     assert statuses == ["deprecated", "deprecated", "deprecated", "active"]
 
 
@@ -332,7 +339,7 @@ def test_each_experiment_keeps_its_own_active_run_of_a_save_dir(
         pass
     with mlflow_lock(save_dir, experiment="eval"):
         pass
-    assert _run(in_train.run_id).data.tags["status"] == "active"
+    assert _run(in_train.run_id).data.tags["logical_status"] == "active"
 
 
 def test_deleted_experiment_is_refused_with_the_restore_command(
@@ -350,7 +357,7 @@ def test_deleted_experiment_is_refused_with_the_restore_command(
 def _crashed_writer_run(client: MlflowClient, save_dir: Path) -> str:
     """Create what a writer that died between promotion and reconcile leaves: an extra active."""
     run = client.create_run(
-        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
+        "0", tags={"logical_status": "active", "logical_run_key": logical_run_key(save_dir)}
     )
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)
@@ -365,7 +372,7 @@ def test_next_writer_repairs_two_actives_left_by_a_crashed_writer(
     crashed = _crashed_writer_run(MlflowClient(), save_dir)
     with mlflow_lock(save_dir) as last:
         pass
-    statuses = {run.info.run_id: run.data.tags["status"] for run in runs_for(save_dir)}
+    statuses = {run.info.run_id: run.data.tags["logical_status"] for run in runs_for(save_dir)}
     assert statuses == {first.run_id: "deprecated", crashed: "deprecated", last.run_id: "active"}
 
 
@@ -378,7 +385,7 @@ def test_reconcile_keeps_only_the_newest_active_run(
     crashed = _crashed_writer_run(MlflowClient(), save_dir)
     assert reconcile(save_dir) == crashed
     assert [
-        run.info.run_id for run in runs_for(save_dir) if run.data.tags["status"] == "active"
+        run.info.run_id for run in runs_for(save_dir) if run.data.tags["logical_status"] == "active"
     ] == [crashed]
 
 
@@ -408,7 +415,7 @@ def test_delete_superseded_soft_deletes_the_deprecated_runs_restorably(
     assert visible == [second.run_id]
     assert client.get_run(first.run_id).info.lifecycle_stage == "deleted"
     client.restore_run(first.run_id)
-    assert _run(first.run_id).data.tags["status"] == "deprecated"
+    assert _run(first.run_id).data.tags["logical_status"] == "deprecated"
 
 
 def test_superseded_runs_stay_visible_by_default(mlflow_uri: str, make_run: SheetFactory) -> None:
@@ -418,3 +425,25 @@ def test_superseded_runs_stay_visible_by_default(mlflow_uri: str, make_run: Shee
     with mlflow_lock(save_dir):
         pass
     assert len(MlflowClient().search_runs(["0"])) == 2
+
+
+def test_runs_logged_with_the_old_state_tag_are_found_and_superseded(
+    mlflow_uri: str, make_run: SheetFactory
+) -> None:
+    # A store written by flexlock-mlflow <= 0.11: the state was in `tags.status`.
+    save_dir = make_run()
+    client = MlflowClient()
+    old = client.create_run(
+        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
+    )
+    client.set_terminated(old.info.run_id)
+    found = active_run_for(save_dir)
+    assert found is not None
+    assert (found.info.run_id, len(active_runs())) == (old.info.run_id, 1)
+    with mlflow_lock(save_dir) as new:
+        pass
+    tags = _run(old.info.run_id).data.tags
+    # demoted under both names, so an older flexlock sharing the store agrees
+    assert (tags["logical_status"], tags["status"]) == ("deprecated", "deprecated")
+    assert [run.info.run_id for run in active_runs()] == [new.run_id]
+    assert "status" not in _run(new.run_id).data.tags

@@ -16,17 +16,23 @@ from tests.mlflow.conftest import SheetFactory
 pytestmark = pytest.mark.needs_mlflow
 
 
-def test_active_filter_uses_the_status_tag() -> None:
-    assert active_filter() == "tags.status = 'active'"
+def test_active_filter_uses_the_logical_status_tag() -> None:
+    assert active_filter() == "tags.logical_status = 'active'"
 
 
 def test_active_filter_ands_the_user_filter() -> None:
-    assert active_filter("params.lr = '0.1'") == "tags.status = 'active' and params.lr = '0.1'"
+    expected = "tags.logical_status = 'active' and params.lr = '0.1'"
+    assert active_filter("params.lr = '0.1'") == expected
 
 
 def test_bare_status_compared_with_a_flexlock_state_is_refused_with_the_fix() -> None:
-    with pytest.raises(ConfigError, match=re.escape("write `tags.status = 'deprecated'`")):
+    with pytest.raises(ConfigError, match=re.escape("write `tags.logical_status = 'deprecated'`")):
         active_filter("status = 'deprecated'")
+
+
+def test_the_old_state_tag_in_a_filter_is_refused_with_the_new_name() -> None:
+    with pytest.raises(ConfigError, match=re.escape("write `tags.logical_status = 'active'`")):
+        active_filter("tags.status = 'active' and params.lr = '0.1'")
 
 
 def test_mlflow_run_status_filters_are_allowed() -> None:

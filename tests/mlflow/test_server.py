@@ -30,7 +30,7 @@ def test_sheet_and_fluent_logging_reach_the_server(
     downloaded = mlflow.artifacts.download_artifacts(
         run_id=run.run_id, artifact_path="run.lock", dst_path=str(tmp_path / "download")
     )
-    assert (len(logged.data.params), logged.data.metrics, logged.data.tags["status"]) == (
+    assert (len(logged.data.params), logged.data.metrics, logged.data.tags["logical_status"]) == (
         150,
         {"acc": 0.75},
         "active",
@@ -53,7 +53,7 @@ def test_failed_block_keeps_the_previous_run_active_on_the_server(
 
 def _active_and_newest(save_dir: Path, experiment: str) -> tuple[list[str], str]:
     runs = runs_for(save_dir, experiment=experiment)
-    active = [run.info.run_id for run in runs if run.data.tags["status"] == "active"]
+    active = [run.info.run_id for run in runs if run.data.tags["logical_status"] == "active"]
     return active, newest_first(runs)[0].info.run_id
 
 

@@ -1,3 +1,3 @@
 """The version shared by every flexlock distribution (checked by tests/test_packaging.py)."""
 
-__version__ = "0.11.0"
+__version__ = "0.12.0"

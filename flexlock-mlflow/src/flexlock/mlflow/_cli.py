@@ -28,7 +28,7 @@ _FUNCTION_SPEC = re.compile(r"^(?P<target>[^:]+):(?P<name>[A-Za-z_]\w*)$")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `flexlock mlflow` with its `log` and `active` subcommands."""
+    """Register `flexlock mlflow` with its `log`, `active` and `migrate` subcommands."""
     parser = subparsers.add_parser(
         "mlflow",
         help="log run sheets to MLflow and find active runs",
@@ -95,6 +95,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tracking-uri", "--tracking_uri", dest="tracking_uri", help="sets MLFLOW_TRACKING_URI"
     )
     active.set_defaults(handler=_active_handler)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="give runs logged up to 0.11 the logical_status tag (for filters typed by hand)",
+    )
+    migrate.add_argument(
+        "--experiment", help="experiment name (default: MLflow's current experiment)"
+    )
+    migrate.add_argument(
+        "--tracking-uri", "--tracking_uri", dest="tracking_uri", help="sets MLFLOW_TRACKING_URI"
+    )
+    migrate.set_defaults(handler=_migrate_handler)
 
     def no_command(args: argparse.Namespace) -> int:
         parser.print_help()
@@ -241,7 +253,7 @@ def _log_handler(args: argparse.Namespace) -> int:
 def _unchanged(save_dir: str, experiment: str | None) -> bool:
     """Whether the active MLflow run of `save_dir` logged the run.lock it holds now."""
     from flexlock.mlflow._query import active_run_for, fail_fast
-    from flexlock.mlflow._sheet import ACTIVE, SHEET_DIGEST_TAG, STATUS_TAG, sheet_digest
+    from flexlock.mlflow._sheet import ACTIVE, SHEET_DIGEST_TAG, log_state, sheet_digest
 
     digest = sheet_digest(save_dir)
     if digest is None:
@@ -253,7 +265,7 @@ def _unchanged(save_dir: str, experiment: str | None) -> bool:
             return False
     return (
         run is not None
-        and run.data.tags.get(STATUS_TAG) == ACTIVE
+        and log_state(run.data.tags) == ACTIVE
         and run.data.tags.get(SHEET_DIGEST_TAG) == digest
     )
 
@@ -275,4 +287,22 @@ def _active_handler(args: argparse.Namespace) -> int:
     for run in runs:
         print(f"{run.info.run_id}  {run.data.tags.get(LOGICAL_RUN_ID_TAG, '?')}")
     print(f"{len(runs)} active run(s)", file=sys.stderr)
+    return 0
+
+
+def _migrate_handler(args: argparse.Namespace) -> int:
+    if args.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    from flexlock.mlflow._query import fail_fast, migrate_status_tags
+    from flexlock.mlflow._sheet import STATUS_TAG
+
+    try:
+        with fail_fast():
+            tagged = migrate_status_tags(args.experiment)
+    except Exception as error:
+        if isinstance(error, FlexLockError) or not _expected(error):
+            raise
+        print(f"flexlock: error: {error}", file=sys.stderr)
+        return 1
+    print(f"tagged {tagged} run(s) logged before the rename with {STATUS_TAG}")
     return 0

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flexlock.core import ConfigError, LockFileError, RunLock, load
-from flexlock.mlflow._query import experiment_id_for, fail_fast, newest_first, search_all
+from flexlock.mlflow._query import experiment_id_for, fail_fast, newest_first, search_states
 from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,
     FAILED,
+    LEGACY_STATUS_TAG,
     LOGGED_MS_TAG,
     LOGICAL_RUN_ID_TAG,
     LOGICAL_RUN_KEY_TAG,
@@ -58,6 +59,7 @@ _RESERVED_TAGS = frozenset(
     {
         LOGGED_MS_TAG,
         STATUS_TAG,
+        LEGACY_STATUS_TAG,
         LOGICAL_RUN_KEY_TAG,
         LOGICAL_RUN_ID_TAG,
         SUPERSEDED_BY_TAG,
@@ -281,8 +283,8 @@ def _reconcile(
     from mlflow.entities import RunTag
     from mlflow.exceptions import MlflowException
 
-    found = f"tags.{LOGICAL_RUN_KEY_TAG} = '{key}' and tags.{STATUS_TAG} = '{ACTIVE}'"
-    runs = newest_first(search_all(client, [experiment_id], found))
+    found = f"tags.{STATUS_TAG} = '{ACTIVE}' and tags.{LOGICAL_RUN_KEY_TAG} = '{key}'"
+    runs = newest_first(search_states(client, [experiment_id], found))
     if not runs:
         return None
     newest: str = runs[0].info.run_id
@@ -290,7 +292,16 @@ def _reconcile(
         try:
             client.log_batch(
                 run.info.run_id,
-                tags=[RunTag(STATUS_TAG, DEPRECATED), RunTag(SUPERSEDED_BY_TAG, newest)],
+                tags=[
+                    RunTag(STATUS_TAG, DEPRECATED),
+                    RunTag(SUPERSEDED_BY_TAG, newest),
+                    # a run logged up to 0.11: older flexlock versions read this one
+                    *(
+                        [RunTag(LEGACY_STATUS_TAG, DEPRECATED)]
+                        if STATUS_TAG not in run.data.tags
+                        else []
+                    ),
+                ],
             )
             if delete_superseded:
                 # Soft delete: hidden from the default view, restorable, tags kept.

@@ -19,9 +19,13 @@ from flexlock.core import ConfigError, TransferError
 from flexlock.mlflow._sheet import (
     ACTIVE,
     DEPRECATED,
+    FAILED,
+    LEGACY_STATUS_TAG,
     LOGGED_MS_TAG,
     LOGICAL_RUN_KEY_TAG,
+    PENDING,
     STATUS_TAG,
+    log_state,
     logical_run_key,
 )
 
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-__all__ = ["active_filter", "active_run_for", "active_runs", "runs_for"]
+__all__ = ["active_filter", "active_run_for", "active_runs", "migrate_status_tags", "runs_for"]
 
 #: MLflow's default experiment, which every tracking store has.
 _DEFAULT_EXPERIMENT_ID = "0"
@@ -41,14 +45,19 @@ _BARE_STATUS = re.compile(
     r"(?<![\w.`])status\s*(=|!=|LIKE|ILIKE)\s*['\"](active|deprecated|pending|failed)['\"]",
     re.IGNORECASE,
 )
+# `tags.status` was the state tag's name up to 0.11: now it matches only older runs.
+_LEGACY_STATUS = re.compile(
+    r"(?<![\w`])tags\.`?status`?\s*(=|!=|LIKE|ILIKE)\s*['\"](active|deprecated|pending|failed)['\"]",
+    re.IGNORECASE,
+)
 
 
 def active_filter(filter: str | None = None) -> str:
     """Return an MLflow filter string matching active runs only, AND-ed with `filter`.
 
     Raises:
-        ConfigError: `filter` compares a bare `status` (MLflow's run status) with a
-            flexlock status value; write `tags.status` instead.
+        ConfigError: `filter` compares a bare `status` (MLflow's run status) or the
+            old `tags.status` with a flexlock state; write `tags.logical_status`.
     """
     base = f"tags.{STATUS_TAG} = '{ACTIVE}'"
     if not filter or not filter.strip():
@@ -58,9 +67,31 @@ def active_filter(filter: str | None = None) -> str:
         raise ConfigError(
             f"filter {filter!r}: a bare `status` is MLflow's run status (RUNNING, FINISHED, "
             f"FAILED, KILLED) and never equals {match.group(2)!r}; "
-            f"write `tags.status {match.group(1)} '{match.group(2)}'`"
+            f"write `tags.{STATUS_TAG} {match.group(1)} '{match.group(2)}'`"
+        )
+    match = _LEGACY_STATUS.search(filter)
+    if match:
+        raise ConfigError(
+            f"filter {filter!r}: the state tag is `{STATUS_TAG}` since flexlock-mlflow 0.12 "
+            f"(`status` matches only older runs); write `tags.{STATUS_TAG} {match.group(1)} "
+            f"'{match.group(2)}'` (`flexlock mlflow migrate` tags the older runs too)"
         )
     return f"{base} and {filter.strip()}"
+
+
+def _legacy_filter(filter_string: str) -> str:
+    """`filter_string` (from `active_filter`) for runs logged with the old tag name."""
+    return filter_string.replace(f"tags.{STATUS_TAG} ", f"tags.{LEGACY_STATUS_TAG} ", 1)
+
+
+def search_states(client: MlflowClient, experiment_ids: list[str], filter_string: str) -> list[Run]:
+    """Search with a filter on `tags.logical_status`, older runs' `tags.status` included.
+
+    MLflow filters have no OR: the runs logged before the rename are a second search.
+    """
+    runs = search_all(client, experiment_ids, filter_string)
+    legacy = search_all(client, experiment_ids, _legacy_filter(filter_string))
+    return runs + [run for run in legacy if STATUS_TAG not in run.data.tags]
 
 
 def _client() -> MlflowClient:
@@ -156,7 +187,7 @@ def active_runs(
     """
     client = _client()
     experiment_id = experiment_id_for(client, experiment, create=False)
-    return newest_first(search_all(client, [experiment_id], active_filter(filter)))
+    return newest_first(search_states(client, [experiment_id], active_filter(filter)))
 
 
 def runs_for(save_dir: str | os.PathLike[str], experiment: str | None = None) -> list[Run]:
@@ -177,9 +208,28 @@ def active_run_for(save_dir: str | os.PathLike[str], experiment: str | None = No
     runs = runs_for(save_dir, experiment)
     for wanted in (ACTIVE, DEPRECATED):
         for run in runs:
-            if run.data.tags.get(STATUS_TAG) == wanted:
+            if log_state(run.data.tags) == wanted:
                 return run
     return None
+
+
+def migrate_status_tags(experiment: str | None = None) -> int:
+    """Give runs logged up to 0.11 (state in `tags.status`) the `logical_status` tag.
+
+    flexlock's own lookups read both names; this is for filters typed by hand.
+    Returns how many runs were tagged.
+    """
+    client = _client()
+    experiment_id = experiment_id_for(client, experiment, create=False)
+    tagged = 0
+    for state in (PENDING, ACTIVE, DEPRECATED, FAILED):
+        found = f"tags.{LEGACY_STATUS_TAG} = '{state}'"
+        for run in search_all(client, [experiment_id], found):
+            tags = run.data.tags
+            if LOGICAL_RUN_KEY_TAG in tags and STATUS_TAG not in tags:
+                client.set_tag(run.info.run_id, STATUS_TAG, state)
+                tagged += 1
+    return tagged
 
 
 #: MLflow's own defaults retry an unreachable server for about 4 minutes (7 retries,

@@ -23,6 +23,7 @@ __all__ = [
     "ACTIVE",
     "DEPRECATED",
     "FAILED",
+    "LEGACY_STATUS_TAG",
     "LOGGED_MS_TAG",
     "LOGICAL_RUN_ID_TAG",
     "LOGICAL_RUN_KEY_TAG",
@@ -37,6 +38,7 @@ __all__ = [
     "default_run_name",
     "epoch_ms",
     "flatten_config",
+    "log_state",
     "logical_run_key",
     "normalise_save_dir",
     "sanitise_key",
@@ -48,7 +50,11 @@ __all__ = [
 ]
 
 #: Tag holding the supersession state; un-namespaced so a filter needs no backticks.
-STATUS_TAG = "status"
+#: Not `status`: MLflow's run status and its UI's "State: Active" (lifecycle) filter
+#: mean something else, and a bare `status` in a filter is theirs.
+STATUS_TAG = "logical_status"
+#: The tag's name up to flexlock-mlflow 0.11: still read, kept in step where present.
+LEGACY_STATUS_TAG = "status"
 #: The with-block is still running; the run is not a candidate yet.
 PENDING = "pending"
 #: The current log of its logical run (one per logical run id and experiment).
@@ -282,3 +288,14 @@ def sheet_tags(sheet: RunLock) -> tuple[dict[str, str], dict[str, str]]:
     detail = {keys[key]: truncate(value, MAX_TAG_VALUE_LENGTH) for key, value in raw.items()}
     core = {key: truncate(value, MAX_TAG_VALUE_LENGTH) for key, value in core.items()}
     return core, detail
+
+
+def log_state(tags: Mapping[str, str]) -> str | None:
+    """Return a run's supersession state from its tags, whichever name logged it.
+
+    The legacy name counts only on flexlock's own runs (those with a logical run key):
+    `status` is a common tag name of other tools.
+    """
+    if STATUS_TAG in tags:
+        return tags[STATUS_TAG]
+    return tags.get(LEGACY_STATUS_TAG) if LOGICAL_RUN_KEY_TAG in tags else None
