@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flexlock.cli._cmd_ls import add_search_options
+
 if TYPE_CHECKING:
     from flexlock.cli._graph import Graph
 
@@ -69,15 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also draw each data input as a node, joined to the run whose directory holds it",
     )
     parser.add_argument("--title", help="title of the SVG / HTML picture (default: the DIRs)")
-    parser.add_argument(
-        "--deep", action="store_true", help="also search inside run directories' own files"
-    )
-    parser.add_argument(
-        "--follow-symlinks",
-        "--follow_symlinks",
-        action="store_true",
-        help="enter symlinked directories",
-    )
+    add_search_options(parser, cache=False)
     parser.set_defaults(handler=run)
 
 

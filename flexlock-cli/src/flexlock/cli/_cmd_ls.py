@@ -62,24 +62,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "between the listed runs)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
+    add_search_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_search_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """Add how runs are found under the DIRs: the options `ls`, `status` and `graph` share."""
     parser.add_argument(
         "--deep", action="store_true", help="also search inside run directories' own files"
     )
-    parser.add_argument(
-        "--no-cache",
-        "--no_cache",
-        dest="no_cache",
-        action="store_true",
-        help="re-read every sheet instead of reusing the summaries of unchanged sheets "
-        "kept in the flexlock cache directory",
-    )
+    if cache:
+        parser.add_argument(
+            "--no-cache",
+            "--no_cache",
+            dest="no_cache",
+            action="store_true",
+            help="re-read every sheet instead of reusing the summaries of unchanged sheets "
+            "kept in the flexlock cache directory",
+        )
     parser.add_argument(
         "--follow-symlinks",
         "--follow_symlinks",
         action="store_true",
         help="enter symlinked directories",
     )
-    parser.set_defaults(handler=run)
 
 
 def _parse_filters(texts: Sequence[str]) -> list[tuple[str, str]]:

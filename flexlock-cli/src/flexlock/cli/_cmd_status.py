@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from flexlock.cli._cmd_ls import add_search_options
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -52,22 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "comma-separated; the exit code still covers every run",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
-    parser.add_argument(
-        "--deep", action="store_true", help="also search inside run directories' own files"
-    )
-    parser.add_argument(
-        "--no-cache",
-        "--no_cache",
-        dest="no_cache",
-        action="store_true",
-        help="re-read every sheet's header instead of reusing the summaries `flexlock ls` keeps",
-    )
-    parser.add_argument(
-        "--follow-symlinks",
-        "--follow_symlinks",
-        action="store_true",
-        help="enter symlinked directories",
-    )
+    add_search_options(parser)
     parser.set_defaults(handler=run)
 
 
