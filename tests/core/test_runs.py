@@ -91,6 +91,15 @@ def test_find_runs_skips_hidden_directories_such_as_history(tmp_path: Path) -> N
     assert found(tmp_path) == ["run"]
 
 
+def test_find_runs_skips_the_sheet_copies_in_an_mlflow_file_store(tmp_path: Path) -> None:
+    # `mlflow_lock` logs run.lock as an artifact: ./mlruns/<exp>/<run>/artifacts/run.lock
+    artifacts = tmp_path / "mlruns" / "0" / "abc123" / "artifacts"
+    artifacts.mkdir(parents=True)
+    write_run(artifacts)
+    write_run(tmp_path / "results" / "train")
+    assert found(tmp_path) == ["results/train"]
+
+
 def test_find_runs_ignores_symlinked_directories_by_default(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     write_run(tmp_path / "real")

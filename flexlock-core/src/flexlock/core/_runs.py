@@ -47,7 +47,8 @@ __all__ = [
 # Directory names the walk never enters: tool state, VCS and environments, which
 # cannot hold runs and can be huge. Hidden directories (".git", ".flexlock" with
 # its history of older sheets, ".venv", ...) are skipped by their leading dot.
-_SKIPPED_NAMES = frozenset({"__pycache__", "node_modules", "site-packages"})
+# "mlruns" is MLflow's file store: it holds copies of logged sheets (artifacts), not runs.
+_SKIPPED_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "mlruns"})
 
 # Top-level keys after the header; the header ends at the first of them.
 _BODY_KEYS = (b"\ncode:", b"\ndata:", b"\nprevs:", b"\nenv:")
