@@ -21,7 +21,7 @@ from flexlock.core._hashing import (
 )
 from flexlock.core._manifest import manifest_differences
 from flexlock.core._walk import list_files
-from tests._helpers import REPO_ROOT, has_executable
+from tests._helpers import REPO_ROOT, has_executable, require_service
 
 
 def _sha256(data: bytes) -> str:
@@ -465,8 +465,10 @@ def test_unreadable_file_error_names_the_file(tmp_path: Path) -> None:
     ]
     if os.geteuid() == 0:
         # Root reads anything: run the child without the capabilities that bypass permissions.
-        if not has_executable("setpriv"):
-            pytest.skip("running as root without setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
+        require_service(
+            has_executable("setpriv"),
+            "running as root without setpriv (util-linux) to drop CAP_DAC_OVERRIDE",
+        )
         command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", *command]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     assert f"cannot read {data}/secret.bin: permission denied" in result.stdout

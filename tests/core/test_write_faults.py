@@ -20,7 +20,7 @@ import pytest
 
 from flexlock.core import LockFileError, TaskFailedError, runlock
 from flexlock.core._savedir import write_fault
-from tests._helpers import mount_small_fs
+from tests._helpers import mount_small_fs, require_service
 
 
 @pytest.fixture
@@ -151,8 +151,7 @@ def test_disk_full_at_the_start_names_the_sheet_and_releases_the_save_dir(
 def test_save_dir_without_permission_is_one_error(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Root may write anywhere: the run is made by `nobody` (setpriv), in a root-owned
     # directory it can read but not write.
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
+    require_service(shutil.which("setpriv") is not None, "setpriv (util-linux) is not installed")
     base = Path(tempfile.mkdtemp(prefix="flexlock-eacces-", dir="/tmp"))
     base.chmod(0o755)
     try:
@@ -177,8 +176,9 @@ def test_save_dir_without_permission_is_one_error(tmp_path_factory: pytest.TempP
             cwd=base,
             check=False,
         )
-        if "setpriv:" in done.stderr:
-            pytest.skip(f"cannot drop privileges here: {done.stderr.strip()}")
+        require_service(
+            "setpriv:" not in done.stderr, f"cannot drop privileges here: {done.stderr.strip()}"
+        )
         assert done.returncode == 1, done.stderr
         assert f"{save_dir}: cannot write" in done.stderr
         assert "EACCES" in done.stderr

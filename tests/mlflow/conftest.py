@@ -227,3 +227,21 @@ def server_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def experiment_name() -> str:
     """A fresh experiment name, so tests sharing a server never see each other's runs."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def active_run_by_hand(save_dir: Path, state_tag: str = "logical_status") -> str:
+    """Create a finished, active run of `save_dir` directly in the store; return its id.
+
+    What a writer that died between promotion and reconcile leaves, or (with
+    `state_tag="status"`) a run logged by flexlock-mlflow 0.11 or older.
+    """
+    from mlflow import MlflowClient
+
+    from flexlock.mlflow import logical_run_key
+
+    client = MlflowClient()
+    run = client.create_run(
+        "0", tags={state_tag: "active", "logical_run_key": logical_run_key(save_dir)}
+    )
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)

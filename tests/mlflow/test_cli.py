@@ -9,8 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from flexlock.cli._main import main
-from flexlock.mlflow import active_run_for, logical_run_key, mlflow_lock, runs_for
-from tests.mlflow.conftest import SheetFactory
+from flexlock.mlflow import active_run_for, mlflow_lock, runs_for
+from tests.mlflow.conftest import SheetFactory, active_run_by_hand
 
 pytestmark = [pytest.mark.needs_mlflow, pytest.mark.needs_cli]
 
@@ -169,11 +169,7 @@ def test_changed_only_relogs_runs_logged_without_the_sheet_digest(
 ) -> None:
     # A store written before the digest tag existed: its runs count as changed.
     save_dir = make_run()
-    client = MlflowClient()
-    old = client.create_run(
-        "0", tags={"logical_status": "active", "logical_run_key": logical_run_key(save_dir)}
-    )
-    client.set_terminated(old.info.run_id)
+    active_run_by_hand(save_dir)
     assert main(["mlflow", "log", "--changed-only", str(save_dir)]) == 0
     assert [run.data.tags["logical_status"] for run in runs_for(save_dir)] == [
         "active",
@@ -186,14 +182,12 @@ def test_migrate_gives_old_runs_the_new_state_tag(
 ) -> None:
     save_dir = make_run()
     client = MlflowClient()
-    old = client.create_run(
-        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
-    )
+    old = active_run_by_hand(save_dir, state_tag="status")
     other_tool = client.create_run("0", tags={"status": "active"})  # not flexlock's run
     assert main(["mlflow", "migrate"]) == 0
     assert "tagged 1 run(s)" in capsys.readouterr().out
     typed = client.search_runs(["0"], filter_string="tags.logical_status = 'active'")
-    assert [run.info.run_id for run in typed] == [old.info.run_id]
+    assert [run.info.run_id for run in typed] == [old]
     assert "logical_status" not in client.get_run(other_tool.info.run_id).data.tags
     assert main(["mlflow", "migrate"]) == 0
     assert "tagged 0 run(s)" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from flexlock.mlflow import (
     runs_for,
 )
 from flexlock.mlflow._sheet import TRUNCATION_MARKER
-from tests.mlflow.conftest import SheetFactory, full_sheet_fields
+from tests.mlflow.conftest import SheetFactory, active_run_by_hand, full_sheet_fields
 
 pytestmark = pytest.mark.needs_mlflow
 
@@ -354,22 +354,13 @@ def test_deleted_experiment_is_refused_with_the_restore_command(
         pass
 
 
-def _crashed_writer_run(client: MlflowClient, save_dir: Path) -> str:
-    """Create what a writer that died between promotion and reconcile leaves: an extra active."""
-    run = client.create_run(
-        "0", tags={"logical_status": "active", "logical_run_key": logical_run_key(save_dir)}
-    )
-    client.set_terminated(run.info.run_id)
-    return str(run.info.run_id)
-
-
 def test_next_writer_repairs_two_actives_left_by_a_crashed_writer(
     mlflow_uri: str, make_run: SheetFactory
 ) -> None:
     save_dir = make_run()
     with mlflow_lock(save_dir) as first:
         pass
-    crashed = _crashed_writer_run(MlflowClient(), save_dir)
+    crashed = active_run_by_hand(save_dir)
     with mlflow_lock(save_dir) as last:
         pass
     statuses = {run.info.run_id: run.data.tags["logical_status"] for run in runs_for(save_dir)}
@@ -382,7 +373,7 @@ def test_reconcile_keeps_only_the_newest_active_run(
     save_dir = make_run()
     with mlflow_lock(save_dir):
         pass
-    crashed = _crashed_writer_run(MlflowClient(), save_dir)
+    crashed = active_run_by_hand(save_dir)
     assert reconcile(save_dir) == crashed
     assert [
         run.info.run_id for run in runs_for(save_dir) if run.data.tags["logical_status"] == "active"
@@ -395,7 +386,7 @@ def test_active_run_for_returns_the_newest_while_two_are_active(
     save_dir = make_run()
     with mlflow_lock(save_dir):
         pass
-    crashed = _crashed_writer_run(MlflowClient(), save_dir)
+    crashed = active_run_by_hand(save_dir)
     found = active_run_for(save_dir)
     assert found is not None
     assert found.info.run_id == crashed
@@ -432,17 +423,13 @@ def test_runs_logged_with_the_old_state_tag_are_found_and_superseded(
 ) -> None:
     # A store written by flexlock-mlflow <= 0.11: the state was in `tags.status`.
     save_dir = make_run()
-    client = MlflowClient()
-    old = client.create_run(
-        "0", tags={"status": "active", "logical_run_key": logical_run_key(save_dir)}
-    )
-    client.set_terminated(old.info.run_id)
+    old = active_run_by_hand(save_dir, state_tag="status")
     found = active_run_for(save_dir)
     assert found is not None
-    assert (found.info.run_id, len(active_runs())) == (old.info.run_id, 1)
+    assert (found.info.run_id, len(active_runs())) == (old, 1)
     with mlflow_lock(save_dir) as new:
         pass
-    tags = _run(old.info.run_id).data.tags
+    tags = _run(old).data.tags
     # demoted under both names, so an older flexlock sharing the store agrees
     assert (tags["logical_status"], tags["status"]) == ("deprecated", "deprecated")
     assert [run.info.run_id for run in active_runs()] == [new.run_id]
